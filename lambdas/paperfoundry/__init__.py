@@ -1,0 +1,3 @@
+"""paperfoundry: the domain core."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""SQLite implementation of the PaperStore port (the embedded default).
+
+Rows keep the model as JSON plus the columns queries need. Migrations are an ordered
+list of SQL scripts; `PRAGMA user_version` records how many have been applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+from ...models import Implementation, Paper, Pick, Score, SourceStatus, TrainingRun
+from ...sources.merge import merge_papers
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE papers (arxiv_id TEXT PRIMARY KEY, day TEXT NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX papers_by_day ON papers (day);
+    CREATE TABLE scores (day TEXT NOT NULL, arxiv_id TEXT NOT NULL, total REAL NOT NULL,
+                         doc TEXT NOT NULL, PRIMARY KEY (day, arxiv_id));
+    CREATE TABLE sources (day TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
+                          PRIMARY KEY (day, name));
+    CREATE TABLE picks (day TEXT NOT NULL, arxiv_id TEXT NOT NULL, rank INTEGER NOT NULL,
+                        doc TEXT NOT NULL, PRIMARY KEY (day, arxiv_id));
+    CREATE TABLE implementations (arxiv_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+    CREATE TABLE runs (run_id TEXT PRIMARY KEY, arxiv_id TEXT NOT NULL, day TEXT NOT NULL,
+                       doc TEXT NOT NULL);
+    CREATE INDEX runs_by_paper ON runs (arxiv_id);
+    CREATE INDEX runs_by_day ON runs (day);
+    """,
+]
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None)  # autocommit; explicit txns
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.migrate()
+
+    def migrate(self) -> int:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database schema v{version} is newer than this paperfoundry (v{len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        return len(MIGRATIONS)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # papers ---------------------------------------------------------------------------
+
+    def upsert_papers(self, papers: Iterable[Paper]) -> list[str]:
+        new: list[str] = []
+        self.db.execute("BEGIN")
+        try:
+            for paper in papers:
+                existing = self.get_paper(paper.arxiv_id)
+                if existing is None:
+                    new.append(paper.arxiv_id)
+                    merged = paper
+                else:
+                    # The first listing day wins, so a paper never moves between days.
+                    merged = merge_papers([existing], [paper])[0].model_copy(
+                        update={"day": existing.day}
+                    )
+                self.db.execute(
+                    "INSERT OR REPLACE INTO papers VALUES (?, ?, ?)",
+                    (merged.arxiv_id, merged.day.isoformat(), merged.model_dump_json()),
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return new
+
+    def get_paper(self, arxiv_id: str) -> Paper | None:
+        row = self.db.execute("SELECT doc FROM papers WHERE arxiv_id = ?", (arxiv_id,)).fetchone()
+        return Paper.model_validate_json(row[0]) if row else None
+
+    def papers_for_day(self, day: date) -> list[Paper]:
+        rows = self.db.execute(
+            "SELECT doc FROM papers WHERE day = ? ORDER BY arxiv_id", (day.isoformat(),)
+        )
+        return [Paper.model_validate_json(r[0]) for r in rows]
+
+    # scores ---------------------------------------------------------------------------
+
+    def save_score(self, score: Score) -> bool:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?)",
+            (score.day.isoformat(), score.arxiv_id, score.total, score.model_dump_json()),
+        )
+        return cur.rowcount == 1
+
+    def scores_for_day(self, day: date) -> list[Score]:
+        rows = self.db.execute(
+            "SELECT doc FROM scores WHERE day = ? ORDER BY total DESC, arxiv_id",
+            (day.isoformat(),),
+        )
+        return [Score.model_validate_json(r[0]) for r in rows]
+
+    def clear_scores(self, day: date) -> None:
+        """Used by `--force`: rescore the day with the current config."""
+        self.db.execute("DELETE FROM scores WHERE day = ?", (day.isoformat(),))
+
+    # sources, picks -------------------------------------------------------------------
+
+    def save_sources(self, day: date, statuses: list[SourceStatus]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+            [(day.isoformat(), s.name, s.model_dump_json()) for s in statuses],
+        )
+
+    def sources_for_day(self, day: date) -> list[SourceStatus]:
+        rows = self.db.execute(
+            "SELECT doc FROM sources WHERE day = ? ORDER BY name", (day.isoformat(),)
+        )
+        return [SourceStatus.model_validate_json(r[0]) for r in rows]
+
+    def save_picks(self, day: date, picks: list[Pick]) -> None:
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM picks WHERE day = ?", (day.isoformat(),))
+        self.db.executemany(
+            "INSERT INTO picks VALUES (?, ?, ?, ?)",
+            [(day.isoformat(), p.arxiv_id, p.rank, p.model_dump_json()) for p in picks],
+        )
+        self.db.execute("COMMIT")
+
+    def picks_for_day(self, day: date) -> list[Pick]:
+        rows = self.db.execute(
+            "SELECT doc FROM picks WHERE day = ? ORDER BY rank", (day.isoformat(),)
+        )
+        return [Pick.model_validate_json(r[0]) for r in rows]
+
+    # implementations, runs ------------------------------------------------------------
+
+    def save_implementation(self, implementation: Implementation) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO implementations VALUES (?, ?)",
+            (implementation.arxiv_id, implementation.model_dump_json()),
+        )
+
+    def get_implementation(self, arxiv_id: str) -> Implementation | None:
+        row = self.db.execute(
+            "SELECT doc FROM implementations WHERE arxiv_id = ?", (arxiv_id,)
+        ).fetchone()
+        return Implementation.model_validate_json(row[0]) if row else None
+
+    def save_run(self, run: TrainingRun) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
+            (run.run_id, run.arxiv_id, run.day.isoformat(), run.model_dump_json()),
+        )
+
+    def get_run(self, run_id: str) -> TrainingRun | None:
+        row = self.db.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return TrainingRun.model_validate_json(row[0]) if row else None
+
+    def runs_for_day(self, day: date) -> list[TrainingRun]:
+        rows = self.db.execute(
+            "SELECT doc FROM runs WHERE day = ? ORDER BY run_id", (day.isoformat(),)
+        )
+        return [TrainingRun.model_validate_json(r[0]) for r in rows]
+
+    def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]:
+        rows = self.db.execute(
+            "SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day", (arxiv_id,)
+        )
+        return [TrainingRun.model_validate_json(r[0]) for r in rows]

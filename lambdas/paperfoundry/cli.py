@@ -1,0 +1,102 @@
+"""`paperfoundry` command line: run a day, train one implementation, print the config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_RUNS_FAILED = 0, 1, 3
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paperfoundry",
+        description="Scrape, rank, implement and train the day's best ML papers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a whole day locally (SQLite, filesystem, local trainer)")
+    run.add_argument("--date", type=_parse_day, help="listing day (default: today, UTC)")
+    run.add_argument("--sample", action="store_true", help="run the bundled sample day")
+    run.add_argument(
+        "--offline-fallback",
+        action="store_true",
+        help="run the sample day when no source can be reached",
+    )
+    run.add_argument("--config", type=Path, help="TOML config (default: bundled defaults)")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="output dir (default: runs)")
+    run.add_argument("--force", action="store_true", help="rescore and retrain finished runs")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
+    run.add_argument("--budget", help="override training.budget (tiny|small|medium|large)")
+    run.add_argument("--no-train", dest="train", action="store_false", help="stop after selection")
+
+    sub.add_parser(
+        "train",
+        help="train one implementation against the baseline (see `paperfoundry train --help`)",
+        add_help=False,
+    )
+    sub.add_parser("prepare-data", help="download a corpus for the lm task", add_help=False)
+    sub.add_parser("config", help="print the default configuration (a starting paperfoundry.toml)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .config import ConfigError
+    from .runner import RunError, RunOptions, run_day, summary_table
+
+    console = Console()
+    opts = RunOptions(
+        day=args.date,
+        sample=args.sample,
+        offline_fallback=args.offline_fallback,
+        config_path=args.config,
+        out=args.out,
+        force=args.force,
+        device=args.device,
+        budget=args.budget,
+        train=args.train,
+    )
+    try:
+        result = run_day(opts, console)
+    except (RunError, ConfigError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return EXIT_ERROR
+    console.print(summary_table(result))
+    console.print(f"report: [bold]{result.report_uri}[/]")
+    if result.failed_runs:
+        for run in result.failed_runs:
+            why = run.error or (run.failure and f"{run.failure.stage}: {run.failure.message}")
+            console.print(f"[red]training {run.run_id} {run.status}[/]: {why}")
+        return EXIT_RUNS_FAILED
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `train` and `prepare-data` belong to the harness; pass their arguments through as-is.
+    if argv and argv[0] in ("train", "prepare-data"):
+        from paperfoundry_trainer.cli import main as harness_main
+
+        return harness_main(argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "config":
+        from .config import default_config_text
+
+        print(default_config_text(), end="")
+        return EXIT_OK
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

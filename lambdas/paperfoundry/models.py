@@ -1,0 +1,209 @@
+"""Domain models shared by every runtime (local CLI, Lambdas, reports).
+
+Pure data: no I/O here. Everything that crosses a boundary (SQLite row, DynamoDB item,
+SQS message, report.json) is one of these models serialised with `model_dump(mode="json")`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# arXiv identifiers: new style 2402.18668 (optionally v2) or old style cs/0112017.
+ARXIV_ID_RE = re.compile(r"^(?P<id>\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(?P<v>\d+))?$")
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None]:
+    """'2402.18668v2' -> ('2402.18668', 2); raises ValueError on anything else."""
+    match = ARXIV_ID_RE.match(raw.strip())
+    if not match:
+        raise ValueError(f"not an arXiv id: {raw!r}")
+    version = match.group("v")
+    return match.group("id"), int(version) if version else None
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+
+SourceName = Literal["huggingface", "arxiv", "sample"]
+
+
+class SourceSignals(Model):
+    """What one source said about a paper. `synthetic` marks made-up values (sample day)."""
+
+    source: SourceName
+    upvotes: int | None = None
+    comments: int | None = None
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    announce_type: str | None = None
+    organization: str | None = None
+    synthetic: bool = False
+
+
+class Paper(Model):
+    arxiv_id: str
+    version: int | None = None
+    title: str
+    abstract: str = ""
+    authors: list[str] = Field(default_factory=list)
+    published: datetime | None = None
+    day: date  # the listing day this paper belongs to
+    categories: list[str] = Field(default_factory=list)
+    signals: dict[str, SourceSignals] = Field(default_factory=dict)
+
+    @field_validator("arxiv_id")
+    @classmethod
+    def _bare_id(cls, value: str) -> str:
+        return split_arxiv_id(value)[0]
+
+    @property
+    def arxiv_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def hf_url(self) -> str:
+        return f"https://huggingface.co/papers/{self.arxiv_id}"
+
+    @property
+    def github_repo(self) -> str | None:
+        return next((s.github_repo for s in self.signals.values() if s.github_repo), None)
+
+    @property
+    def github_stars(self) -> int | None:
+        return next((s.github_stars for s in self.signals.values() if s.github_stars), None)
+
+
+class ScoreComponent(Model):
+    """One explainable term of a score: contribution = weight * value."""
+
+    name: str
+    value: float  # normalised to [0, 1]
+    weight: float
+    contribution: float
+    detail: str = ""
+
+
+class Score(Model):
+    arxiv_id: str
+    day: date
+    total: float
+    components: list[ScoreComponent]
+    excluded: str | None = None  # why the paper may not be picked (e.g. excluded category)
+
+
+class Pick(Model):
+    arxiv_id: str
+    day: date
+    rank: int
+    score: float
+    gpu_minutes: float
+
+
+ImplementationStatus = Literal["implemented", "not_implemented", "failed"]
+
+
+class Implementation(Model):
+    arxiv_id: str
+    status: ImplementationStatus
+    name: str | None = None
+    task: str | None = None
+    file_name: str | None = None
+    source_code: str | None = None
+    sha256: str | None = None
+    provenance: Literal["reference", "llm", "none"] = "none"
+    origin: str = ""  # e.g. "paperfoundry reference library" or the LLM model id
+    reason: str | None = None  # why not implemented / failed
+    paper_params: int | None = None
+
+
+RunStatus = Literal["pending", "running", "completed", "failed", "stopped", "skipped"]
+
+
+class Verdict(Model):
+    outcome: Literal["better", "worse", "inconclusive"]
+    metric: str
+    higher_is_better: bool
+    candidate_mean: float
+    baseline_mean: float
+    candidate_std: float
+    baseline_std: float
+    effect: float
+    toy_scale: bool
+    summary: str
+
+
+class Failure(Model):
+    stage: str
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class Curve(Model):
+    step: list[int]
+    loss: list[float]
+
+
+class TrainingRun(Model):
+    run_id: str  # deterministic: pf-<day>-<arxiv id>-<task>, so reruns are idempotent
+    arxiv_id: str
+    day: date
+    task: str
+    budget: str
+    backend: str
+    status: RunStatus = "pending"
+    job_name: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    wall_seconds: float | None = None
+    verdict: Verdict | None = None
+    failure: Failure | None = None
+    error: str | None = None  # backend-level error (job failed to start, timed out, ...)
+    curves: dict[str, dict[str, Curve]] = Field(default_factory=dict)
+    metrics_uri: str | None = None
+    plot_uri: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "stopped", "skipped")
+
+
+class SourceStatus(Model):
+    name: str
+    ok: bool
+    papers: int = 0
+    error: str | None = None
+
+
+class RankedPaper(Model):
+    paper: Paper
+    score: Score
+
+
+class PickReport(Model):
+    pick: Pick
+    paper: Paper
+    implementation: Implementation
+    run: TrainingRun | None = None
+
+
+class DayReport(Model):
+    day: date
+    generated_at: datetime
+    sources: list[SourceStatus]
+    sample: bool = False
+    ranking: list[RankedPaper]
+    picks: list[PickReport]
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def failed_sources(self) -> list[SourceStatus]:
+        return [s for s in self.sources if not s.ok]

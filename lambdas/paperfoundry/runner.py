@@ -1,0 +1,177 @@
+"""The local daily run: every pipeline step in one process with the local adapters.
+
+SQLite for state, the filesystem for blobs (`<out>/<day>/report.html`), an in-process
+queue for the rank fan-out, and the harness in a child process for training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import pipeline
+from .adapters.local.blobs import FileBlobStore
+from .adapters.local.notifier import ConsoleFileNotifier
+from .adapters.local.queue import InProcessQueue
+from .adapters.local.sqlite_store import SqliteStore
+from .config import Config, load_config
+from .models import DayReport, Paper, SourceStatus, TrainingRun
+from .sources import fetch_day
+from .sources.sample import load_sample_day
+
+
+class RunError(RuntimeError):
+    """The day could not run; the message says why and what to do."""
+
+
+@dataclass
+class RunOptions:
+    day: date | None = None
+    sample: bool = False
+    offline_fallback: bool = False
+    config_path: Path | None = None
+    out: Path = Path("runs")
+    force: bool = False
+    device: str | None = None
+    budget: str | None = None
+    train: bool = True
+
+
+@dataclass
+class RunResult:
+    report: DayReport
+    report_uri: str
+    runs: list[TrainingRun] = field(default_factory=list)
+
+    @property
+    def failed_runs(self) -> list[TrainingRun]:
+        return [r for r in self.runs if r.status != "completed"]
+
+
+def _gather(
+    opts: RunOptions, config: Config, console: Console
+) -> tuple[date, list[Paper], list[SourceStatus]]:
+    if opts.sample:
+        day, papers = load_sample_day()
+        return day, papers, [SourceStatus(name="sample", ok=True, papers=len(papers))]
+    day = opts.day or datetime.now(UTC).date()
+    with console.status(f"Fetching papers for {day} from {', '.join(config.sources.enabled)}"):
+        papers, statuses = fetch_day(
+            day, categories=config.sources.categories, sources=tuple(config.sources.enabled)
+        )
+    for status in statuses:
+        mark = "[green]ok[/]" if status.ok else f"[red]failed[/]: {status.error}"
+        console.print(f"  {status.name}: {status.papers} papers, {mark}")
+    if any(s.ok for s in statuses):
+        return day, papers, statuses
+    if not opts.offline_fallback:
+        raise RunError(
+            "every source failed; see the errors above. Use --sample to run the bundled "
+            "sample day, or --offline-fallback to do so automatically."
+        )
+    sample_day, sample_papers = load_sample_day()
+    console.print(
+        Panel(
+            f"No paper source could be reached for {day}.\n"
+            f"Running the bundled SAMPLE DAY ({sample_day}, {len(sample_papers)} papers) instead.",
+            title="SOURCES UNREACHABLE",
+            style="bold yellow",
+        )
+    )
+    statuses = [*statuses, SourceStatus(name="sample", ok=True, papers=len(sample_papers))]
+    return sample_day, sample_papers, statuses
+
+
+def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
+    console = console or Console()
+    config = load_config(opts.config_path)
+    if opts.device:
+        config.training.device = opts.device
+    if opts.budget:
+        config.training.budget = opts.budget
+
+    day, papers, statuses = _gather(opts, config, console)
+    store = SqliteStore(opts.out / "paperfoundry.sqlite")
+    blobs = FileBlobStore(opts.out)
+    queue = InProcessQueue()
+    try:
+        if opts.force:
+            store.clear_scores(day)
+        new_ids = pipeline.ingest(
+            day, papers, statuses, store=store, blobs=blobs, queue=queue, config=config
+        )
+        console.print(f"[bold]{day}[/]: {len(papers)} papers ({len(new_ids)} new)")
+
+        context = pipeline.load_context(blobs, day)
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task("Ranking", total=len(queue))
+            for message in queue.drain():
+                pipeline.rank(day, message["arxiv_id"], store=store, context=context)
+                progress.advance(task)
+
+        picks, notes = pipeline.select(day, store=store, config=config)
+        runs: list[TrainingRun] = []
+        if opts.train and picks:
+            from .adapters.local.subprocess_trainer import SubprocessTrainer
+
+            backend = SubprocessTrainer(
+                opts.out / day.isoformat() / "training",
+                device=config.training.device,
+                timeout_minutes=config.training.timeout_minutes,
+                echo=lambda line: console.print(f"  [dim]{line}[/]", highlight=False),
+            )
+            for pick in picks:
+                implementation = pipeline.implement_pick(pick, store=store)
+                if implementation.status != "implemented":
+                    console.print(f"pick {pick.rank} {pick.arxiv_id}: not implemented: {implementation.reason}")
+                    continue
+                console.print(
+                    f"pick {pick.rank} {pick.arxiv_id}: training {implementation.name} "
+                    f"vs baseline ({implementation.task}, budget {config.training.budget})"
+                )
+                run = pipeline.train(
+                    pick, implementation, store=store, backend=backend,
+                    budget=config.training.budget, force=opts.force,
+                )  # fmt: skip
+                if run is not None:
+                    runs.append(run)
+
+        report = pipeline.build_report(day, store=store, notes=notes)
+        notifier = ConsoleFileNotifier(
+            opts.out / day.isoformat() / "digest.txt", echo=lambda text: None
+        )
+        uri = pipeline.publish(report, blobs=blobs, notifier=notifier, prefix="")
+        return RunResult(report=report, report_uri=uri, runs=runs)
+    finally:
+        store.close()
+
+
+def summary_table(result: RunResult, top: int = 10) -> Table:
+    report = result.report
+    picked = {p.pick.arxiv_id: p for p in report.picks}
+    table = Table(title=f"paperfoundry {report.day}{' (sample day)' if report.sample else ''}")
+    for column in ("#", "score", "arXiv", "title", "outcome"):
+        table.add_column(column, overflow="fold")
+    for i, ranked in enumerate(report.ranking[:top], start=1):
+        outcome = ""
+        if (pick := picked.get(ranked.paper.arxiv_id)) is not None:
+            if pick.run and pick.run.verdict:
+                v = pick.run.verdict
+                outcome = f"{v.outcome} ({v.effect:+.3f} {v.metric}){' toy-scale' if v.toy_scale else ''}"
+            elif pick.run:
+                outcome = f"run {pick.run.status}"
+            else:
+                outcome = f"not implemented: {pick.implementation.reason}"
+        table.add_row(str(i), f"{ranked.score.total:.3f}", ranked.paper.arxiv_id,
+                      ranked.paper.title[:70], outcome)  # fmt: skip
+    return table
