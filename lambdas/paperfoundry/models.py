@@ -6,6 +6,7 @@ SQS message, report.json) is one of these models serialised with `model_dump(mod
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Literal
@@ -149,7 +150,12 @@ class Failure(Model):
 
 class Curve(Model):
     step: list[int]
-    loss: list[float]
+    loss: list[float | None]  # None where the loss was not finite (JSON has no NaN)
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _finite(cls, values: list) -> list:
+        return [v if v is None or math.isfinite(v) else None for v in values]
 
 
 class TrainingRun(Model):

@@ -22,7 +22,7 @@ from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
 from .config import Config, load_config
 from .models import DayReport, Paper, SourceStatus, TrainingRun
-from .sources import fetch_day
+from .sources import all_unreachable, fetch_day
 from .sources.sample import load_sample_day
 
 
@@ -55,7 +55,7 @@ class RunResult:
 
 
 def _gather(
-    opts: RunOptions, config: Config, console: Console
+    opts: RunOptions, config: Config, console: Console, notes: list[str]
 ) -> tuple[date, list[Paper], list[SourceStatus]]:
     if opts.sample:
         day, papers = load_sample_day()
@@ -63,7 +63,11 @@ def _gather(
     day = opts.day or datetime.now(UTC).date()
     with console.status(f"Fetching papers for {day} from {', '.join(config.sources.enabled)}"):
         papers, statuses = fetch_day(
-            day, categories=config.sources.categories, sources=tuple(config.sources.enabled)
+            day,
+            categories=config.sources.categories,
+            sources=tuple(config.sources.enabled),
+            timeout=config.sources.timeout_seconds,
+            notes=notes,
         )
     for status in statuses:
         mark = "[green]ok[/]" if status.ok else f"[red]failed[/]: {status.error}"
@@ -76,11 +80,12 @@ def _gather(
             "sample day, or --offline-fallback to do so automatically."
         )
     sample_day, sample_papers = load_sample_day()
+    why = "could be reached" if all_unreachable(statuses) else "returned papers"
     console.print(
         Panel(
-            f"No paper source could be reached for {day}.\n"
+            f"No paper source {why} for {day}.\n"
             f"Running the bundled SAMPLE DAY ({sample_day}, {len(sample_papers)} papers) instead.",
-            title="SOURCES UNREACHABLE",
+            title="SOURCES UNREACHABLE" if all_unreachable(statuses) else "SOURCES FAILED",
             style="bold yellow",
         )
     )
@@ -96,7 +101,8 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
     if opts.budget:
         config.training.budget = opts.budget
 
-    day, papers, statuses = _gather(opts, config, console)
+    notes: list[str] = []
+    day, papers, statuses = _gather(opts, config, console, notes)
     store = SqliteStore(opts.out / "paperfoundry.sqlite")
     blobs = FileBlobStore(opts.out)
     queue = InProcessQueue()
@@ -119,7 +125,8 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
                 pipeline.rank(day, message["arxiv_id"], store=store, context=context)
                 progress.advance(task)
 
-        picks, notes = pipeline.select(day, store=store, config=config)
+        picks, selection_notes = pipeline.select(day, store=store, config=config)
+        notes.extend(selection_notes)
         runs: list[TrainingRun] = []
         if opts.train and picks:
             from .adapters.local.subprocess_trainer import SubprocessTrainer

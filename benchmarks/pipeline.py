@@ -1,0 +1,108 @@
+"""Benchmark: ingest + rank + report of a generated 2,000-paper day, offline.
+
+Papers are generated from the bundled sample day's real abstracts (sentences shuffled
+and recombined), with random community signals, so the text statistics are realistic.
+Prints wall time per step and peak memory (Python heap via tracemalloc, and max RSS).
+
+    .venv/bin/python benchmarks/pipeline.py [--papers 2000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import tempfile
+import time
+import tracemalloc
+from datetime import date
+from pathlib import Path
+
+from paperfoundry import pipeline
+from paperfoundry.adapters.local.blobs import FileBlobStore
+from paperfoundry.adapters.local.queue import InProcessQueue
+from paperfoundry.adapters.local.sqlite_store import SqliteStore
+from paperfoundry.config import load_config
+from paperfoundry.models import Paper, SourceSignals, SourceStatus
+from paperfoundry.sources.sample import load_sample_day
+
+
+def generate_day(n: int, seed: int) -> tuple[date, list[Paper]]:
+    rng = random.Random(seed)
+    _, sample = load_sample_day()
+    sentences = [s.strip() + "." for p in sample for s in p.abstract.split(".") if len(s) > 30]
+    title_words = [w for p in sample for w in p.title.split()]
+    day = date(2026, 11, 20)
+    papers = []
+    for i in range(n):
+        signals = {
+            "huggingface": SourceSignals(
+                source="huggingface",
+                upvotes=int(rng.paretovariate(1.2)) - 1,
+                comments=rng.choice([0, 0, 0, 1, 2, 5]),
+                github_repo=f"org{i}/repo" if rng.random() < 0.4 else None,
+                github_stars=int(rng.paretovariate(0.8)) if rng.random() < 0.4 else None,
+            )
+        }
+        papers.append(
+            Paper(
+                arxiv_id=f"2611.{i:05d}",
+                title=" ".join(rng.sample(title_words, 9)),
+                abstract=" ".join(rng.sample(sentences, 7)),
+                authors=[f"Author {i}"],
+                day=day,
+                categories=rng.sample(["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"], 2),
+                signals=signals,
+            )
+        )
+    return day, papers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    day, papers = generate_day(args.papers, args.seed)
+    config = load_config()
+    timings: dict[str, float] = {}
+    tracemalloc.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "bench.sqlite")
+        blobs, queue = FileBlobStore(tmp), InProcessQueue()
+        statuses = [SourceStatus(name="huggingface", ok=True, papers=len(papers))]
+
+        t = time.perf_counter()
+        pipeline.ingest(day, papers, statuses, store=store, blobs=blobs, queue=queue, config=config)
+        timings["ingest (store + IDF context)"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        context = pipeline.load_context(blobs, day)
+        for message in queue.drain():
+            pipeline.rank(day, message["arxiv_id"], store=store, context=context)
+        timings["rank (score every paper)"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        pipeline.select(day, store=store, config=config)
+        report = pipeline.build_report(day, store=store)
+        uri = pipeline.publish(report, blobs=blobs, notifier=None, prefix="")
+        timings["select + report (json + html)"] = time.perf_counter() - t
+        html_kb = Path(uri).stat().st_size / 1024
+        context_kb = len(blobs.get(pipeline.context_key(day))) / 1024
+        store.close()
+    _, heap_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print(f"papers: {len(papers)}")
+    for name, seconds in timings.items():
+        print(f"{name:32s} {seconds:7.2f} s")
+    print(f"{'total':32s} {sum(timings.values()):7.2f} s")
+    print(f"peak Python heap (tracemalloc)   {heap_peak / 2**20:7.1f} MiB")
+    print(f"max RSS (incl. interpreter)      {rss_mb:7.1f} MiB")
+    print(f"ranking context {context_kb:.0f} KiB, report.html {html_kb:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()

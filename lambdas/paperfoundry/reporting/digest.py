@@ -1,0 +1,327 @@
+"""Short digests of a DayReport for email, Slack and Amazon Q Developer in chat applications.
+
+Three renderings of the same facts (day, paper count, failed sources, top 5, one line per
+pick, link to the full HTML report):
+
+* `digest_text(report, url) -> (subject, body)`: plain text for an email (SES / SNS email
+  subscription) or any chat webhook that takes text. Subject ≤ 120 chars, body a few dozen
+  lines whatever the day looks like.
+* `slack_message(report, url) -> dict`: a Slack incoming-webhook / `chat.postMessage` payload
+  using Block Kit (`text` fallback + `blocks` with mrkdwn). POST it as JSON to the webhook.
+* `chatbot_notification(report, url) -> dict`: an Amazon Q Developer in chat applications
+  (formerly AWS Chatbot) *custom notification* event::
+
+      {"version": "1.0", "source": "custom", "id": ...,
+       "content": {"textType": "client-markdown", "title": ..., "description": ...,
+                   "nextSteps": [...], "keywords": [...]},
+       "metadata": {"summary": ..., "eventType": ..., "threadId": ...,
+                    "additionalContext": {...}}}
+
+  Publish `json.dumps(...)` to the SNS topic that the chat channel subscribes to; the service
+  renders `client-markdown` in the target client's markdown (Slack mrkdwn / Teams markdown).
+
+Paper titles and error messages are untrusted: Slack control characters (`& < >`) are
+escaped so a title cannot inject links or mentions, and everything is length-capped.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..models import DayReport, PickReport
+
+TOP_K = 5
+SUBJECT_MAX = 120
+TITLE_MAX = 90
+ERROR_MAX = 160
+SLACK_SECTION_MAX = 3000  # Block Kit limit for a section's text
+SLACK_HEADER_MAX = 150  # Block Kit limit for a header's plain_text
+CHATBOT_DESCRIPTION_MAX = 3500
+
+OUTCOME_WORD = {"better": "BETTER", "worse": "WORSE", "inconclusive": "INCONCLUSIVE"}
+OUTCOME_EMOJI = {
+    "better": ":large_green_circle:",
+    "worse": ":red_circle:",
+    "inconclusive": ":large_yellow_circle:",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _oneline(text: str | None, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _num(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}g}" if math.isfinite(value) else "n/a"
+
+
+def _signed(value: float, digits: int = 3) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return ("+" if value > 0 else "") + f"{value:.{digits}g}"
+
+
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str | None, text: str) -> str:
+    label = slack_escape(text).replace("|", "¦")
+    if not url or not url.lower().startswith(("https://", "http://")):
+        return label
+    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>"
+
+
+def pick_line(pick: PickReport) -> str:
+    """One plain-text line describing what happened to a pick (no title, no rank)."""
+    impl = pick.implementation
+    run = pick.run
+    if impl.status == "not_implemented":
+        return f"not implemented: {_oneline(impl.reason or 'no reason given', ERROR_MAX)}"
+    if impl.status == "failed":
+        return f"implementation failed: {_oneline(impl.reason or 'no reason given', ERROR_MAX)}"
+    if run is None:
+        return "implemented, not trained yet"
+    if run.verdict is not None:
+        v = run.verdict
+        spread = math.sqrt(v.candidate_std**2 + v.baseline_std**2)
+        toy = " (toy scale)" if v.toy_scale else ""
+        return (
+            f"{OUTCOME_WORD[v.outcome]}{toy}: {v.metric} {_signed(v.effect)} ± {_num(spread, 2)} "
+            f"(candidate {_num(v.candidate_mean, 4)} vs baseline {_num(v.baseline_mean, 4)})"
+        )
+    if run.status in ("failed", "stopped"):
+        if run.failure:
+            f = run.failure
+            return f"run {run.status} at {_oneline(f'{f.stage}: {f.type}: {f.message}', ERROR_MAX)}"
+        return f"run {run.status}: {_oneline(run.error or 'no details', ERROR_MAX)}"
+    return f"run {run.status}"
+
+
+def _counts(report: DayReport) -> dict[str, int]:
+    counts = {"better": 0, "worse": 0, "inconclusive": 0}
+    for pick in report.picks:
+        if pick.run and pick.run.verdict:
+            counts[pick.run.verdict.outcome] += 1
+    return counts
+
+
+def digest_subject(report: DayReport) -> str:
+    counts = _counts(report)
+    verdicts = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    picks = f"{len(report.picks)} pick{'s' if len(report.picks) != 1 else ''}"
+    parts = [f"{len(report.ranking)} papers", picks + (f" ({verdicts})" if verdicts else "")]
+    failed = len(report.failed_sources)
+    if failed:
+        parts.append(f"{failed} source{'s' if failed != 1 else ''} failed")
+    prefix = "[sample] " if report.sample else ""
+    subject = f"{prefix}paperfoundry {report.day.isoformat()}: " + ", ".join(parts)
+    return _oneline(subject, SUBJECT_MAX)
+
+
+# --------------------------------------------------------------------------- plain text
+
+
+def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, str]:
+    """(subject, body) plain-text digest for email / chat."""
+    lines = [f"paperfoundry daily report for {report.day.isoformat()}"]
+    if report.sample:
+        lines.append("SAMPLE DAY: bundled sample papers with synthetic signals, not live data.")
+    ok = sum(1 for s in report.sources if s.ok)
+    lines.append(
+        f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources; "
+        f"{len(report.picks)} picked for implementation."
+    )
+    if report.failed_sources:
+        lines.append("")
+        lines.append("Failed sources:")
+        for src in report.failed_sources:
+            lines.append(f"  - {src.name}: {_oneline(src.error or 'unknown error', ERROR_MAX)}")
+
+    lines.append("")
+    if report.ranking:
+        lines.append(f"Top {min(TOP_K, len(report.ranking))}:")
+        for i, rp in enumerate(report.ranking[:TOP_K], start=1):
+            excl = " [excluded]" if rp.score.excluded else ""
+            lines.append(
+                f"  {i}. {rp.score.total:.3f}  {_oneline(rp.paper.title, TITLE_MAX)} "
+                f"(arXiv:{rp.paper.arxiv_id}){excl}"
+            )
+    else:
+        lines.append("No papers ranked.")
+
+    lines.append("")
+    if report.picks:
+        lines.append("Picks:")
+        for pick in report.picks:
+            lines.append(
+                f"  #{pick.pick.rank} {_oneline(pick.paper.title, TITLE_MAX)} "
+                f"(arXiv:{pick.paper.arxiv_id})"
+            )
+            lines.append(f"     -> {pick_line(pick)}")
+    else:
+        lines.append("No paper was picked today.")
+
+    if report_url:
+        lines += ["", f"Full report: {report_url}"]
+    return digest_subject(report), "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Slack
+
+
+def _slack_pick_line(pick: PickReport) -> str:
+    run = pick.run
+    if run and run.verdict:
+        emoji = OUTCOME_EMOJI[run.verdict.outcome]
+    elif pick.implementation.status != "implemented" or (run and run.status == "failed"):
+        emoji = ":x:" if run and run.status == "failed" else ":white_circle:"
+    else:
+        emoji = ":hourglass_flowing_sand:"
+    title = _slack_link(pick.paper.arxiv_url, _oneline(pick.paper.title, TITLE_MAX))
+    return f"{emoji} *#{pick.pick.rank}* {title}\n      {slack_escape(pick_line(pick))}"
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_message(report: DayReport, report_url: str | None = None) -> dict:
+    """Slack Block Kit payload (`{"text": fallback, "blocks": [...]}`) for a webhook."""
+    subject, _ = digest_text(report, report_url)
+    ok = sum(1 for s in report.sources if s.ok)
+    context = (
+        f"{len(report.ranking)} papers ranked · {ok}/{len(report.sources)} sources ok · "
+        f"{len(report.picks)} picks"
+    )
+    if report.sample:
+        context = ":warning: *sample day* (synthetic signals) · " + context
+    blocks: list[dict] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": _cap(f"paperfoundry · {report.day.isoformat()}", SLACK_HEADER_MAX),
+                "emoji": True,
+            },
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+    ]
+    if report.failed_sources:
+        failed = "\n".join(
+            f"• *{slack_escape(s.name)}*: "
+            f"`{slack_escape(_oneline(s.error or 'unknown error', ERROR_MAX))}`"
+            for s in report.failed_sources
+        )
+        blocks.append(_section(f":rotating_light: *Failed sources*\n{failed}"))
+    if report.ranking:
+        top = "\n".join(
+            f"{i}. `{rp.score.total:.3f}` "
+            f"{_slack_link(rp.paper.arxiv_url, _oneline(rp.paper.title, TITLE_MAX))}"
+            + (" _(excluded)_" if rp.score.excluded else "")
+            for i, rp in enumerate(report.ranking[:TOP_K], start=1)
+        )
+        blocks.append(_section(f"*Top {min(TOP_K, len(report.ranking))}*\n{top}"))
+    if report.picks:
+        picks = "\n".join(_slack_pick_line(p) for p in report.picks)
+        blocks.append(_section(f"*Picks*\n{picks}"))
+    else:
+        blocks.append(_section("_No paper was picked today._"))
+    if report_url and report_url.lower().startswith(("https://", "http://")):
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open full report"},
+                        "url": report_url,
+                        "action_id": "open_report",
+                    }
+                ],
+            }
+        )
+    return {"text": subject, "blocks": blocks[:50], "unfurl_links": False}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cap(text, SLACK_SECTION_MAX)}}
+
+
+# --------------------------------------------------------------------------- Amazon Q chat
+
+
+def chatbot_notification(report: DayReport, report_url: str | None = None) -> dict:
+    """Amazon Q Developer in chat applications custom-notification event (publish to SNS)."""
+    subject = digest_subject(report)
+    desc: list[str] = []
+    if report.sample:
+        desc.append(":warning: *Sample day*: synthetic signals, not live data.")
+    ok = sum(1 for s in report.sources if s.ok)
+    desc.append(
+        f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources, "
+        f"{len(report.picks)} picked."
+    )
+    for src in report.failed_sources:
+        desc.append(
+            f":rotating_light: source *{slack_escape(src.name)}* failed: "
+            f"{slack_escape(_oneline(src.error or 'unknown error', ERROR_MAX))}"
+        )
+    if report.ranking:
+        desc.append("")
+        desc.append(f"*Top {min(TOP_K, len(report.ranking))}*")
+        for i, rp in enumerate(report.ranking[:TOP_K], start=1):
+            desc.append(
+                f"{i}. `{rp.score.total:.3f}` {slack_escape(_oneline(rp.paper.title, TITLE_MAX))}"
+            )
+    if report.picks:
+        desc.append("")
+        desc.append("*Picks*")
+        for pick in report.picks:
+            desc.append(
+                f"• #{pick.pick.rank} {slack_escape(_oneline(pick.paper.title, 70))}: "
+                f"{slack_escape(pick_line(pick))}"
+            )
+    next_steps = []
+    if report_url:
+        next_steps.append(f"Open the full report: {report_url}")
+    for pick in report.picks:
+        next_steps.append(f"Read #{pick.pick.rank}: {pick.paper.arxiv_url}")
+    counts = _counts(report)
+    keywords = ["paperfoundry", report.day.isoformat()]
+    keywords += [f"{n} {k}" for k, n in counts.items() if n]
+    if report.failed_sources:
+        keywords.append("source failure")
+    if report.sample:
+        keywords.append("sample")
+    additional = {
+        "day": report.day.isoformat(),
+        "papers": str(len(report.ranking)),
+        "picks": str(len(report.picks)),
+        "failedSources": ",".join(s.name for s in report.failed_sources) or "none",
+    }
+    if report_url:
+        additional["reportUrl"] = report_url
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"paperfoundry-{report.day.isoformat()}",
+        "content": {
+            "textType": "client-markdown",
+            "title": _oneline(f":page_facing_up: {subject}", 250),
+            "description": _cap("\n".join(desc), CHATBOT_DESCRIPTION_MAX),
+            "nextSteps": next_steps[:6],
+            "keywords": keywords[:8],
+        },
+        "metadata": {
+            "summary": subject,
+            "eventType": "paperfoundry.daily_report",
+            "threadId": f"paperfoundry-{report.day.isoformat()}",
+            "relatedResources": [report_url] if report_url else [],
+            "additionalContext": additional,
+        },
+    }

@@ -1,0 +1,822 @@
+"""The daily report as ONE self-contained HTML file.
+
+Inline CSS, inline SVG charts, no scripts, no external fonts/images/stylesheets, so the file
+can be mailed, uploaded to S3 or opened from disk and still render (and print) the same.
+Everything that comes from papers or runs (titles, abstracts, authors, error messages...)
+is untrusted and HTML-escaped; link targets are restricted to http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+
+from ..models import DayReport, PickReport, RankedPaper, ScoreComponent, TrainingRun, Verdict
+from .svg import loss_curves_svg
+
+DEFAULT_TOP_N = 50
+
+# Stable colours for the score components the ranker emits; unknown names cycle the rest.
+COMPONENT_COLOURS = {
+    "relevance": "#2563eb",
+    "liked": "#7c3aed",
+    "upvotes": "#ea580c",
+    "comments": "#d97706",
+    "stars": "#0d9488",
+    "code": "#64748b",
+}
+EXTRA_COLOURS = ["#db2777", "#65a30d", "#0891b2", "#9333ea", "#b91c1c"]
+
+OUTCOME_LABELS = {"better": "Better", "worse": "Worse", "inconclusive": "Inconclusive"}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def e(value: object) -> str:
+    """HTML-escape anything (quotes too, so it is safe inside attributes)."""
+    return escape("" if value is None else str(value), quote=True)
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only absolute http(s) URLs may become links (no javascript:, data:, ...)."""
+    if not url:
+        return None
+    url = url.strip()
+    lowered = url.lower()
+    if lowered.startswith(("https://", "http://")) and not any(c in url for c in "\r\n\t "):
+        return url
+    return None
+
+
+def github_url(repo: str | None) -> str | None:
+    """'owner/name', 'github.com/owner/name' or a full URL -> https URL (or None)."""
+    if not repo:
+        return None
+    repo = repo.strip()
+    if repo.lower().startswith(("http://", "https://")):
+        return safe_url(repo)
+    repo = repo.removeprefix("github.com/").strip("/")
+    if repo.count("/") == 1 and all(part and part not in {".", ".."} for part in repo.split("/")):
+        return "https://github.com/" + "/".join(
+            "".join(c for c in part if c.isalnum() or c in "-_.") for part in repo.split("/")
+        )
+    return None
+
+
+def github_label(repo: str) -> str:
+    repo = repo.strip().rstrip("/")
+    for prefix in ("https://github.com/", "http://github.com/", "github.com/"):
+        if repo.lower().startswith(prefix):
+            return repo[len(prefix) :]
+    return repo
+
+
+def link(url: str | None, text: str, *, cls: str = "") -> str:
+    href = safe_url(url)
+    class_attr = f' class="{e(cls)}"' if cls else ""
+    if href is None:
+        return f"<span{class_attr}>{e(text)}</span>"
+    return f'<a{class_attr} href="{e(href)}" rel="noopener noreferrer">{e(text)}</a>'
+
+
+def compact_int(value: int | None) -> str:
+    if value is None:
+        return ""
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
+    if abs(value) >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if abs(value) >= 1000:
+        return f"{value / 1000:.1f}k".replace(".0k", "k")
+    return str(value)
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """Significant-digit formatting that never prints 'nan' as a number."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def fmt_signed(value: float, digits: int = 3) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return ("+" if value > 0 else "") + f"{value:.{digits}g}"
+
+
+def fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "–"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def component_colours(names: Iterable[str]) -> dict[str, str]:
+    colours: dict[str, str] = {}
+    extra = 0
+    for name in names:
+        if name in colours:
+            continue
+        if name in COMPONENT_COLOURS:
+            colours[name] = COMPONENT_COLOURS[name]
+        else:
+            colours[name] = EXTRA_COLOURS[extra % len(EXTRA_COLOURS)]
+            extra += 1
+    return colours
+
+
+def verdict_spread(verdict: Verdict) -> float:
+    """Spread shown next to the effect: combined std of the two arms, sqrt(sc^2 + sb^2)."""
+    return math.sqrt(verdict.candidate_std**2 + verdict.baseline_std**2)
+
+
+def pick_anchor(arxiv_id: str) -> str:
+    return "pick-" + "".join(c if c.isalnum() else "-" for c in arxiv_id)
+
+
+# --------------------------------------------------------------------------- CSS
+
+CSS = """
+:root{--ink:#0f172a;--muted:#475569;--faint:#64748b;--line:#e2e8f0;--bg:#f1f5f9;--card:#fff;
+--accent:#1d4ed8;--good:#15803d;--good-bg:#dcfce7;--bad:#b91c1c;--bad-bg:#fee2e2;
+--warn:#a16207;--warn-bg:#fef3c7;--info-bg:#e0e7ff;}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--ink);line-height:1.45;
+font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+a{color:var(--accent);text-decoration:none}
+a:hover,a:focus{text-decoration:underline}
+.wrap{max-width:1180px;margin:0 auto;padding:0 20px}
+header.top{background:#0f172a;color:#e2e8f0;padding:22px 0 20px}
+header.top .brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:#94a3b8;
+font-weight:600}
+header.top h1{margin:4px 0 6px;font-size:26px;line-height:1.2;color:#fff;font-weight:650}
+header.top .meta{margin:0;color:#cbd5e1;font-size:14px}
+.banner{background:var(--warn-bg);border-bottom:1px solid #fcd34d;color:#713f12;
+padding:10px 0;font-size:14px}
+.banner strong{color:#713f12}
+main{padding:20px 0 40px}
+section.block{margin:0 0 22px}
+h2{font-size:19px;margin:0 0 10px;font-weight:650}
+h2 .count{color:var(--faint);font-weight:500;font-size:15px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;
+box-shadow:0 1px 2px rgba(15,23,42,.05)}
+.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px;
+margin:0 0 22px}
+.stat{padding:12px 14px}
+.stat .k{font-size:12px;color:var(--faint);text-transform:uppercase;letter-spacing:.06em}
+.stat .v{font-size:24px;font-weight:650;line-height:1.2}
+.stat .v small{font-size:13px;font-weight:500;color:var(--muted)}
+.tri{display:flex;flex-wrap:wrap;gap:2px 12px}
+.tri span{display:flex;align-items:baseline;gap:5px}
+.sources{display:flex;flex-wrap:wrap;gap:10px}
+.src{padding:9px 12px;min-width:200px;flex:1 1 220px}
+.src .name{font-weight:600}
+.src.ok{border-left:4px solid var(--good)}
+.src.fail{border-left:4px solid var(--bad);background:#fff7f7}
+.src .err{margin-top:4px;font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+color:var(--bad);word-break:break-word}
+.notes{margin:0;padding:10px 14px 10px 30px;font-size:14px;color:var(--muted)}
+.glance{margin:0;padding:6px 0;list-style:none}
+.glance li{padding:8px 14px;border-top:1px solid var(--line);display:flex;gap:10px;
+align-items:baseline;flex-wrap:wrap}
+.glance li:first-child{border-top:0}
+.glance .t{flex:1 1 300px;min-width:0}
+.pill{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:600;
+white-space:nowrap;border:1px solid transparent;vertical-align:1px}
+.pill.good{background:var(--good-bg);color:var(--good);border-color:#86efac}
+.pill.bad{background:var(--bad-bg);color:var(--bad);border-color:#fca5a5}
+.pill.warn{background:var(--warn-bg);color:var(--warn);border-color:#fcd34d}
+.pill.info{background:var(--info-bg);color:#3730a3;border-color:#c7d2fe}
+.pill.mute{background:#f1f5f9;color:var(--muted);border-color:#cbd5e1}
+.pill.big{font-size:14px;padding:3px 12px}
+.tablewrap{overflow-x:auto}
+table.rank{width:100%;border-collapse:collapse;font-size:14px}
+table.rank th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:.05em;
+color:var(--faint);font-weight:600;padding:10px 12px;border-bottom:1px solid var(--line);
+background:#f8fafc}
+table.rank td{padding:10px 12px;border-top:1px solid var(--line);vertical-align:top}
+table.rank tr.picked td{background:#f5f8ff}
+table.rank tr.excl td{background:#fcfcfd}
+table.rank tr.excl .title a{color:var(--muted)}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;color:var(--muted);
+font-weight:600;width:36px}
+td.paper{min-width:280px}
+td.paper .title{font-weight:600;line-height:1.35}
+td.paper .sub{margin-top:3px;font-size:12.5px;color:var(--faint);display:flex;flex-wrap:wrap;
+gap:4px 12px}
+td.paper .sub a{color:var(--muted)}
+td.paper .sub a.hf{color:#b45309}
+td.paper .sub a.gh{color:#0f172a}
+td.paper .flags{margin-top:5px;display:flex;gap:6px;flex-wrap:wrap}
+td.score{width:150px;white-space:nowrap}
+td.score .total{font-size:17px;font-weight:700;font-variant-numeric:tabular-nums}
+.stack{display:flex;height:8px;border-radius:4px;overflow:hidden;background:#eef2f7;
+margin-top:5px;width:130px}
+.stack span{display:block;height:100%}
+td.bd{width:430px}
+ul.bd{list-style:none;margin:0;padding:0;font-size:12px;font-variant-numeric:tabular-nums;
+display:grid;grid-template-columns:1fr 1fr;column-gap:16px}
+ul.bd li{display:grid;grid-template-columns:9px 62px 1fr 38px;gap:5px;align-items:center;
+line-height:1.6;white-space:nowrap}
+ul.bd .dot{width:9px;height:9px;border-radius:2px;display:inline-block}
+ul.bd .n{color:var(--muted)}
+ul.bd .f{color:var(--faint);white-space:nowrap}
+ul.bd .c{text-align:right;font-weight:600}
+ul.bd li.zero{opacity:.55}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12.5px;color:var(--muted);
+padding:8px 12px;border-bottom:1px solid var(--line)}
+.legend span.sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;
+vertical-align:-1px}
+.tablenote{padding:9px 12px;font-size:13px;color:var(--faint);border-top:1px solid var(--line)}
+.pick{padding:18px 20px;margin:0 0 18px}
+.pick-head{display:flex;gap:12px;align-items:flex-start;flex-wrap:wrap}
+.pick-head .rk{font-size:13px;font-weight:700;color:#fff;background:#334155;border-radius:6px;
+padding:2px 8px;margin-top:3px}
+.pick-head h3{margin:0;font-size:18px;line-height:1.35;flex:1 1 420px;min-width:0}
+.pick-head .badges{display:flex;gap:6px;align-items:center;flex-wrap:wrap;margin-top:2px}
+.pick .byline{margin:6px 0 0;color:var(--muted);font-size:13.5px}
+.pick .links{margin:4px 0 0;font-size:13px;display:flex;gap:14px;flex-wrap:wrap}
+.pick .abstract{margin:10px 0 0;color:#334155;font-size:14px}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:10px;
+margin:14px 0 0}
+.fact{border:1px solid var(--line);border-radius:8px;padding:9px 12px;background:#fbfcfe}
+.fact .k{font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;color:var(--faint);
+font-weight:600}
+.fact .v{margin-top:2px;font-size:14px}
+.fact .d{font-size:12.5px;color:var(--faint);margin-top:2px;word-break:break-word}
+.verdict{margin:14px 0 0;border-radius:8px;padding:12px 14px;border:1px solid var(--line);
+display:grid;grid-template-columns:minmax(200px,260px) 1fr;gap:10px 22px}
+.verdict.better{background:#f0fdf4;border-color:#bbf7d0}
+.verdict.worse{background:#fef2f2;border-color:#fecaca}
+.verdict.inconclusive{background:#fffbeb;border-color:#fde68a}
+.verdict .eff{font-size:24px;font-weight:700;font-variant-numeric:tabular-nums;line-height:1.2}
+.verdict .eff small{font-size:14px;font-weight:500;color:var(--muted)}
+.verdict .lbl{font-size:12px;color:var(--faint);text-transform:uppercase;letter-spacing:.06em}
+.verdict table{border-collapse:collapse;font-size:13.5px;font-variant-numeric:tabular-nums}
+.verdict td,.verdict th{padding:2px 14px 2px 0;text-align:left}
+.verdict th{font-weight:600;color:var(--muted)}
+.verdict .sum{grid-column:1/-1;font-size:14px;color:#334155}
+.chart{margin:14px 0 0;border:1px solid var(--line);border-radius:8px;padding:6px;
+background:#fff;overflow:hidden}
+.chart svg{display:block;width:100%;max-width:820px;height:auto;margin:0 auto}
+.failure{margin:14px 0 0;border:1px solid #fecaca;background:#fef2f2;border-radius:8px;
+padding:10px 14px}
+.failure .h{font-weight:650;color:var(--bad)}
+.failure dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0 0;
+font-size:13.5px}
+.failure dt{color:var(--muted);font-weight:600}
+.failure dd{margin:0;word-break:break-word}
+pre{margin:8px 0 0;padding:8px 10px;background:#1e293b;color:#e2e8f0;border-radius:6px;
+font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;
+word-break:break-word;max-height:260px;overflow:auto}
+.empty{padding:14px;color:var(--faint);font-size:14px}
+.d{font-size:12.5px;color:var(--faint)}
+.glance .d{font-variant-numeric:tabular-nums}
+.good-t{color:var(--good)}.bad-t{color:var(--bad)}.warn-t{color:var(--warn)}
+footer{color:var(--faint);font-size:12.5px;padding:0 0 30px}
+@media (max-width:760px){
+ .wrap{padding:0 12px}
+ header.top h1{font-size:21px}
+ table.rank thead{display:none}
+ table.rank,table.rank tbody,table.rank tr,table.rank td{display:block;width:auto}
+ table.rank tr{border-top:1px solid var(--line);padding:8px 0}
+ table.rank td{border:0;padding:3px 12px}
+ td.num{text-align:left}
+ td.num:before{content:"#"}
+ td.paper{min-width:0}
+ .verdict{grid-template-columns:1fr}
+ ul.bd{grid-template-columns:1fr}
+ td.bd,td.score{width:auto}
+ .stats{grid-template-columns:1fr 1fr;gap:8px}
+ .stat .v{font-size:20px}
+ .pick{padding:14px}
+}
+@media print{
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{background:#fff;font-size:12px}
+ header.top{background:#fff;color:#000;border-bottom:2px solid #000;padding:8px 0}
+ header.top h1{color:#000}
+ header.top .meta,header.top .brand{color:#333}
+ .card{box-shadow:none}
+ .pick,.src,.verdict,.chart,.failure,tr{break-inside:avoid}
+ .tablewrap{overflow:visible}
+ pre{max-height:none;background:#f8fafc;color:#000;border:1px solid #ccc}
+ a{color:#000}
+}
+"""
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _header(report: DayReport) -> str:
+    n_picks = len(report.picks)
+    meta = (
+        f"Generated {e(fmt_time(report.generated_at))} · {len(report.ranking)} papers ranked · "
+        f"{n_picks} pick{'s' if n_picks != 1 else ''}"
+    )
+    out = [
+        '<header class="top"><div class="wrap">',
+        '<div class="brand">paperfoundry · daily report</div>',
+        f"<h1>ML papers of {e(report.day.isoformat())}</h1>",
+        f'<p class="meta">{meta}</p>',
+        "</div></header>",
+    ]
+    if report.sample:
+        out.append(
+            '<div class="banner" role="note"><div class="wrap"><strong>Sample day.</strong> '
+            "This report was built from bundled sample papers with synthetic community "
+            "signals, not from today&#x27;s live sources. Scores and verdicts illustrate the "
+            "pipeline only.</div></div>"
+        )
+    return "".join(out)
+
+
+def _stats(report: DayReport) -> str:
+    outcomes = {"better": 0, "worse": 0, "inconclusive": 0}
+    trained = 0
+    for pick in report.picks:
+        if pick.run and pick.run.verdict:
+            outcomes[pick.run.verdict.outcome] += 1
+        if pick.run and pick.run.status == "completed":
+            trained += 1
+    ok = sum(1 for s in report.sources if s.ok)
+    failed = len(report.sources) - ok
+    src_detail = f"<small>{failed} failed</small>" if failed else "<small>all ok</small>"
+    cards = [
+        ("Papers ranked", f"{len(report.ranking)}"),
+        ("Picks", f"{len(report.picks)} <small>{trained} trained</small>"),
+        (
+            "Verdicts",
+            '<span class="tri">'
+            + "".join(
+                f'<span><b class="{cls}">{outcomes[key]}</b><small>{key}</small></span>'
+                for key, cls in (
+                    ("better", "good-t"),
+                    ("worse", "bad-t"),
+                    ("inconclusive", "warn-t"),
+                )
+            )
+            + "</span>",
+        ),
+        ("Sources", f"{ok}/{len(report.sources)} {src_detail}"),
+    ]
+    return (
+        '<div class="stats">'
+        + "".join(
+            f'<div class="card stat"><div class="k">{k}</div><div class="v">{v}</div></div>'
+            for k, v in cards
+        )
+        + "</div>"
+    )
+
+
+def _sources(report: DayReport) -> str:
+    if not report.sources:
+        return (
+            '<section class="block" id="sources"><h2>Sources</h2>'
+            '<div class="card empty">No source status recorded.</div></section>'
+        )
+    items = []
+    for src in report.sources:
+        if src.ok:
+            items.append(
+                f'<div class="card src ok"><span class="name">{e(src.name)}</span> '
+                f'<span class="pill good">ok</span> '
+                f'<span class="n">{src.papers} paper{"s" if src.papers != 1 else ""}</span></div>'
+            )
+        else:
+            err = src.error or "unknown error"
+            items.append(
+                f'<div class="card src fail"><span class="name">{e(src.name)}</span> '
+                f'<span class="pill bad">failed</span> '
+                f'<span class="n">{src.papers} paper{"s" if src.papers != 1 else ""}</span>'
+                f'<div class="err">{e(err)}</div></div>'
+            )
+    failed = len(report.failed_sources)
+    count = f' <span class="count">{failed} failed</span>' if failed else ""
+    return (
+        f'<section class="block" id="sources"><h2>Sources{count}</h2>'
+        f'<div class="sources">{"".join(items)}</div></section>'
+    )
+
+
+def _notes(report: DayReport) -> str:
+    if not report.notes:
+        return ""
+    lis = "".join(f"<li>{e(note)}</li>" for note in report.notes)
+    return (
+        '<section class="block" id="notes"><h2>Notes</h2>'
+        f'<ul class="card notes">{lis}</ul></section>'
+    )
+
+
+def _verdict_pill(verdict: Verdict | None, *, big: bool = False) -> str:
+    size = " big" if big else ""
+    if verdict is None:
+        return f'<span class="pill mute{size}">no verdict</span>'
+    cls = {"better": "good", "worse": "bad", "inconclusive": "warn"}[verdict.outcome]
+    out = f'<span class="pill {cls}{size}">{e(OUTCOME_LABELS[verdict.outcome])}</span>'
+    if verdict.toy_scale:
+        out += (
+            f' <span class="pill mute{size}" title="trained at toy scale: indicative only, '
+            f'not a replication">toy scale</span>'
+        )
+    return out
+
+
+def _run_pill(run: TrainingRun | None, pick: PickReport) -> str:
+    if run is None:
+        if pick.implementation.status != "implemented":
+            return '<span class="pill mute">not trained</span>'
+        return '<span class="pill mute">not started</span>'
+    cls = {
+        "completed": "good",
+        "failed": "bad",
+        "stopped": "bad",
+        "running": "info",
+        "pending": "info",
+        "skipped": "mute",
+    }.get(run.status, "mute")
+    return f'<span class="pill {cls}">{e(run.status)}</span>'
+
+
+def _glance(report: DayReport) -> str:
+    if not report.picks:
+        return (
+            '<section class="block" id="glance"><h2>Picks at a glance</h2>'
+            '<div class="card empty">No paper was picked for implementation today.</div>'
+            "</section>"
+        )
+    lis = []
+    for pick in report.picks:
+        run = pick.run
+        if run and run.verdict:
+            status = _verdict_pill(run.verdict)
+            effect = (
+                f'<span class="d">{e(run.verdict.metric)} {e(fmt_signed(run.verdict.effect))}'
+                "</span>"
+            )
+        elif pick.implementation.status != "implemented":
+            status = '<span class="pill mute">not implemented</span>'
+            effect = ""
+        else:
+            status = _run_pill(run, pick)
+            effect = ""
+        lis.append(
+            f'<li><span class="pill info">#{pick.pick.rank}</span><span class="t">'
+            f'<a href="#{e(pick_anchor(pick.paper.arxiv_id))}">{e(pick.paper.title)}</a></span>'
+            f"{status} {effect}</li>"
+        )
+    return (
+        '<section class="block" id="glance"><h2>Picks at a glance</h2>'
+        f'<ul class="card glance">{"".join(lis)}</ul></section>'
+    )
+
+
+def _breakdown(components: list[ScoreComponent], colours: dict[str, str]) -> str:
+    lis = []
+    for comp in components:
+        zero = " zero" if comp.contribution == 0 else ""
+        title = f' title="{e(comp.detail)}"' if comp.detail else ""
+        lis.append(
+            f'<li class="{zero.strip()}"{title}><span class="dot" '
+            f'style="background:{colours[comp.name]}"></span>'
+            f'<span class="n">{e(comp.name)}</span>'
+            f'<span class="f">{comp.value:.2f} × {comp.weight:.2f}</span>'
+            f'<span class="c">{comp.contribution:.3f}</span></li>'
+        )
+    return f'<ul class="bd">{"".join(lis)}</ul>'
+
+
+def _stack(components: list[ScoreComponent], colours: dict[str, str], scale: float) -> str:
+    spans = []
+    for comp in components:
+        if comp.contribution <= 0 or not math.isfinite(comp.contribution):
+            continue
+        pct = min(100.0, 100.0 * comp.contribution / scale)
+        spans.append(
+            f'<span style="width:{pct:.2f}%;background:{colours[comp.name]}" '
+            f'title="{e(comp.name)}: {comp.contribution:.3f}"></span>'
+        )
+    return f'<div class="stack" aria-hidden="true">{"".join(spans)}</div>'
+
+
+def _paper_links(rp: RankedPaper) -> str:
+    paper = rp.paper
+    parts = [
+        link(paper.arxiv_url, f"arXiv:{paper.arxiv_id}"),
+        link(paper.hf_url, "HF page", cls="hf"),
+    ]
+    if paper.github_repo:
+        stars = paper.github_stars
+        star_text = f" ★ {compact_int(stars)}" if stars else ""
+        label = f"GitHub {github_label(paper.github_repo)}{star_text}"
+        parts.append(link(github_url(paper.github_repo), label, cls="gh"))
+    if paper.categories:
+        parts.append(f"<span>{e(' · '.join(paper.categories[:4]))}</span>")
+    return f'<div class="sub">{"".join(parts)}</div>'
+
+
+def _ranking(report: DayReport, top_n: int) -> str:
+    total = len(report.ranking)
+    if not total:
+        return (
+            '<section class="block" id="ranking"><h2>Ranking</h2>'
+            '<div class="card empty">No papers were ranked today.</div></section>'
+        )
+    shown = report.ranking[: max(0, top_n)]
+    names = [c.name for rp in report.ranking for c in rp.score.components]
+    colours = component_colours(names)
+    # The bar scale is the best possible score (every component at 1), so bars are comparable
+    # across days; fall back to the day's best total when weights don't bound the scores.
+    weight_sum = max(
+        (sum(max(0.0, c.weight) for c in rp.score.components) for rp in report.ranking),
+        default=0.0,
+    )
+    best = max(
+        (rp.score.total for rp in report.ranking if math.isfinite(rp.score.total)), default=0
+    )
+    scale = max(weight_sum, best, 1e-9)
+    picked = {p.paper.arxiv_id for p in report.picks}
+
+    rows = []
+    for i, rp in enumerate(shown, start=1):
+        classes = []
+        flags = []
+        if rp.paper.arxiv_id in picked:
+            classes.append("picked")
+            flags.append(
+                f'<a class="pill info" href="#{e(pick_anchor(rp.paper.arxiv_id))}">picked</a>'
+            )
+        if rp.score.excluded:
+            classes.append("excl")
+            flags.append(f'<span class="pill warn">excluded: {e(rp.score.excluded)}</span>')
+        flag_html = f'<div class="flags">{"".join(flags)}</div>' if flags else ""
+        cls = f' class="{" ".join(classes)}"' if classes else ""
+        rows.append(
+            f"<tr{cls}>"
+            f'<td class="num">{i}</td>'
+            f'<td class="paper"><div class="title">{link(rp.paper.arxiv_url, rp.paper.title)}'
+            f"</div>{_paper_links(rp)}{flag_html}</td>"
+            f'<td class="score"><div class="total">{rp.score.total:.3f}</div>'
+            f"{_stack(rp.score.components, colours, scale)}</td>"
+            f'<td class="bd">{_breakdown(rp.score.components, colours)}</td>'
+            "</tr>"
+        )
+    legend = "".join(
+        f'<span><span class="sw" style="background:{c}"></span>{e(n)}</span>'
+        for n, c in colours.items()
+    )
+    note = (
+        f"Showing the top {len(shown)} of {total} ranked papers."
+        if len(shown) < total
+        else f"All {total} ranked papers shown."
+    )
+    note += (
+        " Score = Σ value × weight; values are normalised to [0, 1]. "
+        "Hover a breakdown line for the raw signal."
+    )
+    return (
+        f'<section class="block" id="ranking"><h2>Ranking <span class="count">top '
+        f"{len(shown)} of {total}</span></h2>"
+        f'<div class="card"><div class="legend"><span>Score components:</span>{legend}</div>'
+        '<div class="tablewrap"><table class="rank"><thead><tr><th>#</th><th>Paper</th>'
+        "<th>Score</th><th>Breakdown (value × weight = contribution)</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="tablenote">{e(note)}</div></div></section>'
+    )
+
+
+def _implementation_fact(pick: PickReport) -> str:
+    impl = pick.implementation
+    if impl.status == "implemented":
+        if impl.provenance == "reference":
+            head = '<span class="pill good">implemented</span> from the reference library'
+        elif impl.provenance == "llm":
+            head = '<span class="pill info">implemented</span> by an LLM'
+        else:
+            head = '<span class="pill good">implemented</span>'
+        details = [
+            x
+            for x in (
+                impl.origin,
+                impl.name and f"module {impl.name}",
+                impl.task and f"task {impl.task}",
+                impl.file_name,
+                impl.paper_params and f"{compact_int(impl.paper_params)} params",
+                impl.sha256 and f"sha256 {impl.sha256[:12]}",
+            )
+            if x
+        ]
+    elif impl.status == "not_implemented":
+        head = (
+            f'<span class="pill mute">not implemented</span> {e(impl.reason or "no reason given")}'
+        )
+        details = []
+    else:
+        head = f'<span class="pill bad">failed</span> {e(impl.reason or "no reason given")}'
+        details = [impl.origin] if impl.origin else []
+    detail_html = f'<div class="d">{e(" · ".join(details))}</div>' if details else ""
+    return (
+        '<div class="fact"><div class="k">Implementation</div>'
+        f'<div class="v">{head}</div>{detail_html}</div>'
+    )
+
+
+def _training_fact(pick: PickReport) -> str:
+    run = pick.run
+    if run is None:
+        why = (
+            "no implementation to train"
+            if pick.implementation.status != "implemented"
+            else "no run recorded yet"
+        )
+        return (
+            '<div class="fact"><div class="k">Training</div>'
+            f'<div class="v">{_run_pill(run, pick)} {e(why)}</div></div>'
+        )
+    details = [
+        f"task {run.task}",
+        f"budget {run.budget}",
+        f"backend {run.backend}",
+        f"wall {fmt_duration(run.wall_seconds)}" if run.wall_seconds is not None else "",
+        f"finished {fmt_time(run.finished_at)}" if run.finished_at else "",
+    ]
+    return (
+        '<div class="fact"><div class="k">Training</div>'
+        f'<div class="v">{_run_pill(run, pick)} <span class="d">{e(run.run_id)}</span></div>'
+        f'<div class="d">{e(" · ".join(d for d in details if d))}</div></div>'
+    )
+
+
+def _score_fact(pick: PickReport) -> str:
+    return (
+        '<div class="fact"><div class="k">Selection</div>'
+        f'<div class="v">rank #{pick.pick.rank} · score {pick.pick.score:.3f}</div>'
+        f'<div class="d">GPU budget {pick.pick.gpu_minutes:g} min</div></div>'
+    )
+
+
+def _verdict_block(verdict: Verdict) -> str:
+    direction = "higher is better" if verdict.higher_is_better else "lower is better"
+    spread = verdict_spread(verdict)
+    toy = (
+        '<div class="d">Toy-scale run: treat as a smoke signal, not a replication.</div>'
+        if verdict.toy_scale
+        else ""
+    )
+    return (
+        f'<div class="verdict {e(verdict.outcome)}">'
+        f'<div><div class="lbl">Effect on {e(verdict.metric)}</div>'
+        f'<div class="eff">{e(fmt_signed(verdict.effect))} <small>± {e(fmt(spread, 3))}</small>'
+        f'</div><div class="d">candidate − baseline; ± is the combined seed std · '
+        f"{e(direction)}</div></div>"
+        "<div><table><tr><th></th><th>mean</th><th>std</th></tr>"
+        f"<tr><td>candidate</td><td>{e(fmt(verdict.candidate_mean))}</td>"
+        f"<td>{e(fmt(verdict.candidate_std, 3))}</td></tr>"
+        f"<tr><td>baseline</td><td>{e(fmt(verdict.baseline_mean))}</td>"
+        f"<td>{e(fmt(verdict.baseline_std, 3))}</td></tr></table>{toy}</div>"
+        f'<div class="sum">{e(verdict.summary)}</div></div>'
+    )
+
+
+def _failure_block(run: TrainingRun) -> str:
+    out = []
+    if run.failure:
+        f = run.failure
+        tb = ""
+        if f.traceback.strip():
+            lines = f.traceback.rstrip().splitlines()
+            tail = lines[-30:]
+            cut = f"… {len(lines) - 30} earlier lines omitted\n" if len(lines) > 30 else ""
+            tb = f"<pre>{e(cut + chr(10).join(tail))}</pre>"
+        out.append(
+            '<div class="failure" role="alert"><div class="h">Run failed</div><dl>'
+            f"<dt>stage</dt><dd>{e(f.stage)}</dd><dt>type</dt><dd>{e(f.type)}</dd>"
+            f"<dt>message</dt><dd>{e(f.message)}</dd></dl>{tb}</div>"
+        )
+    if run.error:
+        out.append(
+            '<div class="failure" role="alert"><div class="h">Backend error</div>'
+            f"<dl><dt>error</dt><dd>{e(run.error)}</dd></dl></div>"
+        )
+    if not out and run.status in ("failed", "stopped"):
+        out.append(
+            f'<div class="failure" role="alert"><div class="h">Run {e(run.status)}</div>'
+            "<dl><dt>details</dt><dd>no failure details were recorded</dd></dl></div>"
+        )
+    return "".join(out)
+
+
+def _pick(pick: PickReport) -> str:
+    paper = pick.paper
+    run = pick.run
+    authors = paper.authors
+    byline = ", ".join(authors[:8]) + (f" + {len(authors) - 8} more" if len(authors) > 8 else "")
+    links = [link(paper.arxiv_url, f"arXiv:{paper.arxiv_id}"), link(paper.hf_url, "Hugging Face")]
+    if paper.github_repo:
+        stars = f" ★ {compact_int(paper.github_stars)}" if paper.github_stars else ""
+        links.append(
+            link(github_url(paper.github_repo), f"GitHub {github_label(paper.github_repo)}{stars}")
+        )
+    badges = _verdict_pill(run.verdict, big=True) if run and run.verdict else _run_pill(run, pick)
+    parts = [
+        f'<article class="card pick" id="{e(pick_anchor(paper.arxiv_id))}">',
+        f'<div class="pick-head"><span class="rk">#{pick.pick.rank}</span>'
+        f"<h3>{link(paper.arxiv_url, paper.title)}</h3>"
+        f'<div class="badges">{badges}</div></div>',
+        f'<p class="byline">{e(byline)}</p>' if byline else "",
+        f'<p class="links">{"".join(links)}</p>',
+        f'<p class="abstract">{e(clip(paper.abstract, 700))}</p>' if paper.abstract else "",
+        '<div class="facts">',
+        _implementation_fact(pick),
+        _training_fact(pick),
+        _score_fact(pick),
+        "</div>",
+    ]
+    if run is not None:
+        if run.verdict:
+            parts.append(_verdict_block(run.verdict))
+        if run.curves:
+            title = f"Training loss · {clip(paper.title, 60)}"
+            parts.append(
+                f'<figure class="chart" style="margin-left:0;margin-right:0">'
+                f"{loss_curves_svg(run.curves, title=title, width=760, height=330)}</figure>"
+            )
+        parts.append(_failure_block(run))
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def _picks(report: DayReport) -> str:
+    if not report.picks:
+        return ""
+    return (
+        f'<section class="block" id="picks"><h2>Picks <span class="count">'
+        f"{len(report.picks)} picked to implement and train against a matched baseline</span></h2>"
+        f"{''.join(_pick(p) for p in report.picks)}</section>"
+    )
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def render_html(report: DayReport, *, top_n: int = DEFAULT_TOP_N) -> str:
+    """Render `report` as one self-contained HTML document (str).
+
+    `top_n` caps the ranking table (a note says how many were ranked in total); every pick
+    gets its own section regardless.
+    """
+    title = f"paperfoundry · {report.day.isoformat()}" + (" (sample)" if report.sample else "")
+    body = "".join(
+        [
+            _header(report),
+            '<main><div class="wrap">',
+            _stats(report),
+            _sources(report),
+            _notes(report),
+            _glance(report),
+            _ranking(report, top_n),
+            _picks(report),
+            "</div></main>",
+            '<footer><div class="wrap">Generated by paperfoundry at '
+            f"{e(fmt_time(report.generated_at))}. Toy-scale verdicts are indicative only. "
+            "This page contains no scripts and loads no external resources.</div></footer>",
+        ]
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{e(title)}</title><style>{CSS}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )

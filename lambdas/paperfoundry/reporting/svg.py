@@ -1,0 +1,392 @@
+"""Dependency-free SVG line charts for training loss curves.
+
+Runs inside a Lambda, so this is stdlib only: no matplotlib, no numpy. The output is a
+self-contained `<svg>` element meant to be inlined in the HTML report (it uses no external
+fonts, scripts or stylesheets, and every piece of text is XML-escaped).
+
+Conventions
+-----------
+* one colour per model (``baseline`` is always slate grey, candidates get saturated colours);
+* one dash pattern per seed (solid, dashed, dotted, ...), shared across models;
+* the y axis switches to a log scale when all losses are positive and span more than
+  ``LOG_SPAN`` (a factor of 20), otherwise linear; ticks are "nice" (1, 2, 2.5, 5 x 10^k);
+* non-finite points are skipped, lines longer than ``MAX_POINTS`` are downsampled with a
+  min/max bucket scheme that keeps spikes visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from ..models import Curve
+
+MAX_POINTS = 500
+LOG_SPAN = 20.0
+
+BASELINE_COLOUR = "#64748b"  # slate
+MODEL_COLOURS = ["#ea580c", "#2563eb", "#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04"]
+SEED_DASHES = ["", "7 4", "2 3", "10 3 2 3", "4 2", "1 5"]
+
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+Point = tuple[float, float]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _x(value: str) -> str:
+    """XML-escape text and attribute values."""
+    return escape(value, quote=True)
+
+
+def _num(value: float) -> str:
+    """Compact coordinate formatting (1 decimal, no trailing zeros)."""
+    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def is_baseline(model: str) -> bool:
+    return "baseline" in model.lower()
+
+
+def model_order(models: Iterable[str]) -> list[str]:
+    """Baseline(s) first, then candidates, each group in name order (stable colours)."""
+    return sorted(models, key=lambda m: (not is_baseline(m), m))
+
+
+def model_colours(models: Iterable[str]) -> dict[str, str]:
+    colours: dict[str, str] = {}
+    i = 0
+    for model in model_order(models):
+        if is_baseline(model) and BASELINE_COLOUR not in colours.values():
+            colours[model] = BASELINE_COLOUR
+        else:
+            colours[model] = MODEL_COLOURS[i % len(MODEL_COLOURS)]
+            i += 1
+    return colours
+
+
+def clean_points(curve: Curve) -> list[Point]:
+    """(step, loss) pairs with non-finite values dropped, sorted by step."""
+    points: list[Point] = []
+    for step, loss in zip(curve.step, curve.loss, strict=False):
+        try:
+            x, y = float(step), float(loss)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(x) and math.isfinite(y):
+            points.append((x, y))
+    points.sort(key=lambda p: p[0])
+    return points
+
+
+def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Point]:
+    """Keep at most `max_points`: first and last point, plus min and max of each bucket.
+
+    Min/max bucketing (rather than a plain stride) keeps loss spikes visible.
+    """
+    n = len(points)
+    if n <= max_points:
+        return list(points)
+    if max_points < 4:
+        step = (n - 1) / max(1, max_points - 1)
+        return [points[round(i * step)] for i in range(max_points)]
+    inner = points[1:-1]
+    buckets = (max_points - 2) // 2
+    size = len(inner) / buckets
+    out: list[Point] = [points[0]]
+    for b in range(buckets):
+        chunk = inner[int(b * size) : int((b + 1) * size)]
+        if not chunk:
+            continue
+        lo = min(range(len(chunk)), key=lambda i: chunk[i][1])
+        hi = max(range(len(chunk)), key=lambda i: chunk[i][1])
+        for i in sorted({lo, hi}):
+            out.append(chunk[i])
+    out.append(points[-1])
+    return out
+
+
+def nice_step(span: float, target: int = 5) -> float:
+    """A 1/2/2.5/5 x 10^k step giving about `target` intervals over `span`."""
+    if span <= 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / max(1, target)
+    exp = math.floor(math.log10(raw))
+    base = 10.0**exp
+    for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if raw <= mult * base * 1.0000001:
+            return mult * base
+    return 10.0 * base
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi] (the returned range may extend slightly)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0, 1.0]
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        pad = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+    step = nice_step(hi - lo, target)
+    start = math.floor(lo / step + 1e-9) * step
+    end = math.ceil(hi / step - 1e-9) * step
+    count = min(50, max(1, round((end - start) / step)))
+    return [round(start + i * step, 12) for i in range(count + 1)]
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis over [lo, hi] (lo > 0): decades, plus 2 and 5 if few decades."""
+    lo_exp = math.floor(math.log10(lo))
+    hi_exp = math.ceil(math.log10(hi))
+    decades = hi_exp - lo_exp
+    mults = (1.0,) if decades > 3 else (1.0, 2.0, 5.0)
+    ticks = [m * 10.0**e for e in range(lo_exp, hi_exp + 1) for m in mults]
+    inside = [t for t in ticks if lo * 0.999 <= t <= hi * 1.001]
+    if len(inside) >= 2:
+        return inside
+    return [10.0**lo_exp, 10.0**hi_exp]
+
+
+def format_tick(value: float, step: float | None = None) -> str:
+    """Human tick labels: 1.5k, 20k, 2M for big numbers, compact decimals otherwise."""
+    if value == 0:
+        return "0"
+    mag = abs(value)
+    if mag >= 1e6:
+        return f"{value / 1e6:g}M"
+    if mag >= 1e4:
+        return f"{value / 1e3:g}k"
+    if step is not None and step > 0:
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+        if step * 10**decimals % 1 > 1e-6:  # e.g. 0.25 needs two decimals, not one
+            decimals += 1
+        return f"{value:.{min(decimals, 8)}f}"
+    return f"{value:.3g}"
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def _empty_chart(title: str, width: int, height: int, message: str, uid: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="pf-chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-labelledby="{uid}-t" font-family="{_x(FONT)}">'
+        f'<title id="{uid}-t">{_x(title)}: {_x(message)}</title>'
+        f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" rx="6" '
+        f'fill="#f8fafc" stroke="#e2e8f0"/>'
+        f'<text x="{width / 2:g}" y="{height / 2:g}" text-anchor="middle" '
+        f'font-size="14" fill="#64748b">{_x(message)}</text>'
+        "</svg>"
+    )
+
+
+def loss_curves_svg(
+    curves: dict[str, dict[str, Curve]],
+    *,
+    title: str,
+    width: int = 640,
+    height: int = 320,
+    log_y: bool | None = None,
+    y_label: str = "loss",
+    x_label: str = "step",
+) -> str:
+    """Inline SVG line chart of `curves[model][seed] -> Curve(step, loss)`.
+
+    `log_y=None` picks the scale automatically (log when all losses are positive and span
+    more than a factor of 20). Returns a complete `<svg>` element (string); never raises on
+    odd data: empty dicts, empty or single-point curves and NaN/inf values are handled.
+    """
+    width = max(240, int(width))
+    height = max(160, int(height))
+    digest = hashlib.sha1(
+        repr((title, sorted((m, sorted(s)) for m, s in curves.items()))).encode(),
+        usedforsecurity=False,
+    ).hexdigest()[:8]
+    uid = f"pfc{digest}"
+
+    lines: list[tuple[str, str, list[Point]]] = []  # (model, seed, points)
+    models = model_order(curves)
+    seeds: list[str] = []
+    for model in models:
+        for seed in sorted(curves[model], key=_seed_key):
+            points = downsample(clean_points(curves[model][seed]))
+            if points:
+                lines.append((model, seed, points))
+                if seed not in seeds:
+                    seeds.append(seed)
+    seeds.sort(key=_seed_key)
+    if not lines:
+        return _empty_chart(title, width, height, "no curve data", uid)
+
+    xs = [p[0] for _, _, pts in lines for p in pts]
+    ys = [p[1] for _, _, pts in lines for p in pts]
+    x_lo, x_hi = min(xs), max(xs)
+    y_lo, y_hi = min(ys), max(ys)
+    use_log = log_y if log_y is not None else (y_lo > 0 and y_hi / y_lo > LOG_SPAN)
+    if use_log and y_lo <= 0:
+        use_log = False
+
+    # ---- axes domains and ticks
+    x_ticks = nice_ticks(x_lo, x_hi, target=max(2, width // 110))
+    x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
+    x_min, x_max = (x_ticks[0], x_ticks[-1]) if x_lo != x_hi else (x_lo - 1, x_hi + 1)
+    if x_lo == x_hi:
+        x_ticks = [x_lo]
+    if use_log:
+        y_ticks = log_ticks(y_lo, y_hi)
+        y_min, y_max = min(y_lo, y_ticks[0]), max(y_hi, y_ticks[-1])
+        y_step = None
+    else:
+        y_ticks = nice_ticks(y_lo, y_hi, target=max(3, height // 55))
+        y_min, y_max = y_ticks[0], y_ticks[-1]
+        y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else None
+
+    # ---- layout
+    y_labels = [format_tick(t, y_step) for t in y_ticks]
+    left = 18 + 7 * max(len(s) for s in y_labels) + 14
+    top, right, bottom = 40, 16, 44
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(value: float) -> float:
+        return left + (value - x_min) / (x_max - x_min) * pw
+
+    def sy(value: float) -> float:
+        if use_log:
+            lo, hi = math.log10(y_min), math.log10(y_max)
+            frac = (math.log10(value) - lo) / (hi - lo) if hi > lo else 0.5
+        else:
+            frac = (value - y_min) / (y_max - y_min) if y_max > y_min else 0.5
+        return top + ph - frac * ph
+
+    colours = model_colours(models)
+    dashes = {seed: SEED_DASHES[i % len(SEED_DASHES)] for i, seed in enumerate(seeds)}
+
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="pf-chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-labelledby="{uid}-t {uid}-d" font-family="{_x(FONT)}">',
+        f'<title id="{uid}-t">{_x(title)}</title>',
+        f'<desc id="{uid}-d">{_x(_describe(lines, use_log))}</desc>',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="600" fill="#0f172a">'
+        f"{_x(_clip(title, width // 7))}</text>",
+    ]
+
+    # grid + tick labels
+    out.append('<g font-size="11" fill="#475569">')
+    for tick, label in zip(y_ticks, y_labels, strict=True):
+        y = sy(tick)
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{_num(y)}" y2="{_num(y)}" '
+            f'stroke="#e2e8f0" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{_num(y + 4)}" text-anchor="end">{_x(label)}</text>'
+        )
+    for tick in x_ticks:
+        x = sx(tick)
+        out.append(
+            f'<line x1="{_num(x)}" x2="{_num(x)}" y1="{top}" y2="{top + ph}" '
+            f'stroke="#f1f5f9" stroke-width="1"/>'
+            f'<text x="{_num(x)}" y="{top + ph + 16}" text-anchor="middle">'
+            f"{_x(format_tick(tick, x_step))}</text>"
+        )
+    out.append("</g>")
+    # axes frame
+    out.append(
+        f'<path d="M{left} {top}V{top + ph}H{left + pw}" fill="none" stroke="#94a3b8" '
+        f'stroke-width="1"/>'
+    )
+    out.append(
+        f'<text x="{left + pw / 2:g}" y="{height - 6}" text-anchor="middle" font-size="11" '
+        f'fill="#475569">{_x(x_label)}</text>'
+        f'<text transform="translate(12 {top + ph / 2:g}) rotate(-90)" text-anchor="middle" '
+        f'font-size="11" fill="#475569">{_x(y_label + (" (log scale)" if use_log else ""))}'
+        "</text>"
+    )
+
+    # lines (clipped to the plot area)
+    out.append(
+        f'<clipPath id="{uid}-c"><rect x="{left - 5}" y="{top - 5}" width="{pw + 10}" '
+        f'height="{ph + 10}"/></clipPath><g clip-path="url(#{uid}-c)" fill="none" '
+        f'stroke-width="1.5" stroke-opacity="0.9" stroke-linejoin="round" stroke-linecap="round">'
+    )
+    for model, seed, points in lines:
+        colour = colours[model]
+        dash = dashes[seed]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        label = _x(f"{model} seed {seed}")
+        if len(points) == 1:
+            x, y = points[0]
+            out.append(
+                f'<circle cx="{_num(sx(x))}" cy="{_num(sy(y))}" r="3.5" fill="{colour}" '
+                f'stroke="none" data-series="{label}"><title>{label}</title></circle>'
+            )
+            continue
+        coords = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in points)
+        out.append(
+            f'<polyline points="{coords}" stroke="{colour}"{dash_attr} '
+            f'data-series="{label}"><title>{label}</title></polyline>'
+        )
+    out.append("</g>")
+
+    out.append(_legend(models, colours, seeds, dashes, left, width - right))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _legend(
+    models: list[str],
+    colours: dict[str, str],
+    seeds: list[str],
+    dashes: dict[str, str],
+    x0: float,
+    x_max: float,
+) -> str:
+    """One row under the title: colour per model, then dash style per seed (if > 1 seed)."""
+    items: list[tuple[str, str, str]] = [(m, colours[m], "") for m in models]
+    if len(seeds) > 1:
+        items += [(f"seed {s}", "#334155", dashes[s]) for s in seeds]
+    parts = ['<g font-size="11" fill="#334155">']
+    x, y = float(x0), 31.0
+    for label, colour, dash in items:
+        text = _clip(label, 24)
+        w = 24 + 6 + 6.2 * len(text) + 14
+        if x + w > x_max and x > x0:
+            break  # out of room: the <title>/<desc> still name every series
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<line x1="{_num(x)}" x2="{_num(x + 24)}" y1="{_num(y - 4)}" y2="{_num(y - 4)}" '
+            f'stroke="{colour}" stroke-width="2.2"{dash_attr}/>'
+            f'<text x="{_num(x + 30)}" y="{_num(y)}">{_x(text)}</text>'
+        )
+        x += w
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _describe(lines: list[tuple[str, str, list[Point]]], use_log: bool) -> str:
+    parts = []
+    for model, seed, points in lines:
+        last_x, last_y = points[-1]
+        parts.append(
+            f"{model} seed {seed}: {len(points)} points, final loss {last_y:.4g} at step {last_x:g}"
+        )
+    scale = "log" if use_log else "linear"
+    return f"Loss against training step ({scale} y axis). " + "; ".join(parts) + "."
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
+
+
+def _seed_key(seed: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(seed), seed)
+    except ValueError:
+        return (1, 0.0, seed)

@@ -1,0 +1,169 @@
+"""Render the report in headless Chromium and check the screenshot is a real page.
+
+Skipped (with the reason) when Chromium is not installed: `apt-get install -y chromium`.
+The PNG is decoded here with zlib (no Pillow) to check it is not one flat colour and that
+the report's key colours (dark header, score bars, loss-curve lines) were actually painted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from paperfoundry.reporting import render_html
+from paperfoundry.reporting.svg import BASELINE_COLOUR, MODEL_COLOURS
+
+CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+
+
+def find_chromium() -> str | None:
+    env = os.environ.get("CHROMIUM")
+    for path in ([env] if env else []) + CANDIDATES:
+        if path and Path(path).is_file() and os.access(path, os.X_OK):
+            return path
+    return shutil.which("chromium")
+
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium not installed (Debian: apt-get install -y chromium); screenshot test skipped",
+)
+
+
+def screenshot(html: str, tmp_path: Path, name: str, size: str = "1280,2000") -> Path:
+    page = tmp_path / f"{name}.html"
+    page.write_text(html, encoding="utf-8")
+    png = tmp_path / f"{name}.png"
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--window-size={size}",
+        f"--screenshot={png}",
+        page.as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert png.exists(), f"no screenshot; rc={proc.returncode}\n{proc.stderr[-2000:]}"
+    return png
+
+
+def _unfilter(kind: int, line: bytearray, prev: bytearray, bpp: int) -> bytearray:
+    """Undo one PNG scanline filter (spec section 9); Up uses a SWAR add for speed."""
+    n = len(line)
+    if kind == 0:
+        return line
+    if kind == 2:  # Up: bytewise (line + prev) mod 256 on big ints, no carry between bytes
+        a, b = int.from_bytes(line, "big"), int.from_bytes(prev, "big")
+        low, high = _masks(n)
+        return bytearray((((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(n, "big"))
+    if kind == 1:  # Sub
+        for x in range(bpp, n):
+            line[x] = (line[x] + line[x - bpp]) & 0xFF
+    elif kind == 3:  # Average
+        for x in range(n):
+            left = line[x - bpp] if x >= bpp else 0
+            line[x] = (line[x] + ((left + prev[x]) >> 1)) & 0xFF
+    elif kind == 4:  # Paeth
+        for x in range(bpp):
+            line[x] = (line[x] + prev[x]) & 0xFF
+        for x in range(bpp, n):
+            a, b, c = line[x - bpp], prev[x], prev[x - bpp]
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - c - c)
+            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            line[x] = (line[x] + pred) & 0xFF
+    else:
+        raise AssertionError(f"bad PNG filter type {kind}")
+    return line
+
+
+_MASKS: dict[int, tuple[int, int]] = {}
+
+
+def _masks(n: int) -> tuple[int, int]:
+    if n not in _MASKS:
+        _MASKS[n] = (int.from_bytes(b"\x7f" * n, "big"), int.from_bytes(b"\x80" * n, "big"))
+    return _MASKS[n]
+
+
+def decode_png(path: Path) -> tuple[int, int, int, bytes]:
+    """(width, height, channels, raw pixels) of an 8-bit RGB/RGBA non-interlaced PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, bytearray(), None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    assert header is not None
+    width, height, depth, colour_type, _, _, interlace = header
+    assert depth == 8 and colour_type in (2, 6) and interlace == 0, header
+    channels = 3 if colour_type == 2 else 4
+    raw = zlib.decompress(bytes(idat))
+    stride = width * channels
+    assert len(raw) == height * (stride + 1), "truncated image data"
+    rows = []
+    prev = bytearray(stride)
+    for row in range(height):
+        i = row * (stride + 1)
+        prev = _unfilter(raw[i], bytearray(raw[i + 1 : i + 1 + stride]), prev, channels)
+        rows.append(bytes(prev))
+    return width, height, channels, b"".join(rows)
+
+
+def colour_counts(path: Path) -> tuple[int, int, Counter]:
+    width, height, channels, px = decode_png(path)
+    counts = Counter(zip(px[0::channels], px[1::channels], px[2::channels], strict=True))
+    return width, height, counts
+
+
+def near(counts: Counter, hex_colour: str, tol: int = 40) -> int:
+    target = tuple(int(hex_colour[k : k + 2], 16) for k in (1, 3, 5))
+    return sum(
+        n
+        for c, n in counts.items()
+        if sum(abs(a - b) for a, b in zip(c, target, strict=True)) <= tol
+    )
+
+
+def test_report_screenshot(report, tmp_path):
+    png = screenshot(render_html(report), tmp_path, "report")
+    assert png.stat().st_size > 30_000
+    width, height, counts = colour_counts(png)
+    assert (width, height) == (1280, 2000)
+    total = width * height
+    assert len(counts) > 200, "screenshot is (nearly) a single flat colour"
+    assert max(counts.values()) < 0.9 * total
+    assert near(counts, "#0f172a", tol=6) > 1280 * 40  # dark header band
+    assert near(counts, "#2563eb", tol=30) > 2000  # 'relevance' segments of score bars
+    assert near(counts, "#fef3c7", tol=6) > 1280 * 20  # sample-day banner
+
+
+def test_chart_screenshot(report, tmp_path):
+    # A short table so the first pick and its loss chart fall inside the window.
+    png = screenshot(render_html(report, top_n=1), tmp_path, "picks", size="1280,2400")
+    _, _, counts = colour_counts(png)
+    assert near(counts, MODEL_COLOURS[0]) > 500, "candidate curve not painted"
+    assert near(counts, BASELINE_COLOUR) > 500, "baseline curve not painted"
+    assert near(counts, "#f0fdf4", tol=4) > 5000  # 'better' verdict panel

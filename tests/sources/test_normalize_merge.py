@@ -1,0 +1,150 @@
+"""Text normalisation (LaTeX, whitespace, ids, withdrawals) and cross-source merging."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from paperfoundry.models import Paper, SourceSignals
+from paperfoundry.sources.merge import merge_papers
+from paperfoundry.sources.normalize import (
+    collapse_ws,
+    is_withdrawn,
+    latex_to_text,
+    parse_arxiv_ref,
+    split_authors,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (r"An $\mathcal{O}(n)$ method", "An O(n) method"),
+        (r"\textit{Fast} and \textbf{exact}", "Fast and exact"),
+        (r"R\&D at AT\&T", "R&D at AT&T"),
+        (r"82.7% top-1, 96.2% top-5 \emph{on} ImageNet", "82.7% top-1, 96.2% top-5 on ImageNet"),
+        ("plain\n  text\twith   gaps ", "plain text with gaps"),
+        (r"$\alpha$-masses", "α-masses"),
+        ("no LaTeX: 50% off, a_b", "no LaTeX: 50% off, a_b"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_latex_to_text(raw, expected):
+    assert latex_to_text(raw) == expected
+
+
+def test_latex_to_text_never_raises_on_broken_latex():
+    assert latex_to_text(r"unbalanced \textit{brace and $math") != ""
+
+
+def test_collapse_ws():
+    assert collapse_ws(" a\n\n b\u00a0c ") == "a b c"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2402.18668", ("2402.18668", None)),
+        ("2402.18668v3", ("2402.18668", 3)),
+        ("arXiv:2402.18668v2", ("2402.18668", 2)),
+        ("https://arxiv.org/abs/2410.23168", ("2410.23168", None)),
+        ("https://arxiv.org/pdf/2410.23168v1", ("2410.23168", 1)),
+        ("oai:arXiv.org:2203.01250v3", ("2203.01250", 3)),
+        ("hep-th/9901001v1", ("hep-th/9901001", 1)),
+    ],
+)
+def test_parse_arxiv_ref(raw, expected):
+    assert parse_arxiv_ref(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", None, "not-an-id", "12345"])
+def test_parse_arxiv_ref_rejects(raw):
+    with pytest.raises(ValueError):
+        parse_arxiv_ref(raw)
+
+
+def test_is_withdrawn():
+    assert is_withdrawn("This paper has been withdrawn by the author due to an error.")
+    assert is_withdrawn("Some abstract", comments="Withdrawn by arXiv admin: duplicate")
+    assert is_withdrawn("This submission has been withdrawn.")
+    assert not is_withdrawn("We study papers withdrawn from journals and retractions.")
+    assert not is_withdrawn(None)
+
+
+def test_split_authors():
+    assert split_authors("A. One, B. Two and C. Three") == ["A. One", "B. Two", "C. Three"]
+    assert split_authors(r"Jos\'e Garc\'ia") == ["José García"]
+    assert split_authors("") == []
+
+
+# --- merge ---------------------------------------------------------------------------------
+
+DAY = date(2024, 2, 29)
+
+
+def _hf(arxiv_id: str, **kw) -> Paper:
+    return Paper(
+        arxiv_id=arxiv_id, day=DAY, title=kw.get("title", "HF title"),
+        abstract=kw.get("abstract", "HF abstract"), version=kw.get("version"),
+        published=kw.get("published"), authors=kw.get("authors", ["H. F."]),
+        signals={"huggingface": SourceSignals(source="huggingface", upvotes=kw.get("upvotes", 5),
+                                              github_repo=kw.get("repo"))},
+    )
+
+
+def _ax(arxiv_id: str, **kw) -> Paper:
+    cats = kw.get("categories", ["cs.LG"])
+    return Paper(
+        arxiv_id=arxiv_id, day=DAY, title=kw.get("title", "arXiv title"),
+        abstract=kw.get("abstract", "arXiv abstract"), version=kw.get("version", 1),
+        published=kw.get("published"), authors=kw.get("authors", ["A. X."]), categories=cats,
+        signals={"arxiv": SourceSignals(source="arxiv", categories=cats, announce_type="new")},
+    )
+
+
+def test_merge_combines_sources_by_id_in_stable_order():
+    hf = [_hf("2402.00001"), _hf("2402.00002", repo="https://github.com/o/r", upvotes=40,
+                                 version=2, published=datetime(2024, 2, 28, 18, tzinfo=UTC))]
+    ax = [_ax("2402.00003"), _ax("2402.00002", categories=["cs.CL", "cs.LG"],
+                                 published=datetime(2024, 2, 29, 5, tzinfo=UTC))]
+    merged = merge_papers(hf, ax)
+    assert [p.arxiv_id for p in merged] == ["2402.00001", "2402.00002", "2402.00003"]
+
+    both = merged[1]
+    assert set(both.signals) == {"huggingface", "arxiv"}
+    assert both.signals["huggingface"].upvotes == 40
+    assert both.github_repo == "https://github.com/o/r"
+    assert both.categories == ["cs.CL", "cs.LG"]
+    assert both.title == "arXiv title" and both.abstract == "arXiv abstract"
+    assert both.authors == ["A. X."]
+    assert both.version == 2
+    assert both.published == datetime(2024, 2, 28, 18, tzinfo=UTC)
+
+
+def test_merge_falls_back_to_hf_text_when_arxiv_is_empty():
+    merged = merge_papers([_hf("2402.00002")], [_ax("2402.00002", abstract="", authors=[])])
+    [paper] = merged
+    assert paper.title == "arXiv title"
+    assert paper.abstract == "HF abstract"
+    assert paper.authors == ["H. F."]
+
+
+def test_merge_same_source_twice_fills_gaps_and_handles_naive_datetimes():
+    a = _hf("2402.00002", upvotes=None, published=datetime(2024, 2, 28))
+    b = _hf("2402.00002", upvotes=7, repo="https://github.com/o/r",
+            published=datetime(2024, 2, 27, tzinfo=UTC))
+    [paper] = merge_papers([a], [b])
+    assert paper.signals["huggingface"].upvotes == 7
+    assert paper.github_repo == "https://github.com/o/r"
+    assert paper.published == datetime(2024, 2, 27, tzinfo=UTC)
+
+
+def test_merge_does_not_mutate_inputs():
+    hf, ax = _hf("2402.00002"), _ax("2402.00002")
+    merge_papers([hf], [ax])
+    assert set(hf.signals) == {"huggingface"} and set(ax.signals) == {"arxiv"}
+
+
+def test_merge_of_nothing():
+    assert merge_papers() == [] and merge_papers([], []) == []
