@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
+# Extra pip arguments for torch, e.g. --index-url https://download.pytorch.org/whl/cpu
+# on machines without a local CPU wheel (the GitHub workflow sets it).
+TORCH_PIP_ARGS ?=
 
 .PHONY: run test lint bench synth clean
 
@@ -14,7 +17,7 @@ $(BIN)/python:
 # torch first and pinned: an unpinned torch pulled in by a dependency would be a
 # multi-GB CUDA build. Reinstall when pyproject.toml changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet $(TORCH) $(TORCH_PIP_ARGS)
 	$(BIN)/pip install --quiet -e '.[aws,cdk,dev]'
 	touch $(STAMP)
 

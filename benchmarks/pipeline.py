@@ -2,7 +2,8 @@
 
 Papers are generated from the bundled sample day's real abstracts (sentences shuffled
 and recombined), with random community signals, so the text statistics are realistic.
-Prints wall time per step and peak memory (Python heap via tracemalloc, and max RSS).
+Prints wall time per step and peak memory (max RSS; the Python heap peak too with
+--trace-memory, which slows the run about twofold).
 
     .venv/bin/python benchmarks/pipeline.py [--papers 2000] [--seed 0]
 """
@@ -62,12 +63,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--trace-memory", action="store_true", help="also report the Python heap peak (slower)"
+    )
     args = parser.parse_args()
 
     day, papers = generate_day(args.papers, args.seed)
     config = load_config()
     timings: dict[str, float] = {}
-    tracemalloc.start()
+    if args.trace_memory:
+        tracemalloc.start()
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "bench.sqlite")
         blobs, queue = FileBlobStore(tmp), InProcessQueue()
@@ -91,7 +96,7 @@ def main() -> None:
         html_kb = Path(uri).stat().st_size / 1024
         context_kb = len(blobs.get(pipeline.context_key(day))) / 1024
         store.close()
-    _, heap_peak = tracemalloc.get_traced_memory()
+    heap_peak = tracemalloc.get_traced_memory()[1] if args.trace_memory else None
     tracemalloc.stop()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -99,7 +104,8 @@ def main() -> None:
     for name, seconds in timings.items():
         print(f"{name:32s} {seconds:7.2f} s")
     print(f"{'total':32s} {sum(timings.values()):7.2f} s")
-    print(f"peak Python heap (tracemalloc)   {heap_peak / 2**20:7.1f} MiB")
+    if heap_peak is not None:
+        print(f"peak Python heap (tracemalloc)   {heap_peak / 2**20:7.1f} MiB")
     print(f"max RSS (incl. interpreter)      {rss_mb:7.1f} MiB")
     print(f"ranking context {context_kb:.0f} KiB, report.html {html_kb:.0f} KiB")
 

@@ -40,6 +40,9 @@ class SqliteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), isolation_level=None)  # autocommit; explicit txns
         self.db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL stays consistent on a crash and skips an fsync per write (one score
+        # per rank message would otherwise cost a disk flush each: 3 ms on this machine).
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.migrate()
 
     def migrate(self) -> int:

@@ -42,7 +42,10 @@ class SubprocessTrainer:
         self.echo = echo
         self.python = python
 
-    def command(self, impl_file: Path, run: TrainingRun, out: Path) -> list[str]:
+    def command(
+        self, impl_file: Path, run: TrainingRun, out: Path, paper_params: int | None = None
+    ) -> list[str]:
+        extra = ["--paper-params", str(paper_params)] if paper_params else []
         return [
             self.python, "-m", "paperfoundry_trainer", "train",
             "--impl", str(impl_file),
@@ -51,6 +54,7 @@ class SubprocessTrainer:
             "--device", self.device,
             "--out", str(out),
             "--checkpoint-dir", str(out / "checkpoints"),
+            *extra,
         ]  # fmt: skip
 
     def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
@@ -66,7 +70,7 @@ class SubprocessTrainer:
         tail: deque[str] = deque(maxlen=40)
         started = time.monotonic()
         proc = subprocess.Popen(
-            self.command(impl_file, run, out),
+            self.command(impl_file, run, out, implementation.paper_params),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,0 +1,113 @@
+"""SageMaker execution role and the trainer image asset."""
+
+import json
+
+from aws_cdk.assertions import Match
+
+
+def _role_statements(resources):
+    statements = []
+    for r in resources.values():
+        if r["Type"] == "AWS::IAM::Policy" and any(
+            ref["Ref"].startswith("TrainingSageMakerExecutionRole")
+            for ref in r["Properties"]["Roles"]
+        ):
+            statements += r["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _actions(statement):
+    a = statement["Action"]
+    return a if isinstance(a, list) else [a]
+
+
+def _suffixes(statement):
+    resources = (
+        statement["Resource"]
+        if isinstance(statement["Resource"], list)
+        else [statement["Resource"]]
+    )
+    return sorted(r["Fn::Join"][1][-1] for r in resources)
+
+
+def test_role_trusts_only_sagemaker(dev_template):
+    dev_template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}},
+                    }
+                ]
+            },
+            "ManagedPolicyArns": Match.absent(),
+        },
+    )
+
+
+def test_role_s3_access_is_prefix_scoped(dev_resources):
+    statements = _role_statements(dev_resources)
+    reads = [s for s in statements if _actions(s) == ["s3:GetObject"]]
+    writes = [s for s in statements if _actions(s) == ["s3:PutObject"]]
+    lists = [s for s in statements if _actions(s) == ["s3:ListBucket"]]
+    assert len(reads) == len(writes) == len(lists) == 1
+    assert _suffixes(reads[0]) == ["/checkpoints/*", "/days/*", "/implementations/*"]
+    assert _suffixes(writes[0]) == ["/checkpoints/*", "/training/*"]
+    assert lists[0]["Condition"] == {
+        "StringLike": {"s3:prefix": ["checkpoints/*", "days/*", "implementations/*", "training/*"]}
+    }
+    all_actions = {a for s in statements for a in _actions(s)}
+    assert {a for a in all_actions if a.startswith("s3:")} == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    }
+
+
+def test_role_has_nothing_else(dev_resources):
+    statements = _role_statements(dev_resources)
+    all_actions = {a for s in statements for a in _actions(s)}
+    assert all_actions == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:GetAuthorizationToken",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:DescribeLogStreams",
+        "cloudwatch:PutMetricData",
+    }
+    text = json.dumps(statements)
+    for forbidden in ("sagemaker:", "dynamodb:", "secretsmanager:", "sns:", "sqs:", "iam:", "kms:"):
+        assert forbidden not in text
+    pull = next(s for s in statements if "ecr:BatchGetImage" in _actions(s))
+    assert "container-assets" in json.dumps(pull["Resource"])
+    metrics = next(s for s in statements if _actions(s) == ["cloudwatch:PutMetricData"])
+    assert metrics["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+    }
+    streams = next(s for s in statements if "logs:PutLogEvents" in _actions(s))
+    assert json.dumps(streams["Resource"]).endswith(
+        ':111111111111:log-group:/aws/sagemaker/TrainingJobs:log-stream:pf-*"]]}'
+    )
+
+
+def test_trainer_image_is_a_docker_asset(dev):
+    manifest = dev.app.synth().get_stack_by_name(dev.stack.stack_name)
+    assets = json.loads(
+        (
+            __import__("pathlib").Path(manifest.assembly.directory)
+            / f"{dev.stack.stack_name}.assets.json"
+        ).read_text()
+    )
+    assert len(assets["dockerImages"]) == 1
+    image = next(iter(assets["dockerImages"].values()))
+    assert image["source"]["platform"] == "linux/amd64"
