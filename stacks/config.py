@@ -37,6 +37,8 @@ class AppConfig:
     github_environments: tuple[str, ...] = ("dev", "prod")
     github_oidc_provider_arn: str | None = None
     cdk_qualifier: str = "hnb659fds"
+    # X-Ray costs ~300 ms of cold start (the SDK import), so it is opt-in.
+    tracing: bool = False
 
     @property
     def is_prod(self) -> bool:
@@ -114,4 +116,5 @@ def load_config(node: Node) -> AppConfig:
         github_environments=envs,
         github_oidc_provider_arn=_str(node, "githubOidcProviderArn"),
         cdk_qualifier=_str(node, "cdkQualifier") or defaults.cdk_qualifier,
+        tracing=str(node.try_get_context("enableTracing") or "").lower() in ("1", "true", "yes"),
     )

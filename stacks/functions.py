@@ -164,14 +164,18 @@ class Functions(Construct):
                 **base_env,
                 "TRAINER_IMAGE_URI": training.image.image_uri,
                 "SAGEMAKER_ROLE_ARN": training.role.role_arn,
+                # A day that needs no training (nothing picked or implemented) is reported
+                # by select itself, so it publishes like the report function.
+                "TOPIC_ARN": messaging.topic.topic_arn,
             },
         )
         storage.table.grant_read_write_data(self.select)
         storage.grant_prefixes(
             self.select,
-            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_IMPLEMENTATIONS),
-            write=(PREFIX_DAYS, PREFIX_IMPLEMENTATIONS),
+            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_IMPLEMENTATIONS, PREFIX_REPORTS),
+            write=(PREFIX_DAYS, PREFIX_IMPLEMENTATIONS, PREFIX_REPORTS),
         )
+        self._grant_publish(self.select, storage, messaging)
         training_job_arn = stack.format_arn(
             service="sagemaker", resource="training-job", resource_name=f"{TRAINING_JOB_PREFIX}*"
         )
@@ -207,9 +211,7 @@ class Functions(Construct):
             ),
             write=(PREFIX_REPORTS,),
         )
-        messaging.topic.grant_publish(self.report)
-        # The topic is encrypted with the data key: publishers need to generate data keys.
-        storage.data_key.grant(self.report, "kms:GenerateDataKey*", "kms:Decrypt")
+        self._grant_publish(self.report, storage, messaging)
         self.report.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeTrainingJob"], resources=[training_job_arn]
@@ -233,6 +235,12 @@ class Functions(Construct):
             )
 
         self._suppress()
+
+    @staticmethod
+    def _grant_publish(fn: lambda_.Function, storage: Storage, messaging: Messaging) -> None:
+        messaging.topic.grant_publish(fn)
+        # The topic is encrypted with the data key: publishers need to generate data keys.
+        storage.data_key.grant(fn, "kms:GenerateDataKey*", "kms:Decrypt")
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
@@ -262,6 +270,7 @@ class Functions(Construct):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": config.log_level,
+            "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
         }
         async_props = (
             {
@@ -284,7 +293,7 @@ class Functions(Construct):
             timeout=spec.timeout,
             memory_size=spec.memory,
             environment=environment,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             log_group=log_group,
             **async_props,
         )

@@ -83,9 +83,7 @@ def load_context(blobs: BlobStore, day: date) -> DayContext:
     return DayContext.model_validate_json(blobs.get(context_key(day)))
 
 
-def rank(
-    day: date, arxiv_id: str, *, store: PaperStore, context: DayContext
-) -> tuple[Score, bool]:
+def rank(day: date, arxiv_id: str, *, store: PaperStore, context: DayContext) -> tuple[Score, bool]:
     """Score one paper; the bool is False when it had already been scored (redelivery)."""
     paper = store.get_paper(arxiv_id)
     if paper is None:
@@ -137,7 +135,9 @@ def implement_pick(
 # -- train ------------------------------------------------------------------------------
 
 
-def plan_run(pick: Pick, implementation: Implementation, *, budget: str, backend: str) -> TrainingRun:
+def plan_run(
+    pick: Pick, implementation: Implementation, *, budget: str, backend: str
+) -> TrainingRun:
     task = implementation.task or "mqar"
     return TrainingRun(
         run_id=run_id_for(pick.day, pick.arxiv_id, task),
@@ -238,8 +238,12 @@ def publish(
     from .reporting import digest_text, render_html  # deferred: keeps rank Lambdas lean
 
     prefix = report_prefix(report.day, prefix)
-    blobs.put(f"{prefix}/report.json", report.model_dump_json(indent=2).encode(), "application/json")
-    uri = blobs.put(f"{prefix}/report.html", render_html(report).encode(), "text/html; charset=utf-8")
+    blobs.put(
+        f"{prefix}/report.json", report.model_dump_json(indent=2).encode(), "application/json"
+    )
+    uri = blobs.put(
+        f"{prefix}/report.html", render_html(report).encode(), "text/html; charset=utf-8"
+    )
     if notifier is not None:
         subject, body = digest_text(report, uri)
         notifier.notify(subject, body, uri)

@@ -140,7 +140,8 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
             for pick in picks:
                 implementation = pipeline.implement_pick(pick, store=store)
                 if implementation.status != "implemented":
-                    console.print(f"pick {pick.rank} {pick.arxiv_id}: not implemented: {implementation.reason}")
+                    why = implementation.reason
+                    console.print(f"pick {pick.rank} {pick.arxiv_id}: not implemented: {why}")
                     continue
                 console.print(
                     f"pick {pick.rank} {pick.arxiv_id}: training {implementation.name} "
@@ -174,7 +175,9 @@ def summary_table(result: RunResult, top: int = 10) -> Table:
         if (pick := picked.get(ranked.paper.arxiv_id)) is not None:
             if pick.run and pick.run.verdict:
                 v = pick.run.verdict
-                outcome = f"{v.outcome} ({v.effect:+.3f} {v.metric}){' toy-scale' if v.toy_scale else ''}"
+                outcome = (
+                    f"{v.outcome} ({v.effect:+.3f} {v.metric}){' toy-scale' if v.toy_scale else ''}"
+                )
             elif pick.run:
                 outcome = f"run {pick.run.status}"
             else:

@@ -23,7 +23,9 @@ def select_picks(
         if len(picks) >= policy.max_picks:
             break
         if score.total < policy.min_score:
-            notes.append(f"stopped at {score.arxiv_id}: score {score.total:.3f} < {policy.min_score}")
+            notes.append(
+                f"stopped at {score.arxiv_id}: score {score.total:.3f} < {policy.min_score}"
+            )
             break
         if score.excluded:
             notes.append(f"skipped {score.arxiv_id}: {score.excluded}")
@@ -32,7 +34,9 @@ def select_picks(
             notes.append(f"skipped {score.arxiv_id}: already implemented on an earlier day")
             continue
         if policy.minutes_per_pick > minutes_left:
-            notes.append(f"stopped at {score.arxiv_id}: GPU budget of {policy.gpu_minutes_budget} min used")
+            notes.append(
+                f"stopped at {score.arxiv_id}: GPU budget of {policy.gpu_minutes_budget} min used"
+            )
             break
         minutes_left -= policy.minutes_per_pick
         picks.append(

@@ -24,9 +24,12 @@ def paper(
     signals = {}
     if upvotes is not None or comments is not None or repo is not None:
         signals["huggingface"] = SourceSignals(
-            source="huggingface", upvotes=upvotes, comments=comments, github_repo=repo,
+            source="huggingface",
+            upvotes=upvotes,
+            comments=comments,
+            github_repo=repo,
             github_stars=stars,
-        )  # fmt: skip
+        )
     if categories:
         signals["arxiv"] = SourceSignals(source="arxiv", categories=categories, announce_type="new")
     return Paper(
@@ -44,17 +47,25 @@ BASED = paper(
     "Simple linear attention language models balance the recall-throughput tradeoff",
     "We propose BASED, combining linear attention and sliding window attention, to "
     "traverse the pareto frontier of the recall-memory tradeoff of language models.",
-    upvotes=120, comments=8, repo="HazyResearch/based", stars=900, categories=["cs.CL", "cs.LG"],
-)  # fmt: skip
+    upvotes=120,
+    comments=8,
+    repo="HazyResearch/based",
+    stars=900,
+    categories=["cs.CL", "cs.LG"],
+)
 GNN = paper(
     "2003.00982",
     "Benchmarking Graph Neural Networks",
     "A benchmark framework for graph neural networks on molecular datasets such as ZINC.",
-    upvotes=30, comments=1, categories=["cs.LG"],
-)  # fmt: skip
+    upvotes=30,
+    comments=1,
+    categories=["cs.LG"],
+)
 CRYPTO = paper(
     "2411.00001",
     "Side channels in homomorphic encryption hardware",
     "We attack lattice cryptography implementations with power side channels.",
-    upvotes=300, comments=20, categories=["cs.CR"],
-)  # fmt: skip
+    upvotes=300,
+    comments=20,
+    categories=["cs.CR"],
+)

@@ -5,7 +5,6 @@ import json
 import httpx
 import pytest
 import respx
-
 from paperfoundry.cli import EXIT_ERROR, EXIT_OK, main
 
 DNS_FAILURE = httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
@@ -42,8 +41,16 @@ def test_config_command_prints_a_valid_default(capsys):
 
 @pytest.mark.slow
 def test_offline_fallback_trains_based_and_reports_its_verdict(offline, tmp_path, capsys):
-    args = ["run", "--offline-fallback", "--out", str(tmp_path), "--budget", "tiny",
-            "--device", "cpu"]  # fmt: skip
+    args = [
+        "run",
+        "--offline-fallback",
+        "--out",
+        str(tmp_path),
+        "--budget",
+        "tiny",
+        "--device",
+        "cpu",
+    ]
     code = main(args)
     out = capsys.readouterr().out
     assert code == EXIT_OK, out
@@ -53,8 +60,10 @@ def test_offline_fallback_trains_based_and_reports_its_verdict(offline, tmp_path
     report = json.loads((day_dir / "report.json").read_text())
     assert report["sample"] is True
     assert {s["name"]: s["ok"] for s in report["sources"]} == {
-        "huggingface": False, "arxiv": False, "sample": True,
-    }  # fmt: skip
+        "huggingface": False,
+        "arxiv": False,
+        "sample": True,
+    }
     based = next(p for p in report["picks"] if p["pick"]["arxiv_id"] == "2402.18668")
     run = based["run"]
     assert run["status"] == "completed"

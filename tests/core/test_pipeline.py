@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from paperfoundry import pipeline
 from paperfoundry.adapters.local.blobs import FileBlobStore
 from paperfoundry.adapters.local.queue import InProcessQueue
@@ -15,10 +14,17 @@ from paperfoundry.training import apply_metrics
 from .factories import BASED, CRYPTO, DAY, GNN
 
 VERDICT = {
-    "outcome": "better", "metric": "query_accuracy", "higher_is_better": True,
-    "candidate_mean": 0.9, "baseline_mean": 0.6, "candidate_std": 0.01, "baseline_std": 0.02,
-    "effect": 0.3, "toy_scale": True, "summary": "candidate better",
-}  # fmt: skip
+    "outcome": "better",
+    "metric": "query_accuracy",
+    "higher_is_better": True,
+    "candidate_mean": 0.9,
+    "baseline_mean": 0.6,
+    "candidate_std": 0.01,
+    "baseline_std": 0.02,
+    "effect": 0.3,
+    "toy_scale": True,
+    "summary": "candidate better",
+}
 
 
 class RecordingBackend:
@@ -31,8 +37,12 @@ class RecordingBackend:
 
     def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
         self.submitted.append(run.run_id)
-        metrics = {"status": "ok", "verdict": VERDICT, "wall_seconds": 1.0,
-                   "curves": {"baseline": {"0": {"step": [0, 1], "loss": [2.0, 1.0]}}}}  # fmt: skip
+        metrics = {
+            "status": "ok",
+            "verdict": VERDICT,
+            "wall_seconds": 1.0,
+            "curves": {"baseline": {"0": {"step": [0, 1], "loss": [2.0, 1.0]}}},
+        }
         return apply_metrics(run, metrics)
 
 
@@ -56,10 +66,13 @@ def run_day(store, blobs, queue, backend, notifier, *, force=False):
     config.selection.max_picks = 2
     config.selection.min_score = 0.0
     config.interests.topics = ["linear attention recall language models"]
-    statuses = [SourceStatus(name="huggingface", ok=True, papers=3),
-                SourceStatus(name="arxiv", ok=False, error="arxiv: HTTP 503 after 4 attempts")]  # fmt: skip
-    pipeline.ingest(DAY, [BASED, GNN, CRYPTO], statuses, store=store, blobs=blobs, queue=queue,
-                    config=config)  # fmt: skip
+    statuses = [
+        SourceStatus(name="huggingface", ok=True, papers=3),
+        SourceStatus(name="arxiv", ok=False, error="arxiv: HTTP 503 after 4 attempts"),
+    ]
+    pipeline.ingest(
+        DAY, [BASED, GNN, CRYPTO], statuses, store=store, blobs=blobs, queue=queue, config=config
+    )
     context = pipeline.load_context(blobs, DAY)
     for message in queue.drain():
         pipeline.rank(DAY, message["arxiv_id"], store=store, context=context)
@@ -118,10 +131,13 @@ def test_rank_of_unknown_paper_raises_lookup_error(env):
 
 
 def test_malformed_metrics_mark_run_failed():
-    run = TrainingRun(run_id="r", arxiv_id=BASED.arxiv_id, day=DAY, task="mqar", budget="tiny",
-                      backend="x")  # fmt: skip
+    run = TrainingRun(
+        run_id="r", arxiv_id=BASED.arxiv_id, day=DAY, task="mqar", budget="tiny", backend="x"
+    )
     bad = apply_metrics(run, {"status": "ok", "verdict": {"outcome": "maybe"}})
     assert bad.status == "failed" and "unreadable metrics.json" in bad.error
-    failed = apply_metrics(run, {"status": "failed", "failure": {"stage": "shape", "type": "ValueError",
-                                                                  "message": "bad"}})  # fmt: skip
+    failed = apply_metrics(
+        run,
+        {"status": "failed", "failure": {"stage": "shape", "type": "ValueError", "message": "bad"}},
+    )
     assert failed.status == "failed" and failed.failure.stage == "shape"

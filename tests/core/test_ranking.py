@@ -18,8 +18,12 @@ def config(**interests) -> Config:
 
 def test_tokens_drop_stopwords_and_add_bigrams():
     assert tokens("The linear attention of models") == [
-        "linear", "attention", "models", "linear attention", "attention models",
-    ]  # fmt: skip
+        "linear",
+        "attention",
+        "models",
+        "linear attention",
+        "attention models",
+    ]
 
 
 def test_cosine_of_identical_texts_is_one_and_of_disjoint_is_zero():
@@ -61,8 +65,10 @@ def test_excluded_category_is_marked_but_still_scored():
 
 def test_liked_papers_raise_similar_papers():
     ctx = build_context(DAY, [BASED, GNN], config(), liked_texts=["graph neural network benchmark"])
-    liked = {p.arxiv_id: next(c for c in score_paper(p, ctx).components if c.name == "liked")
-             for p in (BASED, GNN)}  # fmt: skip
+    liked = {
+        p.arxiv_id: next(c for c in score_paper(p, ctx).components if c.name == "liked")
+        for p in (BASED, GNN)
+    }
     assert liked[GNN.arxiv_id].value > liked[BASED.arxiv_id].value
 
 

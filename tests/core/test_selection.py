@@ -8,9 +8,12 @@ from .factories import DAY
 def scores(*totals: float, excluded: int | None = None) -> list[Score]:
     return [
         Score(
-            arxiv_id=f"2411.0000{i}", day=DAY, total=t, components=[],
+            arxiv_id=f"2411.0000{i}",
+            day=DAY,
+            total=t,
+            components=[],
             excluded="only in excluded categories: cs.CR" if i == excluded else None,
-        )  # fmt: skip
+        )
         for i, t in enumerate(totals)
     ]
 

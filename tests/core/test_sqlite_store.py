@@ -1,9 +1,15 @@
 import sqlite3
 
 import pytest
-
 from paperfoundry.adapters.local.sqlite_store import MIGRATIONS, SqliteStore
-from paperfoundry.models import Implementation, Pick, Score, SourceSignals, SourceStatus, TrainingRun
+from paperfoundry.models import (
+    Implementation,
+    Pick,
+    Score,
+    SourceSignals,
+    SourceStatus,
+    TrainingRun,
+)
 
 from .factories import BASED, DAY, GNN
 
@@ -68,8 +74,9 @@ def test_sources_picks_implementations_runs_round_trip(store):
     impl = Implementation(arxiv_id=BASED.arxiv_id, status="not_implemented", reason="x")
     store.save_implementation(impl)
     assert store.get_implementation(BASED.arxiv_id) == impl
-    run = TrainingRun(run_id="pf-1", arxiv_id=BASED.arxiv_id, day=DAY, task="mqar",
-                      budget="tiny", backend="local")  # fmt: skip
+    run = TrainingRun(
+        run_id="pf-1", arxiv_id=BASED.arxiv_id, day=DAY, task="mqar", budget="tiny", backend="local"
+    )
     store.save_run(run)
     store.save_run(run.model_copy(update={"status": "completed"}))
     assert store.get_run("pf-1").status == "completed"

@@ -12,7 +12,12 @@ HANDLERS = {
     "Report": "handlers.report.handler",
     "Slack": "handlers.slack.handler",
 }
-COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+COMMON_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
+}
 CORE_ENV = COMMON_ENV | {
     "TABLE_NAME",
     "BUCKET_NAME",
@@ -42,7 +47,7 @@ def test_five_functions_with_expected_handlers(dev_resources):
         assert props["Handler"] == HANDLERS[name]
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["x86_64"]
-        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert "TracingConfig" not in props  # X-Ray is opt-in (context enableTracing)
         assert len(props["Layers"]) == 1 and "Ref" in props["Layers"][0]
 
 
@@ -67,7 +72,7 @@ def test_powertools_layer_comes_from_public_ssm_parameter(dev_template):
     [
         ("Scrape", {"QUEUE_URL", "LLM_SECRET_ARN"}),
         ("Rank", {"EVENT_BUS_NAME", "LLM_SECRET_ARN"}),
-        ("Select", {"TRAINER_IMAGE_URI", "SAGEMAKER_ROLE_ARN", "LLM_SECRET_ARN"}),
+        ("Select", {"TRAINER_IMAGE_URI", "SAGEMAKER_ROLE_ARN", "TOPIC_ARN", "LLM_SECRET_ARN"}),
         ("Report", {"TOPIC_ARN", "LLM_SECRET_ARN"}),
     ],
 )

@@ -101,7 +101,10 @@ def score_paper(paper: Paper, ctx: DayContext) -> Score:
             min(1.0, liked_sim / ctx.relevance_saturation),
             f"max cosine {liked_sim:.3f} to {len(ctx.liked)} liked papers",
         ),
-        "upvotes": (_log_share(upvotes, ctx.max_upvotes), f"{upvotes or 0} of day max {ctx.max_upvotes}{tag}"),
+        "upvotes": (
+            _log_share(upvotes, ctx.max_upvotes),
+            f"{upvotes or 0} of day max {ctx.max_upvotes}{tag}",
+        ),
         "comments": (
             _log_share(comments, ctx.max_comments),
             f"{comments or 0} of day max {ctx.max_comments}{tag}",

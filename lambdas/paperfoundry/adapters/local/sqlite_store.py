@@ -174,7 +174,5 @@ class SqliteStore:
         return [TrainingRun.model_validate_json(r[0]) for r in rows]
 
     def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]:
-        rows = self.db.execute(
-            "SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day", (arxiv_id,)
-        )
+        rows = self.db.execute("SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day", (arxiv_id,))
         return [TrainingRun.model_validate_json(r[0]) for r in rows]

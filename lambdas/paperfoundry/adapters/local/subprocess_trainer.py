@@ -103,7 +103,9 @@ class SubprocessTrainer:
             run.plot_uri = str(plot) if plot.is_file() else None
             if timed_out and run.status != "completed":
                 run.status = "stopped"
-                run.error = f"timed out after {self.timeout / 60:.0f} min; rerun resumes from checkpoint"
+                run.error = (
+                    f"timed out after {self.timeout / 60:.0f} min; rerun resumes from checkpoint"
+                )
             return run
         run.status = "stopped" if timed_out else "failed"
         reason = "timed out" if timed_out else f"harness exited with code {code}"

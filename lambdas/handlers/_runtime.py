@@ -1,0 +1,261 @@
+"""What every handler shares: Powertools objects, settings from env vars, and the adapters,
+built once per cold start (module-level cache) and reused by warm invocations.
+
+Env var contract (set by the CDK stack): TABLE_NAME, BUCKET_NAME, QUEUE_URL,
+EVENT_BUS_NAME, TOPIC_ARN, TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPE,
+MAX_PICKS, GPU_MINUTES_BUDGET, ARXIV_CATEGORIES, BACKFILL_DAYS, LLM_SECRET_ARN,
+SLACK_WEBHOOK_SECRET_ARN, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+
+Heavy or rarely used pieces (SageMaker backend, SNS, reporting) are built lazily, so the
+rank Lambda (the one that fans out) imports only DynamoDB/S3 adapters and the ranking.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from paperfoundry.adapters.aws.dynamodb import DynamoStore
+from paperfoundry.adapters.aws.s3 import S3BlobStore
+from paperfoundry.config import Config, load_config, parse_config
+
+
+class _NoTracer:
+    """Stands in for Tracer when tracing is off: Powertools' Tracer imports the X-Ray SDK
+    even when disabled, the largest single item of a cold start (~0.2-0.3 s)."""
+
+    disabled = True
+
+    @staticmethod
+    def _passthrough(method: Any = None, **_: Any) -> Any:
+        if method is None:
+            return lambda fn: fn
+        return method
+
+    capture_lambda_handler = _passthrough
+    capture_method = _passthrough
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        pass
+
+
+def _tracing_disabled() -> bool:
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes", "on")
+
+
+logger = Logger()
+metrics = Metrics()
+tracer: Any = _NoTracer() if _tracing_disabled() else Tracer()
+
+CONFIG_KEY = "config/paperfoundry.toml"
+DAY_RANKED = "DayRanked"
+EVENT_SOURCE = "paperfoundry"
+
+
+def _env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
+
+
+@dataclass
+class Settings:
+    table_name: str
+    bucket_name: str
+    queue_url: str | None
+    event_bus_name: str
+    topic_arn: str | None
+    trainer_image_uri: str | None
+    sagemaker_role_arn: str | None
+    training_instance_type: str
+    max_picks: int | None
+    gpu_minutes_budget: float | None
+    arxiv_categories: list[str] | None
+    backfill_days: int
+    stall_hours: float
+    llm_secret_arn: str | None
+    slack_webhook_secret_arn: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+
+        def optional_number(name: str, kind: type) -> Any:
+            raw = env(name)
+            return kind(raw) if raw not in (None, "") else None
+
+        categories = env("ARXIV_CATEGORIES")
+        return cls(
+            table_name=env("TABLE_NAME", ""),
+            bucket_name=env("BUCKET_NAME", ""),
+            queue_url=env("QUEUE_URL") or None,
+            event_bus_name=env("EVENT_BUS_NAME") or "default",
+            topic_arn=env("TOPIC_ARN") or None,
+            trainer_image_uri=env("TRAINER_IMAGE_URI") or None,
+            sagemaker_role_arn=env("SAGEMAKER_ROLE_ARN") or None,
+            training_instance_type=env("TRAINING_INSTANCE_TYPE") or "ml.g5.xlarge",
+            max_picks=optional_number("MAX_PICKS", int),
+            gpu_minutes_budget=optional_number("GPU_MINUTES_BUDGET", float),
+            arxiv_categories=[c.strip() for c in categories.split(",") if c.strip()]
+            if categories
+            else None,
+            backfill_days=int(env("BACKFILL_DAYS") or 3),
+            stall_hours=float(env("RANKING_STALL_HOURS") or 6),
+            llm_secret_arn=env("LLM_SECRET_ARN") or None,
+            slack_webhook_secret_arn=env("SLACK_WEBHOOK_SECRET_ARN") or None,
+        )
+
+
+@dataclass
+class Runtime:
+    """Adapters for one Lambda container. Clients are created on first use."""
+
+    settings: Settings
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            import boto3
+
+            self.clients[service] = boto3.client(service)
+        return self.clients[service]
+
+    @cached_property
+    def store(self) -> DynamoStore:
+        return DynamoStore(_env("TABLE_NAME", self.settings.table_name), self.client("dynamodb"))
+
+    @cached_property
+    def blobs(self) -> S3BlobStore:
+        return S3BlobStore(_env("BUCKET_NAME", self.settings.bucket_name), self.client("s3"))
+
+    @cached_property
+    def queue(self) -> Any:
+        from paperfoundry.adapters.aws.sqs import SqsQueue
+
+        return SqsQueue(_env("QUEUE_URL", self.settings.queue_url), self.client("sqs"))
+
+    @cached_property
+    def notifier(self) -> Any:
+        if not self.settings.topic_arn:
+            return None
+        from paperfoundry.adapters.aws.sns import SnsNotifier
+
+        return SnsNotifier(self.settings.topic_arn, self.client("sns"))
+
+    @cached_property
+    def backend(self) -> Any:
+        from paperfoundry.adapters.aws.sagemaker import SageMakerBackend
+
+        config = self.config
+        return SageMakerBackend(
+            blobs=self.blobs,
+            image_uri=self.settings.trainer_image_uri or "",
+            role_arn=self.settings.sagemaker_role_arn or "",
+            instance_type=self.settings.training_instance_type,
+            max_runtime_seconds=int(config.training.timeout_minutes * 60),
+            client=self.client("sagemaker"),
+        )
+
+    @cached_property
+    def config(self) -> Config:
+        """S3 config/paperfoundry.toml when present, else the bundled default; env vars
+        MAX_PICKS, GPU_MINUTES_BUDGET and ARXIV_CATEGORIES override it."""
+        try:
+            text = self.blobs.get(CONFIG_KEY).decode()
+        except KeyError:
+            text = None
+        except Exception as exc:
+            # Without s3:ListBucket, S3 answers a missing key with 403 (AccessDenied).
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "AccessDenied":
+                raise
+            logger.warning("config not readable (absent?); using the bundled default")
+            text = None
+        if text is None:
+            config = load_config()
+        else:
+            config = parse_config(text, self.blobs.uri(CONFIG_KEY))
+        s = self.settings
+        if s.max_picks is not None:
+            config.selection.max_picks = s.max_picks
+        if s.gpu_minutes_budget is not None:
+            config.selection.gpu_minutes_budget = s.gpu_minutes_budget
+        if s.arxiv_categories:
+            config.sources.categories = s.arxiv_categories
+        return config
+
+    # -- shared steps ----------------------------------------------------------------------
+
+    def announce_if_ranked(self, day: date) -> bool:
+        """Put DayRanked on the bus once the day's `ranked` counter reached its `total`.
+        Exactly once per day: the conditional flag on the day item picks one announcer."""
+        ranked, total = self.store.day_progress(day)
+        if total is None or ranked < total:
+            return False
+        if not self.store.claim_ranked_event(day):
+            return False
+        try:
+            response = self.client("events").put_events(
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": DAY_RANKED,
+                        "Detail": json.dumps({"day": day.isoformat(), "papers": total}),
+                        "EventBusName": self.settings.event_bus_name,
+                    }
+                ]
+            )
+            if response.get("FailedEntryCount"):
+                raise RuntimeError(f"put_events failed: {response.get('Entries')}")
+        except Exception:
+            self.store.release_ranked_event(day)  # let a retry announce it
+            raise
+        logger.info("day ranked", extra={"day": day.isoformat(), "papers": total})
+        metrics.add_metric(name="DaysRanked", unit="Count", value=1)
+        return True
+
+    def publish_report(self, day: date) -> str | None:
+        """Build and publish the day's report and digest, exactly once per day."""
+        from paperfoundry import pipeline
+
+        if not self.store.mark_digest_sent(day):
+            logger.info("digest already sent", extra={"day": day.isoformat()})
+            return None
+        try:
+            notes = list((self.store.get_day(day) or {}).get("notes") or [])
+            report = pipeline.build_report(day, store=self.store, notes=notes)
+            uri = pipeline.publish(report, blobs=self.blobs, notifier=self.notifier)
+        except Exception:
+            self.store.clear_digest_sent(day)
+            raise
+        logger.info("report published", extra={"day": day.isoformat(), "uri": uri})
+        metrics.add_metric(name="ReportsPublished", unit="Count", value=1)
+        return uri
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(Settings.from_env())
+    return _runtime
+
+
+def reset_runtime(runtime: Runtime | None = None) -> None:
+    """Tests: drop the cached adapters (or install prepared ones)."""
+    global _runtime
+    _runtime = runtime
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()

@@ -1,0 +1,119 @@
+"""Select Lambda: pick the day's papers, resolve implementations, start training.
+
+Triggers:
+- EventBridge `DayRanked` {day} (put by the rank Lambda when the day's ranking is done);
+- Scheduler `{"trigger": "timeout"}`: days scraped more than RANKING_STALL_HOURS ago whose
+  selection never ran (some papers stuck in the DLQ) are selected with what was ranked,
+  and the unranked papers are noted in the report;
+- `{"trigger": "manual", "day": "YYYY-MM-DD"}`.
+
+Idempotent: a claim on the day item lets one invocation select a day; picks, stored
+implementations and deterministic SageMaker job names make a retried selection harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from paperfoundry import pipeline
+from pydantic import ValidationError
+
+from handlers._events import DayRankedEvent, SelectTrigger
+from handlers._runtime import Runtime, get_runtime, logger, metrics, tracer
+
+
+def unranked_note(rt: Runtime, day: date) -> str | None:
+    scored = {s.arxiv_id for s in rt.store.scores_for_day(day)}
+    missing = sorted(p.arxiv_id for p in rt.store.papers_for_day(day) if p.arxiv_id not in scored)
+    if not missing:
+        return None
+    shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+    return f"ranking incomplete: {len(missing)} paper(s) could not be ranked ({shown})"
+
+
+@tracer.capture_method
+def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, Any]:
+    if not rt.store.claim_selection(day):
+        logger.info("day already selected", extra={"day": day.isoformat()})
+        return {"day": day.isoformat(), "selected": False}
+    try:
+        notes: list[str] = []
+        if stalled and (note := unranked_note(rt, day)):
+            notes.append(note)
+        config = rt.config
+        picks, select_notes = pipeline.select(day, store=rt.store, config=config)
+        notes.extend(select_notes)
+        started = []
+        for pick in picks:
+            # LLM seam: an Implementer built from LLM_SECRET_ARN plugs in here.
+            implementation = pipeline.implement_pick(pick, store=rt.store, implementer=None)
+            run = pipeline.train(
+                pick,
+                implementation,
+                store=rt.store,
+                backend=rt.backend,
+                budget=config.training.budget,
+            )
+            if run is None:
+                why = implementation.reason or implementation.status
+                notes.append(f"{pick.arxiv_id}: not trained ({why})")
+                continue
+            if run.status == "running":
+                started.append(run.run_id)
+                metrics.add_metric(name="TrainingJobsStarted", unit="Count", value=1)
+            elif run.status == "failed":
+                metrics.add_metric(name="TrainingJobsFailedToStart", unit="Count", value=1)
+                logger.error(
+                    "training job not started", extra={"run_id": run.run_id, "error": run.error}
+                )
+        rt.store.finish_selection(day, notes)
+    except Exception:
+        rt.store.release_selection(day)
+        raise
+    metrics.add_metric(name="Picks", unit="Count", value=len(picks))
+    logger.info(
+        "day selected",
+        extra={"day": day.isoformat(), "picks": [p.arxiv_id for p in picks], "jobs": started},
+    )
+    # Nothing in flight (no picks, nothing implemented, or every job failed to start):
+    # the report does not wait for a training event that will never come.
+    if pipeline.day_finished(day, store=rt.store):
+        try:
+            rt.publish_report(day)
+        except Exception:  # noqa: BLE001 - the selection itself is done and recorded
+            logger.exception("report not published", extra={"day": day.isoformat()})
+            metrics.add_metric(name="ReportPublishFailed", unit="Count", value=1)
+    return {"day": day.isoformat(), "selected": True, "picks": len(picks), "jobs": started}
+
+
+def _days(rt: Runtime, event: dict[str, Any]) -> list[tuple[date, bool]]:
+    if event.get("detail-type") is not None:
+        return [(parse(event=event, model=DayRankedEvent).detail.day, False)]
+    trigger = parse(event=event, model=SelectTrigger)
+    if trigger.trigger == "manual":
+        if trigger.day is None:
+            raise ValueError("a manual selection needs a day")
+        return [(trigger.day, True)]
+    cutoff = datetime.now(UTC) - timedelta(hours=rt.settings.stall_hours)
+    return [(d, True) for d in rt.store.days_awaiting_selection(cutoff)]
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rt = get_runtime()
+    try:
+        days = _days(rt, event or {})
+    except (ValidationError, ValueError) as exc:
+        # Not retryable: an async retry would fail the same way. Logged and dropped.
+        logger.error("unrecognised event", extra={"error": str(exc)[:500]})
+        return {"days": [], "error": "unrecognised event"}
+    return {"days": [select_day(rt, day, stalled=stalled) for day, stalled in days]}
+
+
+lambda_handler = handler  # the stack points at handlers.<name>.handler

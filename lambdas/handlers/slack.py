@@ -1,0 +1,87 @@
+"""Slack Lambda (SNS subscriber): post the day's digest to a Slack incoming webhook.
+
+The webhook URL comes from Secrets Manager (SLACK_WEBHOOK_SECRET_ARN; the bare URL or
+{"url": "..."}), cached per container. When the SNS message carries the report's
+location and the report.json is readable, the message is the reporting package's Block Kit
+digest; otherwise the plain digest text. Non-2xx or a timeout raises, so Lambda's async
+retries (then the async DLQ) take over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import SnsModel, SnsNotificationModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from paperfoundry.adapters.aws.secrets import get_secret
+
+from handlers._runtime import get_runtime, logger, metrics, tracer
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class SlackError(RuntimeError):
+    pass
+
+
+def _report_payload(uri: str | None) -> dict[str, Any] | None:
+    """Block Kit message from report.json next to report.html, when we can read it."""
+    rt = get_runtime()
+    prefix = f"s3://{rt.settings.bucket_name}/"
+    if not uri or not rt.settings.bucket_name or not uri.startswith(prefix):
+        return None
+    key = uri.removeprefix(prefix).rsplit("/", 1)[0] + "/report.json"
+    try:
+        from paperfoundry.models import DayReport
+        from paperfoundry.reporting import slack_message
+
+        report = DayReport.model_validate_json(rt.blobs.get(key))
+        return slack_message(report, uri)
+    except Exception as exc:  # noqa: BLE001 - fall back to the plain digest text
+        logger.warning("report.json unusable; posting plain text", extra={"error": str(exc)[:300]})
+        return None
+
+
+def payload_for(notification: SnsNotificationModel) -> dict[str, Any]:
+    attrs = notification.MessageAttributes or {}
+    uri_attr = attrs.get("report_uri")
+    uri = uri_attr.Value if uri_attr is not None else None
+    payload = _report_payload(uri)
+    if payload is not None:
+        return payload
+    subject = notification.Subject or "paperfoundry"
+    return {"text": f"*{subject}*\n{notification.Message}"[:39000]}
+
+
+@tracer.capture_method
+def post(url: str, payload: dict[str, Any]) -> None:
+    try:
+        response = httpx.post(url, json=payload, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise SlackError(f"Slack webhook unreachable: {type(exc).__name__}") from exc
+    if not 200 <= response.status_code < 300:
+        # The body is short ("invalid_payload", "no_service"); the URL is secret, never logged.
+        raise SlackError(
+            f"Slack webhook answered HTTP {response.status_code}: {response.text[:200]}"
+        )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notifications = [record.Sns for record in parse(event=event, model=SnsModel).Records]
+    rt = get_runtime()
+    secret_arn = rt.settings.slack_webhook_secret_arn
+    if not secret_arn:
+        raise RuntimeError("SLACK_WEBHOOK_SECRET_ARN is not set")
+    url = get_secret(secret_arn, client=rt.client("secretsmanager"), field="url")
+    for notification in notifications:
+        post(url, payload_for(notification))
+        metrics.add_metric(name="SlackMessagesPosted", unit="Count", value=1)
+    return {"posted": len(notifications)}
+
+
+lambda_handler = handler  # the stack points at handlers.<name>.handler

@@ -1,0 +1,260 @@
+"""`SageMakerBackend`: the `TrainingBackend` port on SageMaker training jobs.
+
+`submit` uploads the implementation to `implementations/<run_id>/<file>` and starts a
+managed-spot, network-isolated, checkpointed training job named after the run id (run ids
+are deterministic, so a duplicate submit gets ResourceInUse and is treated as "already
+running"). The job's end is signalled by EventBridge ("SageMaker Training Job State
+Change"); the report Lambda then calls `collect`, which reads the harness's metrics.json
+out of `training/<job>/output/model.tar.gz`.
+
+Contract with the harness (containers/trainer): channel `impl` holds exactly one .py file,
+hyperparameters are strings, metric lines are printed to stdout (MetricDefinitions below),
+results go to SM_MODEL_DIR (-> model.tar.gz), a failure text to /opt/ml/output/failure.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import UTC, datetime
+from typing import Any
+
+from ...models import Implementation, TrainingRun
+from ...training import apply_metrics
+
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+IMPL_CHANNEL = "impl"
+_NUM = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+# What the harness prints (containers/trainer compare.py `emit`), e.g.
+#   pf_metric model=candidate seed=0 lr=0.001 step=25 train_loss=1.2345
+#   pf_eval model=baseline seed=1 lr=0.003 accuracy=0.4100
+#   pf_final model=candidate value=0.913333
+#   pf_verdict outcome=better effect=0.503333
+# SageMaker turns the first capture group into a CloudWatch metric of the job.
+METRIC_DEFINITIONS = [
+    {"Name": f"{model}_{name}", "Regex": regex.format(model=model, num=_NUM)}
+    for model in ("candidate", "baseline")
+    for name, regex in (
+        ("train_loss", r"pf_metric model={model} .*train_loss={num}"),
+        ("eval", r"pf_eval model={model} seed=\S+ lr=\S+ \w+={num}"),
+        ("final", r"pf_final model={model} value={num}"),
+    )
+] + [{"Name": "verdict_effect", "Regex": rf"pf_verdict outcome=\S+ effect={_NUM}"}]
+MAX_METRICS_BYTES = 20 * 1024 * 1024
+_STATUS = {"Completed": "completed", "Failed": "failed", "Stopped": "stopped"}
+
+
+def training_prefix() -> str:
+    return "training/"
+
+
+def model_artifact_key(job_name: str) -> str:
+    """Where SageMaker puts SM_MODEL_DIR: <S3OutputPath>/<job name>/output/model.tar.gz."""
+    return f"{training_prefix()}{job_name}/output/model.tar.gz"
+
+
+def read_metrics(archive: bytes) -> dict[str, Any]:
+    """metrics.json out of model.tar.gz, read in memory (members are never extracted)."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.rsplit("/", 1)[-1] == "metrics.json":
+                if member.size > MAX_METRICS_BYTES:
+                    raise ValueError(f"metrics.json is {member.size} bytes")
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    return json.loads(handle.read())
+    raise KeyError("metrics.json not in model.tar.gz")
+
+
+class SageMakerBackend:
+    name = "sagemaker"
+
+    def __init__(
+        self,
+        *,
+        blobs: Any,  # S3BlobStore: the artifact bucket
+        image_uri: str,
+        role_arn: str,
+        instance_type: str = "ml.g5.xlarge",
+        max_runtime_seconds: int = 3600,
+        max_wait_seconds: int | None = None,
+        volume_gb: int = 30,
+        spot: bool = True,
+        kms_key_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("sagemaker")
+        self.blobs = blobs
+        self.image_uri = image_uri
+        self.role_arn = role_arn
+        self.instance_type = instance_type
+        self.max_runtime_seconds = int(max_runtime_seconds)
+        # Managed spot: MaxWaitTimeInSeconds (runtime + time waiting for capacity) must be
+        # >= MaxRuntimeInSeconds; allow as long again for capacity and restarts.
+        self.max_wait_seconds = int(max(max_wait_seconds or 0, 2 * self.max_runtime_seconds))
+        self.volume_gb = volume_gb
+        self.spot = spot
+        self.kms_key_id = kms_key_id
+        self.tags = tags or {"project": "paperfoundry"}
+        self.client = client
+
+    @property
+    def bucket(self) -> str:
+        return self.blobs.bucket
+
+    def _s3(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def hyperparameters(self, run: TrainingRun, implementation: Implementation) -> dict[str, str]:
+        """The harness's hyperparameters (containers/trainer cli.py), all strings: it
+        json-decodes each value, so ids that look like numbers stay out (they are tags)."""
+        hps = {
+            "task": run.task,
+            "budget": run.budget,
+            "impl": implementation.file_name or "implementation.py",
+            "device": "auto",
+        }
+        if implementation.paper_params:
+            hps["paper_params"] = str(implementation.paper_params)
+        return hps
+
+    def job_request(
+        self, run: TrainingRun, implementation: Implementation, impl_prefix: str
+    ) -> dict[str, Any]:
+        tags = {
+            **self.tags,
+            "paperfoundry:day": run.day.isoformat(),
+            "paperfoundry:arxiv-id": run.arxiv_id,
+            "paperfoundry:run-id": run.run_id,
+        }
+        output: dict[str, Any] = {"S3OutputPath": self._s3(training_prefix())}
+        resources: dict[str, Any] = {
+            "InstanceType": self.instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": self.volume_gb,
+        }
+        if self.kms_key_id:
+            output["KmsKeyId"] = self.kms_key_id
+            resources["VolumeKmsKeyId"] = self.kms_key_id
+        stopping = {"MaxRuntimeInSeconds": self.max_runtime_seconds}
+        if self.spot:
+            stopping["MaxWaitTimeInSeconds"] = self.max_wait_seconds
+        return {
+            "TrainingJobName": run.run_id,
+            "AlgorithmSpecification": {
+                "TrainingImage": self.image_uri,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": METRIC_DEFINITIONS,
+            },
+            "RoleArn": self.role_arn,
+            "HyperParameters": self.hyperparameters(run, implementation),
+            "InputDataConfig": [
+                {
+                    "ChannelName": IMPL_CHANNEL,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": self._s3(impl_prefix),
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "ContentType": "text/x-python",
+                    "CompressionType": "None",
+                }
+            ],
+            "OutputDataConfig": output,
+            "ResourceConfig": resources,
+            "StoppingCondition": stopping,
+            "EnableManagedSpotTraining": self.spot,
+            "CheckpointConfig": {
+                "S3Uri": self._s3(f"checkpoints/{run.run_id}/"),
+                "LocalPath": CHECKPOINT_LOCAL_PATH,
+            },
+            # Generated code runs here: no network, no credentials inside the container.
+            "EnableNetworkIsolation": True,
+            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        }
+
+    def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
+        if implementation.status != "implemented" or not implementation.source_code:
+            raise ValueError(f"{implementation.arxiv_id} has no implementation to train")
+        impl_prefix = f"implementations/{run.run_id}/"
+        file_name = implementation.file_name or "implementation.py"
+        self.blobs.put(
+            impl_prefix + file_name, implementation.source_code.encode(), "text/x-python"
+        )
+        request = self.job_request(run, implementation, impl_prefix)
+        started = run.model_copy(deep=True)
+        started.status = "running"
+        started.job_name = run.run_id
+        started.started_at = started.started_at or datetime.now(UTC)
+        try:
+            self.client.create_training_job(**request)
+        except Exception as exc:
+            if _error_code(exc) != "ResourceInUse":
+                raise
+            # Same deterministic name: the job exists already (duplicate event or retry;
+            # SageMaker never deletes job names). Still running -> "running"; already
+            # finished (its state-change event is gone) -> collect its results now.
+            status = self.describe(run.run_id).get("TrainingJobStatus")
+            if status in _STATUS:
+                return self.collect(started, job_status=status)
+        return started
+
+    def describe(self, job_name: str) -> dict[str, Any]:
+        return self.client.describe_training_job(TrainingJobName=job_name)
+
+    def collect(
+        self,
+        run: TrainingRun,
+        *,
+        job_status: str | None = None,
+        failure_reason: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> TrainingRun:
+        """The finished job's results as the run's new state. `job_status` and
+        `failure_reason` come from the state-change event when known, else from
+        DescribeTrainingJob."""
+        job_name = run.job_name or run.run_id
+        if job_status is None or (job_status == "Failed" and not failure_reason):
+            described = self.describe(job_name)
+            job_status = job_status or described["TrainingJobStatus"]
+            failure_reason = failure_reason or described.get("FailureReason")
+            ended_at = ended_at or described.get("TrainingEndTime")
+        if job_status not in _STATUS:
+            return run  # InProgress/Stopping: nothing to collect yet
+        key = model_artifact_key(job_name)
+        updated = run.model_copy(deep=True)
+        try:
+            metrics = read_metrics(self.blobs.get(key))
+        except (KeyError, ValueError, tarfile.TarError, OSError) as exc:
+            metrics = None
+            missing = f"no results in {self._s3(key)} ({type(exc).__name__}: {exc})"
+        if metrics is not None:
+            updated = apply_metrics(updated, metrics)
+            updated.metrics_uri = self._s3(key)
+        if job_status != "Completed":
+            updated.status = _STATUS[job_status]
+            reason = failure_reason or f"training job {job_status.lower()}"
+            updated.error = f"SageMaker: {reason}"[:2000]
+        elif metrics is None:
+            updated.status = "failed"
+            updated.error = missing[:2000]
+        updated.finished_at = ended_at or datetime.now(UTC)
+        if updated.wall_seconds is None and updated.started_at is not None:
+            updated.wall_seconds = max(
+                0.0, (updated.finished_at - updated.started_at).total_seconds()
+            )
+        return updated
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
