@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from paperfoundry import pipeline
+from paperfoundry.training import run_id_of_job
 from pydantic import ValidationError
 
 from handlers._events import TrainingJobStateChange
@@ -38,10 +39,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if detail.TrainingJobStatus not in TERMINAL:
         return {"status": "ignored", "reason": f"job {detail.TrainingJobStatus}"}
     rt = get_runtime()
-    run = rt.store.get_run(job)
+    run = rt.store.get_run(run_id_of_job(job))
     if run is None:
         logger.warning("no paperfoundry run for this job")
         return {"status": "ignored", "reason": "unknown job"}
+    if run.job_name and run.job_name != job:
+        logger.info("event of a superseded attempt", extra={"current_job": run.job_name})
+        return {"status": "ignored", "reason": "superseded attempt"}
     if run.finished:
         logger.info("run already collected (duplicate event)")
         metrics.add_metric(name="DuplicateJobEvents", unit="Count", value=1)

@@ -165,6 +165,7 @@ class TrainingRun(Model):
     task: str
     budget: str
     backend: str
+    attempt: int = 1  # incremented when a failed or stopped run is trained again
     status: RunStatus = "pending"
     job_name: str | None = None
     started_at: datetime | None = None

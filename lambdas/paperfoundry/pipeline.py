@@ -163,8 +163,10 @@ def train(
         return None
     run = plan_run(pick, implementation, budget=budget, backend=backend.name)
     existing = store.get_run(run.run_id)
-    if existing is not None and existing.status in ("completed", "running") and not force:
-        return existing
+    if existing is not None:
+        if existing.status in ("completed", "running") and not force:
+            return existing
+        run.attempt = existing.attempt + 1
     run.started_at = datetime.now(UTC)
     store.save_run(run)
     try:

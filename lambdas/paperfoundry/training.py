@@ -18,9 +18,23 @@ from .models import Curve, Failure, TrainingRun, Verdict
 _UNSAFE = re.compile(r"[^a-zA-Z0-9]+")
 
 
+_ATTEMPT = re.compile(r"-a(\d+)$")
+
+
 def run_id_for(day: date, arxiv_id: str, task: str) -> str:
-    """Deterministic, so a re-run or a duplicate event maps onto the same run / job name."""
-    return f"pf-{day:%Y%m%d}-{_UNSAFE.sub('-', arxiv_id)}-{_UNSAFE.sub('-', task)}"[:63]
+    """Deterministic, so a re-run or a duplicate event maps onto the same run."""
+    # 56 characters leave room for an attempt suffix within SageMaker's 63.
+    return f"pf-{day:%Y%m%d}-{_UNSAFE.sub('-', arxiv_id)}-{_UNSAFE.sub('-', task)}"[:56]
+
+
+def job_name_for(run_id: str, attempt: int) -> str:
+    """One name per attempt: SageMaker never frees a training job name, so a retry of a
+    failed run needs a new one (`pf-...-mqar`, then `pf-...-mqar-a2`, ...)."""
+    return run_id if attempt <= 1 else f"{run_id}-a{attempt}"
+
+
+def run_id_of_job(job_name: str) -> str:
+    return _ATTEMPT.sub("", job_name)
 
 
 def apply_metrics(run: TrainingRun, metrics: dict[str, Any]) -> TrainingRun:

@@ -18,7 +18,7 @@ from paperfoundry.adapters.aws.sagemaker import (
 from paperfoundry.adapters.aws.sns import SnsNotifier
 from paperfoundry.adapters.aws.sqs import QueueSendError, SqsQueue
 from paperfoundry.models import Implementation, TrainingRun
-from paperfoundry.training import run_id_for
+from paperfoundry.training import run_id_for, run_id_of_job
 
 from .conftest import BUCKET, IMAGE, ROLE, RecordingSageMaker
 from .harness import metrics_json, model_tar_gz
@@ -228,6 +228,14 @@ def test_duplicate_submit_of_a_finished_job_collects_it(backend, aws):
     again = backend.submit(_run(), _impl())
     assert backend.client.duplicates == 1
     assert again.status == "completed" and again.verdict.outcome == "better"
+
+
+def test_retry_of_a_failed_run_gets_a_new_job_name(backend):
+    first = backend.submit(_run(), _impl())
+    retry = backend.submit(_run().model_copy(update={"attempt": 2}), _impl())
+    assert backend.client.duplicates == 0 and len(backend.client.created) == 2
+    assert retry.job_name == f"{first.job_name}-a2"
+    assert run_id_of_job(retry.job_name) == first.run_id
 
 
 def test_other_create_errors_propagate(backend):

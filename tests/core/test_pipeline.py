@@ -141,3 +141,23 @@ def test_malformed_metrics_mark_run_failed():
         {"status": "failed", "failure": {"stage": "shape", "type": "ValueError", "message": "bad"}},
     )
     assert failed.status == "failed" and failed.failure.stage == "shape"
+
+
+def test_failed_run_is_retrained_as_a_new_attempt(env):
+    store, blobs, queue, _ = env
+
+    class FailsOnce(RecordingBackend):
+        def submit(self, run, implementation):
+            self.submitted.append(run.run_id)
+            if len(self.submitted) == 1:
+                raise TimeoutError("spot capacity")
+            return super().submit(run, implementation)
+
+    backend = FailsOnce()
+    first, _ = run_day(store, blobs, queue, backend, Notes())
+    second, _ = run_day(store, blobs, queue, backend, Notes())
+    run1 = next(p.run for p in first.picks if p.run)
+    run2 = next(p.run for p in second.picks if p.run)
+    assert (run1.status, run1.attempt) == ("failed", 1)
+    assert (run2.status, run2.attempt) == ("completed", 2)
+    assert run2.run_id == run1.run_id

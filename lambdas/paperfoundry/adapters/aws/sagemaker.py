@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...models import Implementation, TrainingRun
-from ...training import apply_metrics
+from ...training import apply_metrics, job_name_for
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 IMPL_CHANNEL = "impl"
@@ -145,7 +145,7 @@ class SageMakerBackend:
         if self.spot:
             stopping["MaxWaitTimeInSeconds"] = self.max_wait_seconds
         return {
-            "TrainingJobName": run.run_id,
+            "TrainingJobName": job_name_for(run.run_id, run.attempt),
             "AlgorithmSpecification": {
                 "TrainingImage": self.image_uri,
                 "TrainingInputMode": "File",
@@ -191,7 +191,7 @@ class SageMakerBackend:
         request = self.job_request(run, implementation, impl_prefix)
         started = run.model_copy(deep=True)
         started.status = "running"
-        started.job_name = run.run_id
+        started.job_name = job_name_for(run.run_id, run.attempt)
         started.started_at = started.started_at or datetime.now(UTC)
         try:
             self.client.create_training_job(**request)
@@ -201,7 +201,7 @@ class SageMakerBackend:
             # Same deterministic name: the job exists already (duplicate event or retry;
             # SageMaker never deletes job names). Still running -> "running"; already
             # finished (its state-change event is gone) -> collect its results now.
-            status = self.describe(run.run_id).get("TrainingJobStatus")
+            status = self.describe(started.job_name).get("TrainingJobStatus")
             if status in _STATUS:
                 return self.collect(started, job_status=status)
         return started
