@@ -44,7 +44,7 @@ class Ranking(_Section):
 
 
 class Selection(_Section):
-    max_picks: int = 1
+    max_picks: int = 3
     gpu_minutes_budget: float = 60.0
     minutes_per_pick: float = 20.0
     min_score: float = 0.2

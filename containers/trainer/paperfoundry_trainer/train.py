@@ -1,0 +1,167 @@
+"""One training run: a model, a task, a learning rate, a seed.
+
+Identical for baseline and candidate: AdamW (fused on CUDA), linear warmup then cosine decay,
+grad clipping, bf16 autocast + TF32 on CUDA. The inner loop never syncs with the device:
+the loss is accumulated on-device and read (.item()) only every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .tasks import IGNORE
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_frac: float = 0.1
+    min_lr_frac: float = 0.1  # cosine decays to lr * min_lr_frac
+    weight_decay: float = 0.1
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    log_every: int = 25
+
+
+class Interrupted(Exception):
+    """Raised after the run state has been checkpointed because a stop was requested."""
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    warmup = max(1, int(cfg.warmup_frac * cfg.steps))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, cfg.steps - warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
+
+
+def setup_device(device: str) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return dev
+
+
+def autocast_for(device: torch.device):
+    if device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def make_optimizer(model, cfg: TrainConfig, device: torch.device):
+    # weight decay on matrices (and embeddings), none on gains/biases/1-d params
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2),
+                             fused=device.type == "cuda")
+
+
+class Trainer:
+    def __init__(self, model, task, cfg: TrainConfig, seed: int, device, compile=False):
+        self.model = model.to(device)
+        self.task, self.cfg, self.seed, self.device = task, cfg, seed, torch.device(device)
+        self.forward = torch.compile(self.model) if compile else self.model
+        self.opt = make_optimizer(self.model, cfg, self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.autocast = autocast_for(self.device)
+        self.step = 0
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.loss_count = 0
+        self.curve = {"step": [], "loss": []}
+
+    def train_step(self) -> torch.Tensor:
+        lr = lr_at(self.step, self.cfg)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        x, y = self.task.batch(self.cfg.batch_size, self.seed, self.step)
+        self.model.train()
+        with self.autocast():
+            logits = self.forward(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        loss = loss.detach()
+        self.loss_sum += loss
+        self.loss_count += 1
+        self.step += 1
+        return loss
+
+    def pop_mean_loss(self) -> float:
+        """The one host-device sync: mean loss since the last call."""
+        mean = (self.loss_sum / max(1, self.loss_count)).item()
+        self.loss_sum.zero_()
+        self.loss_count = 0
+        return mean
+
+    def evaluate(self, batches) -> float:
+        self.model.eval()
+        return self.task.evaluate(self.forward, batches, self.autocast)
+
+    def state_dict(self) -> dict:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                "loss_sum": float(self.loss_sum), "loss_count": self.loss_count,
+                "curve": self.curve, "rng": rng}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.loss_count, self.curve = state["step"], state["loss_count"], state["curve"]
+        self.loss_sum.fill_(state["loss_sum"])
+        torch.set_rng_state(state["rng"]["cpu"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+
+def run(trainer: Trainer, eval_batches, *, on_log=None, should_stop=lambda: False,
+        checkpoint=lambda: None) -> dict:
+    """Train to cfg.steps (from trainer.step, so resumes work), then evaluate.
+
+    `should_stop()` is polled every step; when it turns true we checkpoint and raise
+    Interrupted. `checkpoint()` is offered every log interval (it decides whether to save).
+    """
+    cfg, t0 = trainer.cfg, time.perf_counter()
+    diverge_at = 3 * math.log(trainer.task.vocab_size)  # 3x the loss of a uniform guess
+    diverged = False
+    while trainer.step < cfg.steps:
+        if should_stop():
+            checkpoint(force=True)
+            raise Interrupted
+        trainer.train_step()
+        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+            loss = trainer.pop_mean_loss()
+            if not math.isfinite(loss) or loss > diverge_at:
+                diverged = True  # stop wasting compute; the run gets the worst value
+                break
+            trainer.curve["step"].append(trainer.step)
+            trainer.curve["loss"].append(loss)
+            if on_log:
+                on_log(trainer.step, loss, time.perf_counter() - t0)
+            checkpoint(force=False)
+    value = trainer.task.worst_value
+    if not diverged:
+        value = trainer.evaluate(eval_batches)
+        if not math.isfinite(value):
+            diverged, value = True, trainer.task.worst_value
+    losses = trainer.curve["loss"]
+    return {"value": value, "final_loss": losses[-1] if losses else None, "diverged": diverged,
+            "curve": trainer.curve, "steps": trainer.step}

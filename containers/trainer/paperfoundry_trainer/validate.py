@@ -1,0 +1,230 @@
+"""Validate a candidate implementation file, in a fresh subprocess, before training it.
+
+Stages, in order: import -> build -> budget -> forward -> shape -> finite -> backward -> finite.
+The first failure becomes a structured error
+  {"stage", "type", "message", "traceback"}
+where the traceback keeps only the last frames, with paths relative to the implementation
+file, so an LLM implementer can read and fix it.
+
+Run as `python -m paperfoundry_trainer.validate --impl FILE --spec-json JSON`; prints
+`pf_stage <name>` as it goes and one final `pf_validation <json>` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+BUDGET_TOLERANCE = 0.15
+MAX_FRAMES = 5
+
+
+class CheckFailed(Exception):
+    """A check (not a crash) failed: carries its own stage and error type."""
+
+    def __init__(self, stage: str, type_: str, message: str):
+        super().__init__(message)
+        self.stage, self.type = stage, type_
+
+
+def load_impl(path):
+    """Import an implementation file as a uniquely named module."""
+    path = Path(path).resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    name = f"pf_impl_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "build_model", None)):
+        raise CheckFailed("import", "ContractError", "file does not define build_model(spec)")
+    return module
+
+
+def short_traceback(exc: BaseException, impl_path) -> str:
+    """Last few frames, impl paths relative to the impl file, no harness frames."""
+    impl_dir = Path(impl_path).resolve().parent
+    frames = traceback.extract_tb(exc.__traceback__)
+    # drop harness frames above the first frame from the implementation, if there is one
+    impl_idx = [i for i, f in enumerate(frames) if Path(f.filename).resolve().parent == impl_dir]
+    if impl_idx:
+        frames = frames[impl_idx[0]:]
+    lines = []
+    for f in frames[-MAX_FRAMES:]:
+        p = Path(f.filename)
+        if p.resolve().parent == impl_dir:
+            shown = os.path.relpath(p.resolve(), impl_dir)
+        elif "site-packages" in p.parts:
+            shown = "/".join(p.parts[p.parts.index("site-packages") + 1:])
+        else:
+            shown = p.name
+        lines.append(f'  File "{shown}", line {f.lineno}, in {f.name}')
+        if f.line:
+            lines.append(f"    {f.line.strip()}")
+    exc_lines = traceback.format_exception_only(type(exc), exc)
+    text = "".join(exc_lines).replace(str(Path(impl_path).resolve().parent) + os.sep, "")
+    head = ["Traceback (most recent call last):"] if lines else []
+    return "\n".join(head + lines + [text.rstrip()])[-4000:]
+
+
+def failure(stage: str, exc: BaseException, impl_path) -> dict:
+    if isinstance(exc, CheckFailed):
+        return {"stage": exc.stage, "type": exc.type, "message": str(exc)[:2000], "traceback": ""}
+    return {
+        "stage": stage,
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "traceback": short_traceback(exc, impl_path),
+    }
+
+
+def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
+    """Run every check in-process. Returns {"ok": True, "params": n} or {"ok": False, ...}."""
+    import torch
+    import torch.nn.functional as F
+
+    stage = "import"
+    try:
+        emit(stage)
+        module = load_impl(impl_path)
+
+        stage = "build"
+        emit(stage)
+        torch.manual_seed(0)
+        model = module.build_model(spec)
+        if not isinstance(model, torch.nn.Module):
+            raise CheckFailed("build", "ContractError",
+                              f"build_model returned {type(model).__name__}, not torch.nn.Module")
+        model = model.to(device)
+
+        stage = "budget"
+        emit(stage)
+        n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        lo = spec.param_budget * (1 - BUDGET_TOLERANCE)
+        hi = spec.param_budget * (1 + BUDGET_TOLERANCE)
+        if not lo <= n <= hi:
+            raise CheckFailed("budget", "BudgetError",
+                              f"model has {n:,} trainable parameters ({n / spec.param_budget:.2f}x "
+                              f"the budget); allowed {int(lo):,}..{int(hi):,} "
+                              f"(param_budget={spec.param_budget:,} +-15%)")
+
+        stage = "forward"
+        emit(stage)
+        B, T, V = 2, spec.seq_len, spec.vocab_size
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, V, (B, T), generator=g).to(device)
+        y = torch.randint(0, V, (B, T), generator=g).to(device)
+        model.train()
+        logits = model(x)
+
+        stage = "shape"
+        emit(stage)
+        if not isinstance(logits, torch.Tensor):
+            raise CheckFailed("shape", "ShapeError",
+                              f"forward returned {type(logits).__name__}; expected a Tensor "
+                              f"of shape (B, T, vocab_size) = ({B}, {T}, {V})")
+        if tuple(logits.shape) != (B, T, V):
+            raise CheckFailed("shape", "ShapeError",
+                              f"forward(idx) with idx of shape ({B}, {T}) returned logits of shape "
+                              f"{tuple(logits.shape)}; expected ({B}, {T}, {V})")
+
+        stage = "finite"
+        emit(stage)
+        if not torch.isfinite(logits).all():
+            raise CheckFailed("finite", "NonFiniteError", "forward produced NaN or Inf logits")
+        loss = F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1))
+        if not torch.isfinite(loss):
+            raise CheckFailed("finite", "NonFiniteError", f"loss is {loss.item()}")
+
+        stage = "backward"
+        emit(stage)
+        loss.backward()
+        stage = "finite"
+        bad = [name for name, p in model.named_parameters()
+               if p.grad is not None and not torch.isfinite(p.grad).all()]
+        if bad:
+            raise CheckFailed("finite", "NonFiniteError", f"NaN/Inf gradients in {bad[:5]}")
+
+        # Causality: changing tokens at positions >= t must not change logits before t.
+        # A model that peeks ahead would make every verdict meaningless.
+        stage = "forward"
+        emit("causal")
+        model.eval()
+        t = T // 2
+        x2 = x.clone()
+        x2[:, t:] = (x2[:, t:] + 1) % V
+        with torch.no_grad():
+            a, b = model(x)[:, :t].float(), model(x2)[:, :t].float()
+        diff = (a - b).abs().max().item()
+        if diff > 1e-3 * (1 + a.abs().max().item()):
+            raise CheckFailed("forward", "CausalityError",
+                              f"logits at positions < {t} changed by {diff:.3g} when only "
+                              f"tokens at positions >= {t} changed: the model must be causal")
+        return {"ok": True, "params": n}
+    except BaseException as exc:  # noqa: BLE001 - everything becomes a structured failure
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return {"ok": False, "failure": failure(stage, exc, impl_path)}
+
+
+def validate_in_subprocess(impl_path, spec, device="cpu", timeout=600) -> dict:
+    """check_impl in a fresh interpreter: a crash, hang or sys.exit cannot take us down."""
+    pkg_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "paperfoundry_trainer.validate", "--impl", str(impl_path),
+           "--spec-json", json.dumps(spec.to_dict()), "--device", str(device)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
+        stage = stages[-1] if stages else "import"
+        stage = "forward" if stage == "causal" else stage
+        return {"ok": False, "failure": {
+            "stage": stage, "type": "TimeoutExpired",
+            "message": f"validation did not finish within {timeout}s (stuck in stage {stage!r})",
+            "traceback": ""}}
+    for line in reversed(out.splitlines()):
+        if line.startswith("pf_validation "):
+            return json.loads(line[len("pf_validation "):])
+    # the child died without reporting (segfault, os._exit, sys.exit in the impl, ...)
+    stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
+    stage = stages[-1] if stages else "import"
+    stage = "forward" if stage == "causal" else stage
+    return {"ok": False, "failure": {
+        "stage": stage, "type": "ProcessDied",
+        "message": f"validation process exited with code {rc} without a result",
+        "traceback": "\n".join(err.strip().splitlines()[-10:])}}
+
+
+def main(argv=None) -> int:
+    from .spec import ModelSpec
+
+    ap = argparse.ArgumentParser(prog="paperfoundry_trainer.validate")
+    ap.add_argument("--impl", required=True)
+    ap.add_argument("--spec-json", required=True)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    spec = ModelSpec(**json.loads(args.spec_json))
+
+    def emit(stage):
+        print(f"pf_stage {stage}", flush=True)
+
+    result = check_impl(args.impl, spec, args.device, emit)
+    print("pf_validation " + json.dumps(result), flush=True)
+    return 0 if result["ok"] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
