@@ -685,6 +685,10 @@ def _score_fact(pick: PickReport) -> str:
 
 def _verdict_block(verdict: Verdict) -> str:
     direction = "higher is better" if verdict.higher_is_better else "lower is better"
+    # The harness signs the effect so that positive always means "candidate better".
+    effect_meaning = (
+        "candidate − baseline" if verdict.higher_is_better else "baseline − candidate"
+    )
     spread = verdict_spread(verdict)
     toy = (
         '<div class="d">Toy-scale run: treat as a smoke signal, not a replication.</div>'
@@ -695,7 +699,7 @@ def _verdict_block(verdict: Verdict) -> str:
         f'<div class="verdict {e(verdict.outcome)}">'
         f'<div><div class="lbl">Effect on {e(verdict.metric)}</div>'
         f'<div class="eff">{e(fmt_signed(verdict.effect))} <small>± {e(fmt(spread, 3))}</small>'
-        f'</div><div class="d">candidate − baseline; ± is the combined seed std · '
+        f'</div><div class="d">{e(effect_meaning)}; ± is the combined seed std · '
         f"{e(direction)}</div></div>"
         "<div><table><tr><th></th><th>mean</th><th>std</th></tr>"
         f"<tr><td>candidate</td><td>{e(fmt(verdict.candidate_mean))}</td>"
