@@ -177,19 +177,21 @@ def main() -> int:
               f"{'OK' if unzipped < SIZE_GOAL_MB * mb else 'OVER'}")
         print(f"  zipped   {zipped / mb:8.2f} MB")
         print()
-        print(f"{'handler':<8} {'import ms':>9} {'goal':>5} {'no-trace ms':>11}  "
+        # The stack deploys with X-Ray off unless context enableTracing=true, so the goal
+        # applies to the default; the traced column is the cost of opting in.
+        print(f"{'handler':<8} {'import ms':>9} {'goal':>5} {'with X-Ray ms':>13}  "
               "heaviest imports of the handler (cumulative ms)")
         print("-" * 100)
-        for name, ms, off, heaviest in rows:
+        for name, traced, ms, heaviest in rows:
             status = "OK" if ms < IMPORT_GOAL_MS else "SLOW"
             top = ", ".join(f"{mod} {us / 1000:.0f}" for us, mod in heaviest)
-            print(f"{name:<8} {ms:>9.1f} {status:>5} {off:>11.1f}  {top}")
+            print(f"{name:<8} {ms:>9.1f} {status:>5} {traced:>13.1f}  {top}")
         print()
         print(f"Python {sys.version.split()[0]} here (Lambda runs 3.12); import goal < "
               f"{IMPORT_GOAL_MS} ms; best of {args.runs} runs, bytecode not cached.")
-        print("'import ms': Tracer on (X-Ray SDK imported); 'no-trace ms': "
-              "POWERTOOLS_TRACE_DISABLED=true (handlers then skip the X-Ray SDK).")
-        ok = all(ms < IMPORT_GOAL_MS for _, ms, _, _ in rows) and unzipped < SIZE_GOAL_MB * mb
+        print("'import ms': the deployed default (POWERTOOLS_TRACE_DISABLED=true, no X-Ray SDK); "
+              "'with X-Ray ms': context enableTracing=true.")
+        ok = all(ms < IMPORT_GOAL_MS for _, _, ms, _ in rows) and unzipped < SIZE_GOAL_MB * mb
         return 0 if ok else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
