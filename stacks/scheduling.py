@@ -61,32 +61,30 @@ class Scheduling(Construct):
             "max_event_age": Duration.hours(2),
         }
 
-        self.scrape_schedule = scheduler.Schedule(
-            self,
-            "ScrapeSchedule",
-            description="paperfoundry: daily scrape of new papers",
-            schedule=schedule_expression(config.scrape_schedule, config.schedule_timezone),
-            target=scheduler_targets.LambdaInvoke(
-                scrape,
-                input=scheduler.ScheduleTargetInput.from_object({"trigger": "schedule"}),
-                role=self.scheduler_role,
-                **target_props,
-            ),
-        )
+        def invoke_daily(name: str, fn, expression: str, trigger: str, description: str):
+            return scheduler.Schedule(
+                self,
+                name,
+                description=f"paperfoundry: {description}",
+                schedule=schedule_expression(expression, config.schedule_timezone),
+                target=scheduler_targets.LambdaInvoke(
+                    fn,
+                    input=scheduler.ScheduleTargetInput.from_object({"trigger": trigger}),
+                    role=self.scheduler_role,
+                    **target_props,
+                ),
+            )
+
+        self.scrape_schedule = invoke_daily(
+            "ScrapeSchedule", scrape, config.scrape_schedule, "schedule",
+            "daily scrape of new papers",
+        )  # fmt: skip
         # Safety net: if DayRanked never arrives (a stuck paper, a ranking outage), select
         # whatever is ranked by then. The select handler is idempotent per day.
-        self.select_timeout_schedule = scheduler.Schedule(
-            self,
-            "SelectTimeoutSchedule",
-            description="paperfoundry: select the day's picks even if ranking did not finish",
-            schedule=schedule_expression(config.select_timeout_schedule, config.schedule_timezone),
-            target=scheduler_targets.LambdaInvoke(
-                select,
-                input=scheduler.ScheduleTargetInput.from_object({"trigger": "timeout"}),
-                role=self.scheduler_role,
-                **target_props,
-            ),
-        )
+        self.select_timeout_schedule = invoke_daily(
+            "SelectTimeoutSchedule", select, config.select_timeout_schedule, "timeout",
+            "select the day's picks even if ranking did not finish",
+        )  # fmt: skip
 
         # Default bus: rank publishes DayRanked when every paper of the day is ranked.
         self.day_ranked_rule = events.Rule(
