@@ -135,7 +135,9 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
                 opts.out / day.isoformat() / "training",
                 device=config.training.device,
                 timeout_minutes=config.training.timeout_minutes,
-                echo=lambda line: console.print(f"  [dim]{line}[/]", highlight=False),
+                echo=lambda line: console.print(
+                    f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
+                ),
             )
             for pick in picks:
                 implementation = pipeline.implement_pick(pick, store=store)

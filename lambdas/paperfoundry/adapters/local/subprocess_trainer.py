@@ -22,6 +22,7 @@ from ...models import Implementation, TrainingRun
 from ...training import apply_metrics
 
 GRACE_SECONDS = 30  # time the harness gets to checkpoint after SIGTERM
+QUIET_PREFIXES = ("pf_metric ", "pf_eval ")
 
 
 class SubprocessTrainer:
@@ -80,10 +81,15 @@ class SubprocessTrainer:
         watchdog = threading.Timer(self.timeout, proc.send_signal, args=(signal.SIGTERM,))
         watchdog.start()
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            tail.append(line)
-            self.echo(line)
+        with (out / "harness.log").open("a") as log:
+            for line in proc.stdout:
+                log.write(line)
+                line = line.rstrip("\n")
+                tail.append(line)
+                # Per-step metric lines are for SageMaker's MetricDefinitions; the console
+                # gets the harness's progress and result table (the log keeps everything).
+                if not line.startswith(QUIET_PREFIXES):
+                    self.echo(line)
         watchdog.cancel()
         timed_out = time.monotonic() - started >= self.timeout
         try:
