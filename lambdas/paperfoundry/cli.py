@@ -50,12 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import logging
+
     from rich.console import Console
+    from rich.logging import RichHandler
 
     from .config import ConfigError
     from .runner import RunError, RunOptions, run_day, summary_table
 
     console = Console()
+    # Retries and skipped items are logged as warnings: show them, formatted like the rest.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
     opts = RunOptions(
         day=args.date,
         sample=args.sample,

@@ -76,7 +76,7 @@ def fetch_day(
                 else:
                     raise SourceError(name, f"unknown source (known: {', '.join(SOURCE_NAMES)})")
             except SourceError as exc:
-                log.warning("source failed: %s", _error_text(exc))
+                log.info("source failed: %s", _error_text(exc))  # also in its status
                 statuses.append(SourceStatus(name=name, ok=False, error=_error_text(exc)))
                 continue
             except Exception as exc:  # a bug in our code must not take the other sources down
