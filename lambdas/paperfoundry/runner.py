@@ -21,7 +21,7 @@ from .adapters.local.notifier import ConsoleFileNotifier
 from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
 from .config import Config, load_config
-from .models import DayReport, Paper, SourceStatus, TrainingRun
+from .models import DayReport, Paper, Pick, SourceStatus, TrainingRun
 from .sources import all_unreachable, fetch_day
 from .sources.sample import load_sample_day
 
@@ -93,6 +93,65 @@ def _gather(
     return sample_day, sample_papers, statuses
 
 
+def _rank_all(
+    day: date, queue: InProcessQueue, store: SqliteStore, blobs: FileBlobStore, console: Console
+) -> None:
+    context = pipeline.load_context(blobs, day)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("Ranking", total=len(queue))
+        for message in queue.drain():
+            pipeline.rank(day, message["arxiv_id"], store=store, context=context)
+            progress.advance(task)
+
+
+def _train_picks(
+    day: date,
+    picks: list[Pick],
+    store: SqliteStore,
+    config: Config,
+    opts: RunOptions,
+    console: Console,
+) -> list[TrainingRun]:
+    from .adapters.local.subprocess_trainer import SubprocessTrainer
+
+    budget = config.training.budget
+    backend = SubprocessTrainer(
+        opts.out / day.isoformat() / "training",
+        device=config.training.device,
+        timeout_minutes=config.training.timeout_minutes,
+        echo=lambda line: console.print(
+            f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
+        ),
+    )
+    runs: list[TrainingRun] = []
+    for pick in picks:
+        label = f"pick {pick.rank} {pick.arxiv_id}"
+        implementation = pipeline.implement_pick(pick, store=store)
+        if implementation.status != "implemented":
+            console.print(f"{label}: not implemented: {implementation.reason}")
+            continue
+        planned = pipeline.plan_run(pick, implementation, budget=budget, backend=backend.name)
+        done = store.get_run(planned.run_id)
+        if done is not None and done.status == "completed" and not opts.force:
+            outcome = done.verdict.outcome if done.verdict else "no verdict"
+            console.print(f"{label}: already trained ({outcome}); --force retrains")
+        else:
+            console.print(
+                f"{label}: training {implementation.name} vs baseline "
+                f"({implementation.task}, budget {budget})"
+            )
+        run = pipeline.train(
+            pick, implementation, store=store, backend=backend, budget=budget, force=opts.force
+        )
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
 def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
     console = console or Console()
     config = load_config(opts.config_path)
@@ -113,48 +172,11 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
             day, papers, statuses, store=store, blobs=blobs, queue=queue, config=config
         )
         console.print(f"[bold]{day}[/]: {len(papers)} papers ({len(new_ids)} new)")
-
-        context = pipeline.load_context(blobs, day)
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=True,
-        )  # fmt: skip
-        with progress:
-            task = progress.add_task("Ranking", total=len(queue))
-            for message in queue.drain():
-                pipeline.rank(day, message["arxiv_id"], store=store, context=context)
-                progress.advance(task)
+        _rank_all(day, queue, store, blobs, console)
 
         picks, selection_notes = pipeline.select(day, store=store, config=config)
         notes.extend(selection_notes)
-        runs: list[TrainingRun] = []
-        if opts.train and picks:
-            from .adapters.local.subprocess_trainer import SubprocessTrainer
-
-            backend = SubprocessTrainer(
-                opts.out / day.isoformat() / "training",
-                device=config.training.device,
-                timeout_minutes=config.training.timeout_minutes,
-                echo=lambda line: console.print(
-                    f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
-                ),
-            )
-            for pick in picks:
-                implementation = pipeline.implement_pick(pick, store=store)
-                if implementation.status != "implemented":
-                    why = implementation.reason
-                    console.print(f"pick {pick.rank} {pick.arxiv_id}: not implemented: {why}")
-                    continue
-                console.print(
-                    f"pick {pick.rank} {pick.arxiv_id}: training {implementation.name} "
-                    f"vs baseline ({implementation.task}, budget {config.training.budget})"
-                )
-                run = pipeline.train(
-                    pick, implementation, store=store, backend=backend,
-                    budget=config.training.budget, force=opts.force,
-                )  # fmt: skip
-                if run is not None:
-                    runs.append(run)
+        runs = _train_picks(day, picks, store, config, opts, console) if opts.train else []
 
         report = pipeline.build_report(day, store=store, notes=notes)
         notifier = ConsoleFileNotifier(
