@@ -13,3 +13,4 @@ for sub in ("lambdas", "containers/trainer"):
 # The CDK's jsii runtime prints a Node end-of-life banner on every start; it is noise here.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # a major list
