@@ -41,13 +41,26 @@ from paperfoundry_trainer.train import (  # noqa: E402
 )
 
 PEAK_TFLOPS = {  # dense bf16 (fp16 where no bf16), per GPU
-    "H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
-    "A10G": 70.0, "A10": 125.0, "V100": 125.0, "T4": 65.0,
+    "H200": 989.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10G": 70.0,
+    "A10": 125.0,
+    "V100": 125.0,
+    "T4": 65.0,
 }
 CPU_SIZES = [  # (param budget, d_model hint, n_layer hint, seq_len, batch)
-    (200_000, 64, 4, 128, 8), (1_000_000, 128, 4, 128, 8), (3_000_000, 192, 6, 128, 8)]
-GPU_SIZES = [(10_000_000, 384, 6, 1024, 16), (50_000_000, 640, 10, 1024, 16),
-             (124_000_000, 768, 12, 1024, 16)]
+    (200_000, 64, 4, 128, 8),
+    (1_000_000, 128, 4, 128, 8),
+    (3_000_000, 192, 6, 128, 8),
+]
+GPU_SIZES = [
+    (10_000_000, 384, 6, 1024, 16),
+    (50_000_000, 640, 10, 1024, 16),
+    (124_000_000, 768, 12, 1024, 16),
+]
 
 
 class RandomTokens:
@@ -136,11 +149,15 @@ def main():
         torch.set_num_threads(args.threads)
     peak, peak_src = peak_flops(device, args.peak_tflops)
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
-    print(f"device={device.type} ({peak_src}), peak={peak / 1e12 if peak else float('nan'):.2f} "
-          f"TFLOP/s, steps={args.steps}, compile={args.compile}, torch={torch.__version__}")
-    print(f"{'params':>11s} {'L':>3s} {'d':>5s} {'T':>5s} {'B':>3s} {'GFLOP/tok':>9s} "
-          f"{'harness tok/s':>14s} {'plain tok/s':>12s} {'ratio':>6s} {'MFU harness':>11s} "
-          f"{'MFU plain':>9s}")
+    print(
+        f"device={device.type} ({peak_src}), peak={peak / 1e12 if peak else float('nan'):.2f} "
+        f"TFLOP/s, steps={args.steps}, compile={args.compile}, torch={torch.__version__}"
+    )
+    print(
+        f"{'params':>11s} {'L':>3s} {'d':>5s} {'T':>5s} {'B':>3s} {'GFLOP/tok':>9s} "
+        f"{'harness tok/s':>14s} {'plain tok/s':>12s} {'ratio':>6s} {'MFU harness':>11s} "
+        f"{'MFU plain':>9s}"
+    )
     for budget, d, L, T, B in sizes:
         spec = ModelSpec(256, T, budget, d, L, "lm")
         model = build_baseline(spec)
@@ -155,9 +172,12 @@ def main():
         def mfu(tps, flops_tok=flops_tok):
             return f"{100 * tps * flops_tok / peak:.2f}%" if peak else "n/a"
 
-        print(f"{n_params:11,d} {cfg.n_layer:3d} {cfg.d_model:5d} {T:5d} {B:3d} "
-              f"{flops_tok / 1e9:9.4f} {h:14,.0f} {p:12,.0f} {h / p:6.2f} {mfu(h):>11s} "
-              f"{mfu(p):>9s}", flush=True)
+        print(
+            f"{n_params:11,d} {cfg.n_layer:3d} {cfg.d_model:5d} {T:5d} {B:3d} "
+            f"{flops_tok / 1e9:9.4f} {h:14,.0f} {p:12,.0f} {h / p:6.2f} {mfu(h):>11s} "
+            f"{mfu(p):>9s}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -38,23 +38,55 @@ FALLBACK_REQUIREMENTS = ["httpx", "tenacity", "defusedxml", "pylatexenc"]
 HANDLERS = ["scrape", "rank", "select", "report", "slack"]
 # What the Lambda Python runtime and the Powertools v3 layer provide.
 RUNTIME_DISTS = [
-    "aws-lambda-powertools", "pydantic", "pydantic-core", "typing-extensions",
-    "annotated-types", "typing-inspection", "aws-xray-sdk", "wrapt",
-    "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3",
+    "aws-lambda-powertools",
+    "pydantic",
+    "pydantic-core",
+    "typing-extensions",
+    "annotated-types",
+    "typing-inspection",
+    "aws-xray-sdk",
+    "wrapt",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
 ]
 IMPORT_GOAL_MS = 500
 SIZE_GOAL_MB = 50
 _IGNORE = shutil.ignore_patterns(
-    "tests", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-    "*.egg-info", "requirements.txt",
+    "tests",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "requirements.txt",
 )
 
 
 def build_bundle(out: Path) -> None:
     cmd = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-compile", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
-        "--python-version", "3.12", "--only-binary=:all:", "--upgrade", "--target", str(out),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "--only-binary=:all:",
+        "--upgrade",
+        "--target",
+        str(out),
     ]
     cmd += ["-r", str(REQUIREMENTS)] if REQUIREMENTS.is_file() else FALLBACK_REQUIREMENTS
     subprocess.run(cmd, check=True)
@@ -102,8 +134,10 @@ def runtime_dir(out: Path) -> Path:
                 target.symlink_to(source, target_is_directory=source.is_dir())
     missing = wanted - found
     if missing:
-        print(f"warning: not in this venv (not measured): {', '.join(sorted(missing))}",
-              file=sys.stderr)
+        print(
+            f"warning: not in this venv (not measured): {', '.join(sorted(missing))}",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -124,7 +158,10 @@ def import_time_us(
     }
     proc = subprocess.run(
         [sys.executable, "-S", "-X", "importtime", "-c", f"import {module}"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"import {module} failed:\n{proc.stderr[-3000:]}")
@@ -171,26 +208,33 @@ def main() -> int:
 
         mb = 1024 * 1024
         deps = "requirements.txt" if REQUIREMENTS.is_file() else "fallback deps"
-        print(f"bundle (lambdas/ + {deps}, "
-              f"manylinux2014_x86_64 cp312)")
-        print(f"  unzipped {unzipped / mb:8.2f} MB   goal < {SIZE_GOAL_MB} MB   "
-              f"{'OK' if unzipped < SIZE_GOAL_MB * mb else 'OVER'}")
+        print(f"bundle (lambdas/ + {deps}, manylinux2014_x86_64 cp312)")
+        print(
+            f"  unzipped {unzipped / mb:8.2f} MB   goal < {SIZE_GOAL_MB} MB   "
+            f"{'OK' if unzipped < SIZE_GOAL_MB * mb else 'OVER'}"
+        )
         print(f"  zipped   {zipped / mb:8.2f} MB")
         print()
         # The stack deploys with X-Ray off unless context enableTracing=true, so the goal
         # applies to the default; the traced column is the cost of opting in.
-        print(f"{'handler':<8} {'import ms':>9} {'goal':>5} {'with X-Ray ms':>13}  "
-              "heaviest imports of the handler (cumulative ms)")
+        print(
+            f"{'handler':<8} {'import ms':>9} {'goal':>5} {'with X-Ray ms':>13}  "
+            "heaviest imports of the handler (cumulative ms)"
+        )
         print("-" * 100)
         for name, traced, ms, heaviest in rows:
             status = "OK" if ms < IMPORT_GOAL_MS else "SLOW"
             top = ", ".join(f"{mod} {us / 1000:.0f}" for us, mod in heaviest)
             print(f"{name:<8} {ms:>9.1f} {status:>5} {traced:>13.1f}  {top}")
         print()
-        print(f"Python {sys.version.split()[0]} here (Lambda runs 3.12); import goal < "
-              f"{IMPORT_GOAL_MS} ms; best of {args.runs} runs, bytecode not cached.")
-        print("'import ms': the deployed default (POWERTOOLS_TRACE_DISABLED=true, no X-Ray SDK); "
-              "'with X-Ray ms': context enableTracing=true.")
+        print(
+            f"Python {sys.version.split()[0]} here (Lambda runs 3.12); import goal < "
+            f"{IMPORT_GOAL_MS} ms; best of {args.runs} runs, bytecode not cached."
+        )
+        print(
+            "'import ms': the deployed default (POWERTOOLS_TRACE_DISABLED=true, no X-Ray SDK); "
+            "'with X-Ray ms': context enableTracing=true."
+        )
         ok = all(ms < IMPORT_GOAL_MS for _, _, ms, _ in rows) and unzipped < SIZE_GOAL_MB * mb
         return 0 if ok else 1
     finally:

@@ -16,8 +16,9 @@ DAY = date(2024, 2, 29)
 
 
 def _rss(name: str) -> httpx.Response:
-    return httpx.Response(200, content=fixture_bytes(name),
-                          headers={"Content-Type": "application/rss+xml"})
+    return httpx.Response(
+        200, content=fixture_bytes(name), headers={"Content-Type": "application/rss+xml"}
+    )
 
 
 def _mock_feeds(**feeds: str) -> dict[str, respx.Route]:
@@ -77,11 +78,19 @@ Abstract: Text.</description><guid isPermaLink="false">oai:arXiv.org:2402.19999v
 
 @respx.mock
 def test_cross_listing_categories_are_recorded_on_the_new_paper(client, clock):
-    respx.get(FEED_URL.format(category="cs.LG")).mock(return_value=httpx.Response(
-        200, content=_ONE_NEW_ONE_CROSS.format(cat="cs.LG", kind="new",
-                                               cats="<category>cs.LG</category>")))
-    respx.get(FEED_URL.format(category="cs.CV")).mock(return_value=httpx.Response(
-        200, content=_ONE_NEW_ONE_CROSS.format(cat="cs.CV", kind="cross", cats="")))
+    respx.get(FEED_URL.format(category="cs.LG")).mock(
+        return_value=httpx.Response(
+            200,
+            content=_ONE_NEW_ONE_CROSS.format(
+                cat="cs.LG", kind="new", cats="<category>cs.LG</category>"
+            ),
+        )
+    )
+    respx.get(FEED_URL.format(category="cs.CV")).mock(
+        return_value=httpx.Response(
+            200, content=_ONE_NEW_ONE_CROSS.format(cat="cs.CV", kind="cross", cats="")
+        )
+    )
     [paper] = fetch_listings(["cs.LG", "cs.CV"], client, sleep=clock.sleep, clock=clock)
     assert paper.categories == ["cs.LG", "cs.CV"]
     assert paper.signals["arxiv"].categories == ["cs.LG", "cs.CV"]
@@ -107,8 +116,12 @@ def test_empty_feeds_are_empty_lists_not_errors(client, clock, name):
 def test_weekend_feed_for_the_requested_day_is_empty(client, clock):
     respx.get(FEED_URL.format(category="cs.LG")).mock(return_value=_rss("arxiv_weekend_empty.rss"))
     notes: list[str] = []
-    assert fetch_listings(["cs.LG"], client, day=date(2024, 3, 3), notes=notes,
-                          sleep=clock.sleep, clock=clock) == []
+    assert (
+        fetch_listings(
+            ["cs.LG"], client, day=date(2024, 3, 3), notes=notes, sleep=clock.sleep, clock=clock
+        )
+        == []
+    )
     assert notes == []
 
 
@@ -116,8 +129,9 @@ def test_weekend_feed_for_the_requested_day_is_empty(client, clock):
 def test_feed_for_another_day_is_skipped_with_a_note(client, clock):
     _mock_feeds(cs_LG="arxiv_cs_LG.rss")
     notes: list[str] = []
-    papers = fetch_listings(["cs.LG"], client, day=date(2024, 3, 1), notes=notes,
-                            sleep=clock.sleep, clock=clock)
+    papers = fetch_listings(
+        ["cs.LG"], client, day=date(2024, 3, 1), notes=notes, sleep=clock.sleep, clock=clock
+    )
     assert papers == []
     assert notes == [
         "arxiv: cs.LG feed is for 2024-02-29, not 2024-03-01; skipped (the RSS feed only "
@@ -133,9 +147,11 @@ def test_malformed_xml_is_a_source_error(client, clock):
 
 
 def test_entity_expansion_is_refused():
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
-            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><rss version="2.0"><channel>'
-            b"<title>&b;</title></channel></rss>")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><rss version="2.0"><channel>'
+        b"<title>&b;</title></channel></rss>"
+    )
     with pytest.raises(SourceError, match="malformed XML"):
         parse_feed(bomb, "cs.LG")
 
@@ -158,8 +174,11 @@ def test_requests_are_spaced_at_least_three_seconds_apart(client, clock):
         request_times.append(clock())
         return _rss(name)
 
-    for cat, name in [("cs.LG", "arxiv_cs_LG.rss"), ("cs.CL", "arxiv_cs_CL.rss"),
-                      ("cs.AI", "arxiv_weekend_empty.rss")]:
+    for cat, name in [
+        ("cs.LG", "arxiv_cs_LG.rss"),
+        ("cs.CL", "arxiv_cs_CL.rss"),
+        ("cs.AI", "arxiv_weekend_empty.rss"),
+    ]:
         respx.get(FEED_URL.format(category=cat)).mock(
             side_effect=lambda request, name=name: record(request, name)
         )

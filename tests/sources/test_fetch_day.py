@@ -42,8 +42,9 @@ def _mock_hf_day():
 def test_paper_on_both_sources_is_merged(client, clock):
     _mock_hf_day()
     _mock_arxiv()
-    papers, statuses = fetch_day(DAY, categories=CATS, client=client, sleep=clock.sleep,
-                                 clock=clock)
+    papers, statuses = fetch_day(
+        DAY, categories=CATS, client=client, sleep=clock.sleep, clock=clock
+    )
     assert statuses == [
         SourceStatus(name="huggingface", ok=True, papers=2),
         SourceStatus(name="arxiv", ok=True, papers=3),
@@ -64,8 +65,9 @@ def test_paper_on_both_sources_is_merged(client, clock):
 def test_one_failing_source_does_not_stop_the_other(client, clock):
     respx.get(API_URL).mock(return_value=httpx.Response(500))
     _mock_arxiv()
-    papers, statuses = fetch_day(DAY, categories=CATS, client=client, sleep=clock.sleep,
-                                 clock=clock)
+    papers, statuses = fetch_day(
+        DAY, categories=CATS, client=client, sleep=clock.sleep, clock=clock
+    )
     hf, ax = statuses
     assert (hf.name, hf.ok, hf.papers) == ("huggingface", False, 0)
     assert hf.error == "huggingface: HTTP 500 after 4 attempts"
@@ -80,8 +82,9 @@ def test_malformed_arxiv_feed_with_working_hf(client, clock):
     respx.get(FEED_URL.format(category="cs.LG")).mock(
         return_value=httpx.Response(200, content=fixture_bytes("arxiv_malformed.rss"))
     )
-    papers, statuses = fetch_day(DAY, categories=["cs.LG"], client=client, sleep=clock.sleep,
-                                 clock=clock)
+    papers, statuses = fetch_day(
+        DAY, categories=["cs.LG"], client=client, sleep=clock.sleep, clock=clock
+    )
     assert [s.ok for s in statuses] == [True, False]
     assert statuses[1].error.startswith("arxiv: malformed XML in the cs.LG feed")
     assert len(papers) == 2
@@ -94,8 +97,9 @@ def test_unexpected_exception_is_reported_as_a_bug(client, clock, monkeypatch):
 
     monkeypatch.setattr("paperfoundry.sources.fetch_daily_papers", boom)
     _mock_arxiv()
-    papers, statuses = fetch_day(DAY, categories=CATS, client=client, sleep=clock.sleep,
-                                 clock=clock)
+    papers, statuses = fetch_day(
+        DAY, categories=CATS, client=client, sleep=clock.sleep, clock=clock
+    )
     assert statuses[0].ok is False
     assert statuses[0].error == "huggingface: internal error (bug): KeyError: 'paper'"
     assert statuses[1].ok is True and len(papers) == 3
@@ -111,8 +115,9 @@ def test_every_source_unreachable_is_distinguishable(client, clock):
 
     respx.get(API_URL).mock(side_effect=dns_failure)
     respx.get(FEED_URL.format(category="cs.LG")).mock(side_effect=dns_failure)
-    papers, statuses = fetch_day(DAY, categories=["cs.LG"], client=client, sleep=clock.sleep,
-                                 clock=clock)
+    papers, statuses = fetch_day(
+        DAY, categories=["cs.LG"], client=client, sleep=clock.sleep, clock=clock
+    )
     assert papers == []
     assert all(s.error.startswith("unreachable: ") for s in statuses)
     assert all_failed(statuses) and all_unreachable(statuses)
@@ -123,8 +128,9 @@ def test_every_source_unreachable_is_distinguishable(client, clock):
 def test_http_errors_are_failures_but_not_unreachable(client, clock):
     respx.get(API_URL).mock(return_value=httpx.Response(403))
     respx.get(FEED_URL.format(category="cs.LG")).mock(return_value=httpx.Response(404))
-    _, statuses = fetch_day(DAY, categories=["cs.LG"], client=client, sleep=clock.sleep,
-                            clock=clock)
+    _, statuses = fetch_day(
+        DAY, categories=["cs.LG"], client=client, sleep=clock.sleep, clock=clock
+    )
     assert all_failed(statuses) and not all_unreachable(statuses)
 
 
@@ -163,6 +169,7 @@ def test_single_source_selection(client, clock, name):
     with respx.mock:
         _mock_hf_day()
         _mock_arxiv()
-        _, statuses = fetch_day(DAY, categories=CATS, client=client, sources=[name],
-                                sleep=clock.sleep, clock=clock)
+        _, statuses = fetch_day(
+            DAY, categories=CATS, client=client, sources=[name], sleep=clock.sleep, clock=clock
+        )
     assert [s.name for s in statuses] == [name]

@@ -36,8 +36,9 @@ def test_429_honours_retry_after_then_succeeds(client):
         ]
     )
     sleeps: list[float] = []
-    response = get_with_retry(client, URL, {"date": "2024-02-29"}, source="huggingface",
-                              sleep=sleeps.append)
+    response = get_with_retry(
+        client, URL, {"date": "2024-02-29"}, source="huggingface", sleep=sleeps.append
+    )
     assert response.status_code == 200
     assert sleeps == [30]
     assert route.call_count == 2
@@ -112,8 +113,9 @@ def test_timeouts_retry_then_clear_error(client):
     )
     sleeps: list[float] = []
     with pytest.raises(SourceError) as err:
-        get_with_retry(client, "https://rss.arxiv.org/rss/cs.LG", None, source="arxiv",
-                       sleep=sleeps.append)
+        get_with_retry(
+            client, "https://rss.arxiv.org/rss/cs.LG", None, source="arxiv", sleep=sleeps.append
+        )
     assert str(err.value).startswith("arxiv: timed out after 20s")
     assert "\n" not in str(err.value)
     assert route.call_count == 4 and len(sleeps) == 3
@@ -154,6 +156,5 @@ def test_connection_refused_is_retried_then_unreachable(client):
 def test_before_attempt_runs_before_every_attempt(client):
     respx.get(URL).mock(side_effect=[httpx.Response(503), httpx.Response(200, json=[])])
     calls: list[int] = []
-    get_with_retry(client, URL, None, sleep=lambda s: None,
-                   before_attempt=lambda: calls.append(1))
+    get_with_retry(client, URL, None, sleep=lambda s: None, before_attempt=lambda: calls.append(1))
     assert len(calls) == 2

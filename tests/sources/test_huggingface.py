@@ -17,8 +17,9 @@ DAY = date(2024, 2, 29)
 
 
 def _json(name: str) -> httpx.Response:
-    return httpx.Response(200, content=fixture_bytes(name),
-                          headers={"Content-Type": "application/json"})
+    return httpx.Response(
+        200, content=fixture_bytes(name), headers={"Content-Type": "application/json"}
+    )
 
 
 @respx.mock
@@ -114,9 +115,7 @@ def test_withdrawn_papers_are_dropped():
 
 @respx.mock
 def test_malformed_json_is_a_source_error_naming_the_page(client):
-    respx.get(API_URL).mock(
-        side_effect=[_json("hf_day_p0.json"), _json("hf_malformed.json")]
-    )
+    respx.get(API_URL).mock(side_effect=[_json("hf_day_p0.json"), _json("hf_malformed.json")])
     with pytest.raises(SourceError, match=r"^huggingface: malformed JSON at page 1: "):
         fetch_daily_papers(DAY, client, page_size=2, sleep=lambda s: None)
 

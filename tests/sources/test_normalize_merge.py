@@ -85,29 +85,55 @@ DAY = date(2024, 2, 29)
 
 def _hf(arxiv_id: str, **kw) -> Paper:
     return Paper(
-        arxiv_id=arxiv_id, day=DAY, title=kw.get("title", "HF title"),
-        abstract=kw.get("abstract", "HF abstract"), version=kw.get("version"),
-        published=kw.get("published"), authors=kw.get("authors", ["H. F."]),
-        signals={"huggingface": SourceSignals(source="huggingface", upvotes=kw.get("upvotes", 5),
-                                              github_repo=kw.get("repo"))},
+        arxiv_id=arxiv_id,
+        day=DAY,
+        title=kw.get("title", "HF title"),
+        abstract=kw.get("abstract", "HF abstract"),
+        version=kw.get("version"),
+        published=kw.get("published"),
+        authors=kw.get("authors", ["H. F."]),
+        signals={
+            "huggingface": SourceSignals(
+                source="huggingface", upvotes=kw.get("upvotes", 5), github_repo=kw.get("repo")
+            )
+        },
     )
 
 
 def _ax(arxiv_id: str, **kw) -> Paper:
     cats = kw.get("categories", ["cs.LG"])
     return Paper(
-        arxiv_id=arxiv_id, day=DAY, title=kw.get("title", "arXiv title"),
-        abstract=kw.get("abstract", "arXiv abstract"), version=kw.get("version", 1),
-        published=kw.get("published"), authors=kw.get("authors", ["A. X."]), categories=cats,
+        arxiv_id=arxiv_id,
+        day=DAY,
+        title=kw.get("title", "arXiv title"),
+        abstract=kw.get("abstract", "arXiv abstract"),
+        version=kw.get("version", 1),
+        published=kw.get("published"),
+        authors=kw.get("authors", ["A. X."]),
+        categories=cats,
         signals={"arxiv": SourceSignals(source="arxiv", categories=cats, announce_type="new")},
     )
 
 
 def test_merge_combines_sources_by_id_in_stable_order():
-    hf = [_hf("2402.00001"), _hf("2402.00002", repo="https://github.com/o/r", upvotes=40,
-                                 version=2, published=datetime(2024, 2, 28, 18, tzinfo=UTC))]
-    ax = [_ax("2402.00003"), _ax("2402.00002", categories=["cs.CL", "cs.LG"],
-                                 published=datetime(2024, 2, 29, 5, tzinfo=UTC))]
+    hf = [
+        _hf("2402.00001"),
+        _hf(
+            "2402.00002",
+            repo="https://github.com/o/r",
+            upvotes=40,
+            version=2,
+            published=datetime(2024, 2, 28, 18, tzinfo=UTC),
+        ),
+    ]
+    ax = [
+        _ax("2402.00003"),
+        _ax(
+            "2402.00002",
+            categories=["cs.CL", "cs.LG"],
+            published=datetime(2024, 2, 29, 5, tzinfo=UTC),
+        ),
+    ]
     merged = merge_papers(hf, ax)
     assert [p.arxiv_id for p in merged] == ["2402.00001", "2402.00002", "2402.00003"]
 
@@ -132,8 +158,12 @@ def test_merge_falls_back_to_hf_text_when_arxiv_is_empty():
 
 def test_merge_same_source_twice_fills_gaps_and_handles_naive_datetimes():
     a = _hf("2402.00002", upvotes=None, published=datetime(2024, 2, 28))
-    b = _hf("2402.00002", upvotes=7, repo="https://github.com/o/r",
-            published=datetime(2024, 2, 27, tzinfo=UTC))
+    b = _hf(
+        "2402.00002",
+        upvotes=7,
+        repo="https://github.com/o/r",
+        published=datetime(2024, 2, 27, tzinfo=UTC),
+    )
     [paper] = merge_papers([a], [b])
     assert paper.signals["huggingface"].upvotes == 7
     assert paper.github_repo == "https://github.com/o/r"

@@ -31,9 +31,11 @@ def subprocess_env() -> dict:
 def make_corpus(directory: Path, n_bytes: int = 20_000) -> Path:
     """A small deterministic English-like corpus split into train.txt / val.txt."""
     rng = random.Random(0)
-    words = ("the of and to in is that it was for on are as with his they at be this from "
-             "have or by one had not but what all were when we there can an your which their "
-             "said if do will each about how up out them then she many some so these would").split()
+    words = (
+        "the of and to in is that it was for on are as with his they at be this from "
+        "have or by one had not but what all were when we there can an your which their "
+        "said if do will each about how up out them then she many some so these would"
+    ).split()
     text, size = [], 0
     while size < n_bytes:
         line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 12))).capitalize() + ".\n"

@@ -46,8 +46,10 @@ def test_baseline_hits_budget(task, budget):
 
 def test_baseline_validates_as_an_impl(tmp_path):
     impl = tmp_path / "gpt.py"
-    impl.write_text("from paperfoundry_trainer.baseline import build_baseline\n\n"
-                    "def build_model(spec):\n    return build_baseline(spec)\n")
+    impl.write_text(
+        "from paperfoundry_trainer.baseline import build_baseline\n\n"
+        "def build_model(spec):\n    return build_baseline(spec)\n"
+    )
     assert check_impl(impl, get_budget("lm", "tiny").spec)["ok"]
 
 

@@ -14,8 +14,9 @@ from conftest import ROOT, hadolint_binary
 from paperfoundry_trainer.cli import main
 from paperfoundry_trainer.tasks import IGNORE, MQAR
 
-RECORDED = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
-            "All:\nSpeak, speak.\n\n") * 60
+RECORDED = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+) * 60
 
 
 @pytest.fixture
@@ -34,8 +35,20 @@ def http_corpus(tmp_path):
 
 def test_prepare_data_downloads_and_splits(http_corpus, tmp_path):
     out = tmp_path / "data"
-    assert main(["prepare-data", "--corpus", "tiny-shakespeare", "--out", str(out),
-                 "--url", http_corpus]) == 0
+    assert (
+        main(
+            [
+                "prepare-data",
+                "--corpus",
+                "tiny-shakespeare",
+                "--out",
+                str(out),
+                "--url",
+                http_corpus,
+            ]
+        )
+        == 0
+    )
     train, val = (out / "train.bin").read_bytes(), (out / "val.bin").read_bytes()
     assert train + val == RECORDED.encode()
     assert len(train) == int(len(RECORDED) * 0.9)
@@ -48,8 +61,18 @@ def test_prepare_data_url_from_env(http_corpus, tmp_path, monkeypatch):
 
 
 def test_prepare_data_reports_http_errors(http_corpus, tmp_path):
-    assert main(["prepare-data", "--out", str(tmp_path / "d"),
-                 "--url", http_corpus.replace("input.txt", "missing.txt")]) == 1
+    assert (
+        main(
+            [
+                "prepare-data",
+                "--out",
+                str(tmp_path / "d"),
+                "--url",
+                http_corpus.replace("input.txt", "missing.txt"),
+            ]
+        )
+        == 1
+    )
 
 
 def test_mqar_batches_are_deterministic_and_well_formed():

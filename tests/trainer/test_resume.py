@@ -10,8 +10,20 @@ import sys
 from conftest import BASED, subprocess_env
 from paperfoundry_trainer.sagemaker import CHECKPOINT_FILE
 
-ARGS = ["--impl", str(BASED), "--task", "mqar", "--budget", "tiny", "--device", "cpu",
-        "--steps", "80", "--lrs", "1e-3,3e-3,1e-2"]
+ARGS = [
+    "--impl",
+    str(BASED),
+    "--task",
+    "mqar",
+    "--budget",
+    "tiny",
+    "--device",
+    "cpu",
+    "--steps",
+    "80",
+    "--lrs",
+    "1e-3,3e-3,1e-2",
+]
 
 
 def train_cmd(out):
@@ -20,8 +32,13 @@ def train_cmd(out):
 
 def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen(train_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=subprocess_env())
+    proc = subprocess.Popen(
+        train_cmd(out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=subprocess_env(),
+    )
     seen = []
     for line in proc.stdout:  # wait until training is under way (2nd run, mid-run)
         seen.append(line)
@@ -34,16 +51,22 @@ def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
     assert (out / "checkpoints" / CHECKPOINT_FILE).is_file()
     assert not (out / "metrics.json").exists()
 
-    resumed = subprocess.run(train_cmd(out), capture_output=True, text=True, timeout=300,
-                             env=subprocess_env())
+    resumed = subprocess.run(
+        train_cmd(out), capture_output=True, text=True, timeout=300, env=subprocess_env()
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from checkpoint" in resumed.stderr
     # the interrupted run continued from its checkpoint, not from step 0
     assert "model=baseline seed=0 lr=0.003 step=10 " not in resumed.stdout
     assert "model=baseline seed=0 lr=0.003 step=30 " in resumed.stdout
 
-    clean = subprocess.run(train_cmd(tmp_path / "clean"), capture_output=True, text=True,
-                           timeout=300, env=subprocess_env())
+    clean = subprocess.run(
+        train_cmd(tmp_path / "clean"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
     assert clean.returncode == 0, clean.stderr[-3000:]
 
     a = json.loads((out / "metrics.json").read_text())

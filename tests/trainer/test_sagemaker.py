@@ -29,20 +29,35 @@ def opt_ml(tmp_path, monkeypatch, impl, hps, data=False):
 
 
 def test_hyperparameters_are_parsed_from_strings(tmp_path, monkeypatch):
-    opt_ml(tmp_path, monkeypatch, BASED, {"steps": "20", "lrs": "[0.001, 0.01]",
-                                          "compile": "false", "task": "mqar", "x": "1e-3"})
+    opt_ml(
+        tmp_path,
+        monkeypatch,
+        BASED,
+        {"steps": "20", "lrs": "[0.001, 0.01]", "compile": "false", "task": "mqar", "x": "1e-3"},
+    )
     hp = hyperparameters()
-    assert hp == {"steps": 20, "lrs": [0.001, 0.01], "compile": False, "task": "mqar",
-                  "x": 0.001}
+    assert hp == {"steps": 20, "lrs": [0.001, 0.01], "compile": False, "task": "mqar", "x": 0.001}
     monkeypatch.setenv("SM_HPS", json.dumps({"steps": "7"}))
     assert hyperparameters() == {"steps": 7}
 
 
 @pytest.mark.parametrize("task,impl", [("mqar", BASED), ("lm", TOKENFORMER)])
 def test_sagemaker_mode_end_to_end(task, impl, tmp_path, monkeypatch):
-    root = opt_ml(tmp_path, monkeypatch, impl, {
-        "task": task, "budget": "tiny", "steps": "20", "seeds": "2", "device": "cpu",
-        "paper_params": "1300000000", "lrs": "0.001,0.003,0.01"}, data=task == "lm")
+    root = opt_ml(
+        tmp_path,
+        monkeypatch,
+        impl,
+        {
+            "task": task,
+            "budget": "tiny",
+            "steps": "20",
+            "seeds": "2",
+            "device": "cpu",
+            "paper_params": "1300000000",
+            "lrs": "0.001,0.003,0.01",
+        },
+        data=task == "lm",
+    )
     assert main([]) == 0
     m = json.loads((root / "model" / "metrics.json").read_text())
     assert m["status"] == "ok" and m["task"] == task and m["steps"] == 20

@@ -11,11 +11,37 @@ import pytest
 from conftest import BASED, write_impl
 from paperfoundry_trainer.cli import main
 
-METRICS_KEYS = {"schema", "status", "task", "budget", "impl", "device", "failure", "metric",
-                "params", "sweep", "final", "verdict", "curves", "tokens_per_run", "steps",
-                "wall_seconds", "plots"}
-VERDICT_KEYS = {"outcome", "metric", "higher_is_better", "candidate_mean", "baseline_mean",
-                "candidate_std", "baseline_std", "effect", "toy_scale", "summary"}
+METRICS_KEYS = {
+    "schema",
+    "status",
+    "task",
+    "budget",
+    "impl",
+    "device",
+    "failure",
+    "metric",
+    "params",
+    "sweep",
+    "final",
+    "verdict",
+    "curves",
+    "tokens_per_run",
+    "steps",
+    "wall_seconds",
+    "plots",
+}
+VERDICT_KEYS = {
+    "outcome",
+    "metric",
+    "higher_is_better",
+    "candidate_mean",
+    "baseline_mean",
+    "candidate_std",
+    "baseline_std",
+    "effect",
+    "toy_scale",
+    "summary",
+}
 # the MetricDefinitions regexes documented in containers/trainer/README.md
 METRIC_REGEXES = [
     r"pf_metric model=candidate .*train_loss=([0-9.eE+-]+)",
@@ -31,9 +57,9 @@ def read_png(path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, {}
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        tag, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF
         chunks[tag] = chunks.get(tag, b"") + body
         pos += 12 + length
@@ -45,8 +71,21 @@ def read_png(path):
 
 def test_happy_path_writes_metrics_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["train", "--impl", str(BASED), "--task", "mqar", "--budget", "tiny",
-               "--device", "cpu", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "--impl",
+            str(BASED),
+            "--task",
+            "mqar",
+            "--budget",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
     assert set(m) >= METRICS_KEYS
@@ -84,9 +123,13 @@ def pad_to_budget(module, spec):
 
 BROKEN = {
     "syntax": ("import\n", "import", "SyntaxError"),
-    "missing_module": ("import flash_attn_does_not_exist\n\ndef build_model(spec):\n    pass\n",
-                       "import", "ModuleNotFoundError"),
-    "wrong_shape": ("""
+    "missing_module": (
+        "import flash_attn_does_not_exist\n\ndef build_model(spec):\n    pass\n",
+        "import",
+        "ModuleNotFoundError",
+    ),
+    "wrong_shape": (
+        """
 import torch.nn as nn
 
 class M(nn.Module):
@@ -102,8 +145,12 @@ class M(nn.Module):
 
 def build_model(spec):
     return M(spec)
-""", "shape", "ShapeError"),
-    "nan_output": ("""
+""",
+        "shape",
+        "ShapeError",
+    ),
+    "nan_output": (
+        """
 import torch
 import torch.nn as nn
 
@@ -120,15 +167,23 @@ class M(nn.Module):
 
 def build_model(spec):
     return M(spec)
-""", "finite", "NonFiniteError"),
-    "over_budget": ("""
+""",
+        "finite",
+        "NonFiniteError",
+    ),
+    "over_budget": (
+        """
 import torch.nn as nn
 
 def build_model(spec):
     n = 3 * spec.param_budget // spec.vocab_size
     return nn.Sequential(nn.Embedding(spec.vocab_size, n), nn.Linear(n, spec.vocab_size))
-""", "budget", "BudgetError"),
-    "runtime_error_in_forward": ("""
+""",
+        "budget",
+        "BudgetError",
+    ),
+    "runtime_error_in_forward": (
+        """
 import torch.nn as nn
 
 class M(nn.Module):
@@ -145,7 +200,10 @@ class M(nn.Module):
 
 def build_model(spec):
     return M(spec)
-""", "forward", "RuntimeError"),
+""",
+        "forward",
+        "RuntimeError",
+    ),
 }
 
 
@@ -154,8 +212,21 @@ def test_broken_impl_gives_structured_failure(case, impl_dir, tmp_path, capsys):
     source, stage, exc_type = BROKEN[case]
     impl = write_impl(impl_dir, f"{case}.py", source if case == "syntax" else PAD + source)
     out = tmp_path / "out"
-    rc = main(["train", "--impl", str(impl), "--task", "mqar", "--budget", "tiny",
-               "--device", "cpu", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "--impl",
+            str(impl),
+            "--task",
+            "mqar",
+            "--budget",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "failed" and m["verdict"] is None
@@ -169,7 +240,11 @@ def test_broken_impl_gives_structured_failure(case, impl_dir, tmp_path, capsys):
 
 
 def test_non_causal_impl_is_rejected(impl_dir, tmp_path):
-    impl = write_impl(impl_dir, "peek.py", PAD + """
+    impl = write_impl(
+        impl_dir,
+        "peek.py",
+        PAD
+        + """
 import torch
 import torch.nn as nn
 
@@ -187,9 +262,23 @@ class M(nn.Module):
 
 def build_model(spec):
     return M(spec)
-""")
-    rc = main(["train", "--impl", str(impl), "--task", "mqar", "--budget", "tiny",
-               "--device", "cpu", "--out", str(tmp_path / "out")])
+""",
+    )
+    rc = main(
+        [
+            "train",
+            "--impl",
+            str(impl),
+            "--task",
+            "mqar",
+            "--budget",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 2
     f = json.loads((tmp_path / "out" / "metrics.json").read_text())["failure"]
     assert (f["stage"], f["type"]) == ("forward", "CausalityError")

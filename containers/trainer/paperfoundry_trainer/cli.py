@@ -41,8 +41,11 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="paperfoundry_trainer", description=__doc__,
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(
+        prog="paperfoundry_trainer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="compare an implementation against the baseline")
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(args)
     if args.command == "prepare-data":
         from .data import prepare_data
+
         return prepare_data(args.corpus, args.out, args.url)
     return sagemaker_main()
 
@@ -98,18 +102,34 @@ def _train(args) -> int:
     from .sagemaker import Paths, StopFlag
 
     try:
-        budget = get_budget(args.task, args.budget, steps=args.steps, seeds=args.seeds,
-                            lrs=args.lrs, batch_size=args.batch_size,
-                            param_budget=args.param_budget)
+        budget = get_budget(
+            args.task,
+            args.budget,
+            steps=args.steps,
+            seeds=args.seeds,
+            lrs=args.lrs,
+            batch_size=args.batch_size,
+            param_budget=args.param_budget,
+        )
     except ValueError as exc:
         print(f"paperfoundry_trainer: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    paths = Paths(model_dir=args.out,
-                  checkpoint_dir=args.checkpoint_dir or args.out / "checkpoints")
-    job = Job(impl=args.impl, task=args.task, budget=budget, paths=paths, device=args.device,
-              data_dir=args.data, compile=args.compile, paper_params=args.paper_params,
-              checkpoint_interval_s=args.checkpoint_interval,
-              validate_timeout_s=args.validate_timeout, threads=args.threads)
+    paths = Paths(
+        model_dir=args.out, checkpoint_dir=args.checkpoint_dir or args.out / "checkpoints"
+    )
+    job = Job(
+        impl=args.impl,
+        task=args.task,
+        budget=budget,
+        paths=paths,
+        device=args.device,
+        data_dir=args.data,
+        compile=args.compile,
+        paper_params=args.paper_params,
+        checkpoint_interval_s=args.checkpoint_interval,
+        validate_timeout_s=args.validate_timeout,
+        threads=args.threads,
+    )
     return run_comparison(job, StopFlag().install())
 
 
@@ -137,23 +157,37 @@ def sagemaker_main() -> int:
     try:
         if impl_dir is None:
             raise FileNotFoundError(
-                "no 'impl' channel (SM_CHANNEL_IMPL or <opt_ml>/input/data/impl)")
+                "no 'impl' channel (SM_CHANNEL_IMPL or <opt_ml>/input/data/impl)"
+            )
         impl = find_impl(impl_dir, impl_name)
         lrs = hp.get("lrs")
-        budget = get_budget(str(hp.get("task", "mqar")), str(hp.get("budget", "small")),
-                            steps=hp.get("steps"), seeds=hp.get("seeds"),
-                            lrs=_lrs(lrs) if isinstance(lrs, str) else lrs,
-                            batch_size=hp.get("batch_size"), param_budget=hp.get("param_budget"))
+        budget = get_budget(
+            str(hp.get("task", "mqar")),
+            str(hp.get("budget", "small")),
+            steps=hp.get("steps"),
+            seeds=hp.get("seeds"),
+            lrs=_lrs(lrs) if isinstance(lrs, str) else lrs,
+            batch_size=hp.get("batch_size"),
+            param_budget=hp.get("param_budget"),
+        )
     except (FileNotFoundError, ValueError) as exc:
         msg = f"paperfoundry_trainer: bad SageMaker job setup: {exc}"
         print(msg, file=sys.stderr)
         paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
         paths.failure_file.write_text(msg + "\n")
         return 1
-    job = Job(impl=impl, task=str(hp.get("task", "mqar")), budget=budget, paths=paths,
-              device=str(hp.get("device", "auto")), data_dir=channel("data"),
-              compile=bool(hp.get("compile", False)), paper_params=hp.get("paper_params"),
-              checkpoint_interval_s=float(hp.get("checkpoint_interval_s", 300)),
-              validate_timeout_s=float(hp.get("validate_timeout_s", 600)), sagemaker=True,
-              threads=hp.get("threads"))
+    job = Job(
+        impl=impl,
+        task=str(hp.get("task", "mqar")),
+        budget=budget,
+        paths=paths,
+        device=str(hp.get("device", "auto")),
+        data_dir=channel("data"),
+        compile=bool(hp.get("compile", False)),
+        paper_params=hp.get("paper_params"),
+        checkpoint_interval_s=float(hp.get("checkpoint_interval_s", 300)),
+        validate_timeout_s=float(hp.get("validate_timeout_s", 600)),
+        sagemaker=True,
+        threads=hp.get("threads"),
+    )
     return run_comparison(job, stop)

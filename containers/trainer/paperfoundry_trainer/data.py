@@ -8,8 +8,7 @@ import urllib.request
 from pathlib import Path
 
 CORPORA = {
-    "tiny-shakespeare":
-        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+    "tiny-shakespeare": "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
 }
 VAL_FRACTION = 0.1
 
@@ -34,14 +33,17 @@ def write_split(raw: bytes, out: Path) -> tuple[int, int]:
 def prepare_data(corpus: str, out: Path, url: str | None = None) -> int:
     url = url or os.environ.get("PF_CORPUS_URL") or CORPORA.get(corpus)
     if url is None:
-        print(f"prepare-data: unknown corpus {corpus!r}; known: {sorted(CORPORA)} "
-              "(or pass --url)", file=sys.stderr)
+        print(
+            f"prepare-data: unknown corpus {corpus!r}; known: {sorted(CORPORA)} (or pass --url)",
+            file=sys.stderr,
+        )
         return 64
     try:
         raw = download(url)
     except Exception as exc:  # noqa: BLE001 - report, don't crash
-        print(f"prepare-data: download of {url} failed: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(
+            f"prepare-data: download of {url} failed: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
         return 1
     if len(raw) < 1000:
         print(f"prepare-data: {url} returned only {len(raw)} bytes", file=sys.stderr)

@@ -9,21 +9,50 @@ import zlib
 
 # 3x5 bitmap glyphs, one string of 15 bits per character (row-major, top row first)
 _GLYPHS = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
-    "3": "111001111001111", "4": "101101111001001", "5": "111100111001111",
-    "6": "111100111101111", "7": "111001001001001", "8": "111101111101111",
-    "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
-    "+": "000010111010000", "=": "000111000111000", ":": "000010000010000",
-    " ": "000000000000000", "_": "000000000000111", "(": "010100100100010",
-    ")": "010001001001010", "a": "000011101101011", "b": "100110101101110",
-    "c": "000011100100011", "d": "001011101101011", "e": "000010111100011",
-    "f": "011100110100100", "g": "011101011001110", "h": "100110101101101",
-    "i": "010000010010010", "k": "100101110101101", "l": "010010010010011",
-    "m": "000111111101101", "n": "000110101101101", "o": "000010101101010",
-    "p": "000110101110100", "q": "000011101011001", "r": "000101110100100",
-    "s": "000011110011110", "t": "010111010010011", "u": "000101101101011",
-    "v": "000101101101010", "w": "000101101111111", "x": "000101010101101",
-    "y": "101101011001110", "z": "000111011110111",
+    "0": "111101101101111",
+    "1": "010110010010111",
+    "2": "111001111100111",
+    "3": "111001111001111",
+    "4": "101101111001001",
+    "5": "111100111001111",
+    "6": "111100111101111",
+    "7": "111001001001001",
+    "8": "111101111101111",
+    "9": "111101111001111",
+    ".": "000000000000010",
+    "-": "000000111000000",
+    "+": "000010111010000",
+    "=": "000111000111000",
+    ":": "000010000010000",
+    " ": "000000000000000",
+    "_": "000000000000111",
+    "(": "010100100100010",
+    ")": "010001001001010",
+    "a": "000011101101011",
+    "b": "100110101101110",
+    "c": "000011100100011",
+    "d": "001011101101011",
+    "e": "000010111100011",
+    "f": "011100110100100",
+    "g": "011101011001110",
+    "h": "100110101101101",
+    "i": "010000010010010",
+    "k": "100101110101101",
+    "l": "010010010010011",
+    "m": "000111111101101",
+    "n": "000110101101101",
+    "o": "000010101101010",
+    "p": "000110101110100",
+    "q": "000011101011001",
+    "r": "000101110100100",
+    "s": "000011110011110",
+    "t": "010111010010011",
+    "u": "000101101101011",
+    "v": "000101101101010",
+    "w": "000101101111111",
+    "x": "000101010101101",
+    "y": "101101011001110",
+    "z": "000111011110111",
 }
 _UNKNOWN = "111101101101111"
 PALETTE = {"baseline": (31, 119, 180), "candidate": (230, 110, 10)}
@@ -37,7 +66,7 @@ class Canvas:
     def dot(self, x: int, y: int, color) -> None:
         if 0 <= x < self.w and 0 <= y < self.h:
             i = (y * self.w + x) * 3
-            self.px[i:i + 3] = bytes(color)
+            self.px[i : i + 3] = bytes(color)
 
     def line(self, x0, y0, x1, y1, color, width=1) -> None:
         # Bresenham; `width` thickens it vertically and horizontally
@@ -65,19 +94,30 @@ class Canvas:
                     if bits[r * 3 + c] == "1":
                         for a in range(scale):
                             for b in range(scale):
-                                self.dot(x + k * 4 * scale + c * scale + a, y + r * scale + b,
-                                         color)
+                                self.dot(
+                                    x + k * 4 * scale + c * scale + a, y + r * scale + b, color
+                                )
 
     def png(self) -> bytes:
         def chunk(tag: bytes, data: bytes) -> bytes:
-            return (struct.pack(">I", len(data)) + tag + data
-                    + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+            return (
+                struct.pack(">I", len(data))
+                + tag
+                + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+            )
 
         stride = self.w * 3
-        raw = b"".join(b"\x00" + bytes(self.px[y * stride:(y + 1) * stride]) for y in range(self.h))
+        raw = b"".join(
+            b"\x00" + bytes(self.px[y * stride : (y + 1) * stride]) for y in range(self.h)
+        )
         header = struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0)  # 8-bit RGB
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b"")
+        )
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -129,8 +169,9 @@ def loss_plot(curves: dict, title: str = "train loss", width=760, height=460) ->
 
     per_model = {m: sorted(curves[m]) for m in curves}
     for k, (model, seed, c) in enumerate(series):
-        color = _shade(PALETTE.get(model, (90, 90, 90)), per_model[model].index(seed),
-                       len(per_model[model]))
+        color = _shade(
+            PALETTE.get(model, (90, 90, 90)), per_model[model].index(seed), len(per_model[model])
+        )
         pts = [(X(a), Y(b)) for a, b in zip(c["step"], c["loss"], strict=False) if math.isfinite(b)]
         for (ax, ay), (bx, by) in zip(pts, pts[1:], strict=False):
             cv.line(ax, ay, bx, by, color, width=2)

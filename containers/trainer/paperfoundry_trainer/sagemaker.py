@@ -79,11 +79,13 @@ def find_impl(impl_dir: Path, name: str | None = None) -> Path:
     if len(files) != 1:
         raise FileNotFoundError(
             f"channel 'impl' ({impl_dir}) must hold exactly one .py file (found "
-            f"{[p.name for p in files]}); or set the 'impl' hyperparameter to its name")
+            f"{[p.name for p in files]}); or set the 'impl' hyperparameter to its name"
+        )
     return files[0]
 
 
 # --- checkpoints --------------------------------------------------------------------------
+
 
 def save_checkpoint(directory: Path, state: dict) -> None:
     """Atomic: write a temp file, then rename, so a kill mid-save never corrupts it."""
@@ -100,6 +102,7 @@ def load_checkpoint(directory: Path | None) -> dict | None:
 
 
 # --- SIGTERM --------------------------------------------------------------------------------
+
 
 class StopFlag:
     """SIGTERM (SageMaker stop / spot interruption) only sets a flag; the train loop polls

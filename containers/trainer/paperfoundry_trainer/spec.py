@@ -44,33 +44,99 @@ LRS = (1e-3, 3e-3, 1e-2)
 # "small" is sized so the full BASED-vs-baseline comparison runs in ~1-2 min on 2 CPU cores
 # and is still learnable: 4 pairs, 16 tokens, ~26k params; recall "clicks" within ~1k steps
 # for a model with a good inductive bias (BASED does at lr 1e-2), not for every model.
+# fmt: off  (budget tables read best as aligned rows)
 _MQAR = {
-    "tiny": Budget("tiny", ModelSpec(16, 16, 26_000, 32, 2, "mqar"), steps=40, batch_size=16,
-                   lrs=LRS, seeds=2, eval_batches=4, log_every=10, task_args={"num_kv_pairs": 4}),
-    "small": Budget("small", ModelSpec(16, 16, 26_000, 32, 2, "mqar"), steps=1000,
-                    batch_size=32, lrs=(3e-3, 1e-2, 3e-2), seeds=2, eval_batches=8,
-                    log_every=50, task_args={"num_kv_pairs": 4}),
-    "medium": Budget("medium", ModelSpec(2048, 256, 5_000_000, 256, 4, "mqar"), steps=4000,
-                     batch_size=128, lrs=(3e-4, 1e-3, 3e-3, 1e-2), seeds=3, eval_batches=16,
-                     log_every=100, task_args={"num_kv_pairs": 64}),
-    "large": Budget("large", ModelSpec(8192, 512, 30_000_000, 512, 8, "mqar"), steps=10000,
-                    batch_size=256, lrs=(3e-4, 1e-3, 3e-3), seeds=3, eval_batches=16,
-                    log_every=200, task_args={"num_kv_pairs": 128}),
+    "tiny": Budget(
+        "tiny",
+        ModelSpec(16, 16, 26_000, 32, 2, "mqar"),
+        steps=40,
+        batch_size=16,
+        lrs=LRS,
+        seeds=2,
+        eval_batches=4,
+        log_every=10,
+        task_args={"num_kv_pairs": 4},
+    ),
+    "small": Budget(
+        "small",
+        ModelSpec(16, 16, 26_000, 32, 2, "mqar"),
+        steps=1000,
+        batch_size=32,
+        lrs=(3e-3, 1e-2, 3e-2),
+        seeds=2,
+        eval_batches=8,
+        log_every=50,
+        task_args={"num_kv_pairs": 4},
+    ),
+    "medium": Budget(
+        "medium",
+        ModelSpec(2048, 256, 5_000_000, 256, 4, "mqar"),
+        steps=4000,
+        batch_size=128,
+        lrs=(3e-4, 1e-3, 3e-3, 1e-2),
+        seeds=3,
+        eval_batches=16,
+        log_every=100,
+        task_args={"num_kv_pairs": 64},
+    ),
+    "large": Budget(
+        "large",
+        ModelSpec(8192, 512, 30_000_000, 512, 8, "mqar"),
+        steps=10000,
+        batch_size=256,
+        lrs=(3e-4, 1e-3, 3e-3),
+        seeds=3,
+        eval_batches=16,
+        log_every=200,
+        task_args={"num_kv_pairs": 128},
+    ),
 }
 
 # lm: byte-level, vocab 256.
 _LM = {
-    "tiny": Budget("tiny", ModelSpec(256, 32, 34_000, 32, 2, "lm"), steps=30, batch_size=8,
-                   lrs=LRS, seeds=2, eval_batches=4, log_every=10),
-    "small": Budget("small", ModelSpec(256, 128, 840_000, 128, 4, "lm"), steps=600,
-                    batch_size=32, lrs=LRS, seeds=2, eval_batches=16, log_every=50),
-    "medium": Budget("medium", ModelSpec(256, 256, 10_000_000, 384, 6, "lm"), steps=5000,
-                     batch_size=64, lrs=(3e-4, 1e-3, 3e-3), seeds=3, eval_batches=32,
-                     log_every=100),
-    "large": Budget("large", ModelSpec(256, 1024, 85_000_000, 768, 12, "lm"), steps=10000,
-                    batch_size=64, lrs=(1e-4, 3e-4, 1e-3), seeds=3, eval_batches=32,
-                    log_every=200),
+    "tiny": Budget(
+        "tiny",
+        ModelSpec(256, 32, 34_000, 32, 2, "lm"),
+        steps=30,
+        batch_size=8,
+        lrs=LRS,
+        seeds=2,
+        eval_batches=4,
+        log_every=10,
+    ),
+    "small": Budget(
+        "small",
+        ModelSpec(256, 128, 840_000, 128, 4, "lm"),
+        steps=600,
+        batch_size=32,
+        lrs=LRS,
+        seeds=2,
+        eval_batches=16,
+        log_every=50,
+    ),
+    "medium": Budget(
+        "medium",
+        ModelSpec(256, 256, 10_000_000, 384, 6, "lm"),
+        steps=5000,
+        batch_size=64,
+        lrs=(3e-4, 1e-3, 3e-3),
+        seeds=3,
+        eval_batches=32,
+        log_every=100,
+    ),
+    "large": Budget(
+        "large",
+        ModelSpec(256, 1024, 85_000_000, 768, 12, "lm"),
+        steps=10000,
+        batch_size=64,
+        lrs=(1e-4, 3e-4, 1e-3),
+        seeds=3,
+        eval_batches=32,
+        log_every=200,
+    ),
 }
+
+# fmt: on
 
 BUDGETS = {"mqar": _MQAR, "lm": _LM}
 TASKS = tuple(BUDGETS)

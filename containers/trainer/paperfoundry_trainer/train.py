@@ -65,10 +65,11 @@ def make_optimizer(model, cfg: TrainConfig, device: torch.device):
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2),
-                             fused=device.type == "cuda")
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device.type == "cuda")
 
 
 class Trainer:
@@ -118,9 +119,15 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                "loss_sum": float(self.loss_sum), "loss_count": self.loss_count,
-                "curve": self.curve, "rng": rng}
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "loss_sum": float(self.loss_sum),
+            "loss_count": self.loss_count,
+            "curve": self.curve,
+            "rng": rng,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -132,8 +139,14 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
 
-def run(trainer: Trainer, eval_batches, *, on_log=None, should_stop=lambda: False,
-        checkpoint=lambda: None) -> dict:
+def run(
+    trainer: Trainer,
+    eval_batches,
+    *,
+    on_log=None,
+    should_stop=lambda: False,
+    checkpoint=lambda: None,
+) -> dict:
     """Train to cfg.steps (from trainer.step, so resumes work), then evaluate.
 
     `should_stop()` is polled every step; when it turns true we checkpoint and raise
@@ -163,5 +176,10 @@ def run(trainer: Trainer, eval_batches, *, on_log=None, should_stop=lambda: Fals
         if not math.isfinite(value):
             diverged, value = True, trainer.task.worst_value
     losses = trainer.curve["loss"]
-    return {"value": value, "final_loss": losses[-1] if losses else None, "diverged": diverged,
-            "curve": trainer.curve, "steps": trainer.step}
+    return {
+        "value": value,
+        "final_loss": losses[-1] if losses else None,
+        "diverged": diverged,
+        "curve": trainer.curve,
+        "steps": trainer.step,
+    }

@@ -57,14 +57,14 @@ def short_traceback(exc: BaseException, impl_path) -> str:
     # drop harness frames above the first frame from the implementation, if there is one
     impl_idx = [i for i, f in enumerate(frames) if Path(f.filename).resolve().parent == impl_dir]
     if impl_idx:
-        frames = frames[impl_idx[0]:]
+        frames = frames[impl_idx[0] :]
     lines = []
     for f in frames[-MAX_FRAMES:]:
         p = Path(f.filename)
         if p.resolve().parent == impl_dir:
             shown = os.path.relpath(p.resolve(), impl_dir)
         elif "site-packages" in p.parts:
-            shown = "/".join(p.parts[p.parts.index("site-packages") + 1:])
+            shown = "/".join(p.parts[p.parts.index("site-packages") + 1 :])
         else:
             shown = p.name
         lines.append(f'  File "{shown}", line {f.lineno}, in {f.name}')
@@ -102,8 +102,11 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         torch.manual_seed(0)
         model = module.build_model(spec)
         if not isinstance(model, torch.nn.Module):
-            raise CheckFailed("build", "ContractError",
-                              f"build_model returned {type(model).__name__}, not torch.nn.Module")
+            raise CheckFailed(
+                "build",
+                "ContractError",
+                f"build_model returned {type(model).__name__}, not torch.nn.Module",
+            )
         model = model.to(device)
 
         stage = "budget"
@@ -112,10 +115,13 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         lo = spec.param_budget * (1 - BUDGET_TOLERANCE)
         hi = spec.param_budget * (1 + BUDGET_TOLERANCE)
         if not lo <= n <= hi:
-            raise CheckFailed("budget", "BudgetError",
-                              f"model has {n:,} trainable parameters ({n / spec.param_budget:.2f}x "
-                              f"the budget); allowed {int(lo):,}..{int(hi):,} "
-                              f"(param_budget={spec.param_budget:,} +-15%)")
+            raise CheckFailed(
+                "budget",
+                "BudgetError",
+                f"model has {n:,} trainable parameters ({n / spec.param_budget:.2f}x "
+                f"the budget); allowed {int(lo):,}..{int(hi):,} "
+                f"(param_budget={spec.param_budget:,} +-15%)",
+            )
 
         stage = "forward"
         emit(stage)
@@ -129,13 +135,19 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         stage = "shape"
         emit(stage)
         if not isinstance(logits, torch.Tensor):
-            raise CheckFailed("shape", "ShapeError",
-                              f"forward returned {type(logits).__name__}; expected a Tensor "
-                              f"of shape (B, T, vocab_size) = ({B}, {T}, {V})")
+            raise CheckFailed(
+                "shape",
+                "ShapeError",
+                f"forward returned {type(logits).__name__}; expected a Tensor "
+                f"of shape (B, T, vocab_size) = ({B}, {T}, {V})",
+            )
         if tuple(logits.shape) != (B, T, V):
-            raise CheckFailed("shape", "ShapeError",
-                              f"forward(idx) with idx of shape ({B}, {T}) returned logits of shape "
-                              f"{tuple(logits.shape)}; expected ({B}, {T}, {V})")
+            raise CheckFailed(
+                "shape",
+                "ShapeError",
+                f"forward(idx) with idx of shape ({B}, {T}) returned logits of shape "
+                f"{tuple(logits.shape)}; expected ({B}, {T}, {V})",
+            )
 
         stage = "finite"
         emit(stage)
@@ -149,8 +161,11 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         emit(stage)
         loss.backward()
         stage = "finite"
-        bad = [name for name, p in model.named_parameters()
-               if p.grad is not None and not torch.isfinite(p.grad).all()]
+        bad = [
+            name
+            for name, p in model.named_parameters()
+            if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
         if bad:
             raise CheckFailed("finite", "NonFiniteError", f"NaN/Inf gradients in {bad[:5]}")
 
@@ -166,9 +181,12 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
             a, b = model(x)[:, :t].float(), model(x2)[:, :t].float()
         diff = (a - b).abs().max().item()
         if diff > 1e-3 * (1 + a.abs().max().item()):
-            raise CheckFailed("forward", "CausalityError",
-                              f"logits at positions < {t} changed by {diff:.3g} when only "
-                              f"tokens at positions >= {t} changed: the model must be causal")
+            raise CheckFailed(
+                "forward",
+                "CausalityError",
+                f"logits at positions < {t} changed by {diff:.3g} when only "
+                f"tokens at positions >= {t} changed: the model must be causal",
+            )
         return {"ok": True, "params": n}
     except BaseException as exc:  # noqa: BLE001 - everything becomes a structured failure
         if isinstance(exc, KeyboardInterrupt):
@@ -181,8 +199,17 @@ def validate_in_subprocess(impl_path, spec, device="cpu", timeout=600) -> dict:
     pkg_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "paperfoundry_trainer.validate", "--impl", str(impl_path),
-           "--spec-json", json.dumps(spec.to_dict()), "--device", str(device)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "paperfoundry_trainer.validate",
+        "--impl",
+        str(impl_path),
+        "--spec-json",
+        json.dumps(spec.to_dict()),
+        "--device",
+        str(device),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         out, err, rc = proc.stdout, proc.stderr, proc.returncode
@@ -191,21 +218,33 @@ def validate_in_subprocess(impl_path, spec, device="cpu", timeout=600) -> dict:
         stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
         stage = stages[-1] if stages else "import"
         stage = "forward" if stage == "causal" else stage
-        return {"ok": False, "failure": {
-            "stage": stage, "type": "TimeoutExpired",
-            "message": f"validation did not finish within {timeout}s (stuck in stage {stage!r})",
-            "traceback": ""}}
+        return {
+            "ok": False,
+            "failure": {
+                "stage": stage,
+                "type": "TimeoutExpired",
+                "message": (
+                    f"validation did not finish within {timeout}s (stuck in stage {stage!r})"
+                ),
+                "traceback": "",
+            },
+        }
     for line in reversed(out.splitlines()):
         if line.startswith("pf_validation "):
-            return json.loads(line[len("pf_validation "):])
+            return json.loads(line[len("pf_validation ") :])
     # the child died without reporting (segfault, os._exit, sys.exit in the impl, ...)
     stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
     stage = stages[-1] if stages else "import"
     stage = "forward" if stage == "causal" else stage
-    return {"ok": False, "failure": {
-        "stage": stage, "type": "ProcessDied",
-        "message": f"validation process exited with code {rc} without a result",
-        "traceback": "\n".join(err.strip().splitlines()[-10:])}}
+    return {
+        "ok": False,
+        "failure": {
+            "stage": stage,
+            "type": "ProcessDied",
+            "message": f"validation process exited with code {rc} without a result",
+            "traceback": "\n".join(err.strip().splitlines()[-10:]),
+        },
+    }
 
 
 def main(argv=None) -> int:

@@ -36,7 +36,7 @@ CHUNK = 64  # chunk length for the causal linear-attention scan
 def taylor_feature_map(x):
     """(..., f) -> (..., 1 + f + f*f) with phi(q).phi(k) = 1 + s + s^2/2, s = q.k/sqrt(f)."""
     f = x.shape[-1]
-    x = x / f ** 0.25
+    x = x / f**0.25
     x2 = (x.unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2) / math.sqrt(2)
     return torch.cat([torch.ones_like(x[..., :1]), x, x2], dim=-1)
 
@@ -48,7 +48,7 @@ def causal_linear_attention(fq, fk, v, chunk=CHUNK):
     norm = fq.new_zeros(B, H, Fd)  # sum_t phi(k_t)
     out = []
     for s in range(0, T, chunk):
-        q, k, vv = fq[:, :, s:s + chunk], fk[:, :, s:s + chunk], v[:, :, s:s + chunk]
+        q, k, vv = fq[:, :, s : s + chunk], fk[:, :, s : s + chunk], v[:, :, s : s + chunk]
         a = (q @ k.transpose(-1, -2)).tril()  # within-chunk, causal
         num = a @ vv + q @ state
         den = a.sum(-1) + (q @ norm.unsqueeze(-1)).squeeze(-1)
@@ -75,8 +75,9 @@ class TaylorLinearAttention(nn.Module):
         k = self.k(x).view(B, T, self.h, FEATURE_DIM).transpose(1, 2)
         v = self.v(x).view(B, T, self.h, C // self.h).transpose(1, 2)
         # the kernel sums are sensitive to precision: compute them in float32
-        y = causal_linear_attention(taylor_feature_map(q.float()), taylor_feature_map(k.float()),
-                                    v.float()).to(x.dtype)
+        y = causal_linear_attention(
+            taylor_feature_map(q.float()), taylor_feature_map(k.float()), v.float()
+        ).to(x.dtype)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -90,8 +91,9 @@ class SlidingWindowAttention(nn.Module):
 
     def forward(self, x):
         B, T, C = x.shape
-        q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2)
-                   for t in self.qkv(x).split(C, dim=2))
+        q, k, v = (
+            t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in self.qkv(x).split(C, dim=2)
+        )
         i = torch.arange(T, device=x.device)
         band = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < self.window)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=band)
@@ -102,8 +104,9 @@ class Block(nn.Module):
     def __init__(self, d, seq_len, layer_idx):
         super().__init__()
         self.ln1 = nn.LayerNorm(d, bias=False)
-        self.mixer = (TaylorLinearAttention(d) if layer_idx % 2 == 0
-                      else SlidingWindowAttention(d, seq_len))
+        self.mixer = (
+            TaylorLinearAttention(d) if layer_idx % 2 == 0 else SlidingWindowAttention(d, seq_len)
+        )
         self.ln2 = nn.LayerNorm(d, bias=False)
         self.fc = nn.Linear(d, 4 * d, bias=False)
         self.mlp_proj = nn.Linear(4 * d, d, bias=False)

@@ -60,8 +60,9 @@ class Block(nn.Module):
     def forward(self, x):
         B, T, C = x.shape
         h = self.ln1(x)
-        q, k, v = (p(h).view(B, T, self.h, C // self.h).transpose(1, 2)
-                   for p in (self.q, self.k, self.v))
+        q, k, v = (
+            p(h).view(B, T, self.h, C // self.h).transpose(1, 2) for p in (self.q, self.k, self.v)
+        )
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.o(y.transpose(1, 2).reshape(B, T, C))
         return x + self.ffn(self.ln2(x))

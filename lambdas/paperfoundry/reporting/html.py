@@ -686,9 +686,7 @@ def _score_fact(pick: PickReport) -> str:
 def _verdict_block(verdict: Verdict) -> str:
     direction = "higher is better" if verdict.higher_is_better else "lower is better"
     # The harness signs the effect so that positive always means "candidate better".
-    effect_meaning = (
-        "candidate − baseline" if verdict.higher_is_better else "baseline − candidate"
-    )
+    effect_meaning = "candidate − baseline" if verdict.higher_is_better else "baseline − candidate"
     spread = verdict_spread(verdict)
     toy = (
         '<div class="d">Toy-scale run: treat as a smoke signal, not a replication.</div>'

@@ -132,8 +132,11 @@ def _parse_item(item: Element, feed_day: date | None, category: str) -> FeedItem
         announce = match.group(1).lower() if match else ""
     ref = None
     desc_id = _DESC_ID_RE.search(description)
-    for candidate in (desc_id.group(1) if desc_id else None, _text(item, "guid"),
-                      _text(item, "link")):
+    for candidate in (
+        desc_id.group(1) if desc_id else None,
+        _text(item, "guid"),
+        _text(item, "link"),
+    ):
         try:
             ref = parse_arxiv_ref(candidate)
             break
@@ -220,8 +223,13 @@ def fetch_listings(
         if not CATEGORY_RE.match(category):
             raise SourceError(SOURCE, f"invalid category name {category!r}")
         response = get_with_retry(
-            client, FEED_URL.format(category=category), None, source=SOURCE, sleep=sleep,
-            before_attempt=pace, **retry,
+            client,
+            FEED_URL.format(category=category),
+            None,
+            source=SOURCE,
+            sleep=sleep,
+            before_attempt=pace,
+            **retry,
         )
         feed_day, items = parse_feed(response.content, category)
         if day is not None and feed_day is not None and feed_day != day:

@@ -94,8 +94,10 @@ def _is_dns_failure(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     text = str(exc).lower()
-    return "name or service not known" in text or "nodename nor servname" in text or (
-        "temporary failure in name resolution" in text
+    return (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or ("temporary failure in name resolution" in text)
     )
 
 
@@ -153,7 +155,12 @@ def get_with_retry(
         wait_s = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "%s: attempt %d/%d for %s failed (%s); retrying in %.1fs",
-            source, state.attempt_number, attempts, url, exc or "?", wait_s,
+            source,
+            state.attempt_number,
+            attempts,
+            url,
+            exc or "?",
+            wait_s,
         )
 
     def attempt() -> httpx.Response:

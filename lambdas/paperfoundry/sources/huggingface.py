@@ -149,7 +149,9 @@ def _item_to_paper(raw: Any, day: date, source: str) -> Paper | None:
     except ValueError:
         log.warning(
             "%s: skipping item without a valid arXiv id (id=%r, title=%r)",
-            source, info.id, collapse_ws(info.title or item.title)[:80],
+            source,
+            info.id,
+            collapse_ws(info.title or item.title)[:80],
         )
         return None
     title = clean_title(info.title or item.title)

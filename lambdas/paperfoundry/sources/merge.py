@@ -48,8 +48,10 @@ def _merge_group(group: list[Paper]) -> Paper:
     signals: dict[str, SourceSignals] = {}
     for paper in group:
         for name, sig in paper.signals.items():
-            signals[name] = _merge_signals(signals[name], sig) if name in signals else (
-                sig.model_copy(deep=True)
+            signals[name] = (
+                _merge_signals(signals[name], sig)
+                if name in signals
+                else (sig.model_copy(deep=True))
             )
 
     categories: list[str] = []
