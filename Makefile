@@ -37,8 +37,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/harness_throughput.py --device cpu
 
+# Offline, no Docker: Lambda code is bundled with pip, the trainer image builds at deploy.
 synth: $(STAMP)
-	$(BIN)/python app.py
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	@ls cdk.out/*.template.json
 
 clean:
 	rm -rf $(VENV) runs cdk.out .pytest_cache .ruff_cache
