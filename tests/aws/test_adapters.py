@@ -119,7 +119,7 @@ def test_sns_digest_reaches_subscribers_with_attributes(aws):
 def test_secret_is_cached_and_json_field_read(aws):
     secrets.clear_cache()
     arn = aws.secrets.create_secret(
-        Name="slack", SecretString=json.dumps({"url": "https://hooks.slack.com/services/T/B/x"})
+        Name="slack", SecretString=json.dumps({"url": "https://hooks.slack.test/services/fake/x"})
     )["ARN"]
     assert secrets.get_secret(arn, client=aws.secrets, field="url").endswith("/x")
     aws.secrets.put_secret_value(SecretId=arn, SecretString="https://changed")

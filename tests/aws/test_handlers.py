@@ -208,7 +208,7 @@ def slack_env(env, aws, monkeypatch):
     secrets.clear_cache()
     arn = aws.secrets.create_secret(
         Name="slack-webhook",
-        SecretString=json.dumps({"url": "https://hooks.slack.com/services/T0/B0/secret"}),
+        SecretString=json.dumps({"url": "https://hooks.slack.test/services/fake/fake/fake"}),
     )["ARN"]
     env.settings.slack_webhook_secret_arn = arn
     yield env
@@ -223,7 +223,7 @@ def test_slack_posts_the_block_kit_digest(slack_env, aws, lambda_context):
     _running(slack_env)
     report = pipeline.build_report(DAY, store=slack_env.store)
     uri = pipeline.publish(report, blobs=slack_env.blobs, notifier=None)
-    route = respx.post("https://hooks.slack.com/services/T0/B0/secret").mock(
+    route = respx.post("https://hooks.slack.test/services/fake/fake/fake").mock(
         return_value=httpx.Response(200, text="ok")
     )
     assert slack.handler(_sns_event("digest", uri), lambda_context) == {"posted": 1}
@@ -235,7 +235,7 @@ def test_slack_posts_the_block_kit_digest(slack_env, aws, lambda_context):
 def test_slack_falls_back_to_text_and_raises_on_errors(slack_env, lambda_context):
     from handlers import slack
 
-    route = respx.post("https://hooks.slack.com/services/T0/B0/secret").mock(
+    route = respx.post("https://hooks.slack.test/services/fake/fake/fake").mock(
         side_effect=[httpx.Response(200, text="ok"), httpx.Response(500, text="rollup_error")]
     )
     slack.handler(_sns_event("3 papers ranked", None), lambda_context)
