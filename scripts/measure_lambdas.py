@@ -34,7 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 REQUIREMENTS = LAMBDAS / "requirements.txt"
-FALLBACK_REQUIREMENTS = ["httpx", "tenacity", "defusedxml", "pylatexenc"]
 HANDLERS = ["scrape", "rank", "select", "report", "slack"]
 # What the Lambda Python runtime and the Powertools v3 layer provide.
 RUNTIME_DISTS = [
@@ -56,47 +55,14 @@ RUNTIME_DISTS = [
 ]
 IMPORT_GOAL_MS = 500
 SIZE_GOAL_MB = 50
-_IGNORE = shutil.ignore_patterns(
-    "tests",
-    "__pycache__",
-    "*.pyc",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    "*.egg-info",
-    "requirements.txt",
-)
 
 
 def build_bundle(out: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--platform",
-        "manylinux2014_x86_64",
-        "--implementation",
-        "cp",
-        "--python-version",
-        "3.12",
-        "--only-binary=:all:",
-        "--upgrade",
-        "--target",
-        str(out),
-    ]
-    cmd += ["-r", str(REQUIREMENTS)] if REQUIREMENTS.is_file() else FALLBACK_REQUIREMENTS
-    subprocess.run(cmd, check=True)
-    for entry in sorted(LAMBDAS.iterdir()):
-        if entry.name in {"tests", "__pycache__", "requirements.txt"} or entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            shutil.copytree(entry, out / entry.name, ignore=_IGNORE, dirs_exist_ok=True)
-        else:
-            shutil.copy2(entry, out / entry.name)
+    """Exactly what `cdk synth` does for the Lambda asset (stacks/bundling.py)."""
+    sys.path.insert(0, str(ROOT))
+    from stacks.bundling import PipLocalBundling  # imports the CDK (starts its jsii runtime)
+
+    PipLocalBundling(LAMBDAS, REQUIREMENTS).try_bundle(str(out), image=None)
 
 
 def dir_size(path: Path) -> int:
@@ -207,7 +173,7 @@ def main() -> int:
             rows.append((name, best / 1000, untraced / 1000, heaviest[: args.top]))
 
         mb = 1024 * 1024
-        deps = "requirements.txt" if REQUIREMENTS.is_file() else "fallback deps"
+        deps = "requirements.txt"
         print(f"bundle (lambdas/ + {deps}, manylinux2014_x86_64 cp312)")
         print(
             f"  unzipped {unzipped / mb:8.2f} MB   goal < {SIZE_GOAL_MB} MB   "
