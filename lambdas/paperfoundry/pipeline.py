@@ -9,7 +9,7 @@ handler calls one of them. Every step is idempotent: running it twice for the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 
 from .config import Config
@@ -157,8 +157,12 @@ def train(
     backend: TrainingBackend,
     budget: str,
     force: bool = False,
+    on_start: Callable[[TrainingRun], None] | None = None,
 ) -> TrainingRun | None:
-    """Train the pick against its baseline unless already done (or in flight)."""
+    """Train the pick against its baseline unless already done (or in flight).
+
+    `on_start` is called just before the backend gets a new attempt (progress output);
+    a finished or in-flight run is returned as it is, without calling it."""
     if implementation.status != "implemented":
         return None
     run = plan_run(pick, implementation, budget=budget, backend=backend.name)
@@ -169,6 +173,8 @@ def train(
         run.attempt = existing.attempt + 1
     run.started_at = datetime.now(UTC)
     store.save_run(run)
+    if on_start is not None:
+        on_start(run)
     try:
         run = backend.submit(run, implementation)
     except Exception as exc:  # noqa: BLE001 - record the failure; the day goes on

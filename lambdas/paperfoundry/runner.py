@@ -6,6 +6,7 @@ queue for the rank fan-out, and the harness in a child process for training.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -108,6 +109,13 @@ def _rank_all(
             progress.advance(task)
 
 
+def _announce(
+    console: Console, label: str, name: str | None, started: list, run: TrainingRun
+) -> None:
+    started.append(run)
+    console.print(f"{label}: training {name} vs baseline ({run.task}, budget {run.budget})")
+
+
 def _train_picks(
     day: date,
     picks: list[Pick],
@@ -134,19 +142,15 @@ def _train_picks(
         if implementation.status != "implemented":
             console.print(f"{label}: not implemented: {implementation.reason}")
             continue
-        planned = pipeline.plan_run(pick, implementation, budget=budget, backend=backend.name)
-        done = store.get_run(planned.run_id)
-        if done is not None and done.status == "completed" and not opts.force:
-            outcome = done.verdict.outcome if done.verdict else "no verdict"
-            console.print(f"{label}: already trained ({outcome}); --force retrains")
-        else:
-            console.print(
-                f"{label}: training {implementation.name} vs baseline "
-                f"({implementation.task}, budget {budget})"
-            )
+        started: list[TrainingRun] = []  # filled by train() only when it starts an attempt
+        announce = functools.partial(_announce, console, label, implementation.name, started)
         run = pipeline.train(
-            pick, implementation, store=store, backend=backend, budget=budget, force=opts.force
-        )
+            pick, implementation, store=store, backend=backend, budget=budget,
+            force=opts.force, on_start=announce,
+        )  # fmt: skip
+        if run is not None and not started:
+            outcome = run.verdict.outcome if run.verdict else run.status
+            console.print(f"{label}: already trained ({outcome}); --force retrains")
         if run is not None:
             runs.append(run)
     return runs

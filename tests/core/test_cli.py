@@ -76,6 +76,7 @@ def test_offline_fallback_trains_based_and_reports_its_verdict(offline, tmp_path
     # The same day again: nothing retrained, nothing duplicated.
     capsys.readouterr()
     assert main(args) == EXIT_OK
+    assert "2402.18668: already trained (" in capsys.readouterr().out
     report2 = json.loads((day_dir / "report.json").read_text())
     assert len(report2["ranking"]) == len(report["ranking"])
     rerun = next(p for p in report2["picks"] if p["pick"]["arxiv_id"] == "2402.18668")["run"]
