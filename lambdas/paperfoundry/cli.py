@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
     run.add_argument("--budget", help="override training.budget (tiny|small|medium|large)")
     run.add_argument("--no-train", dest="train", action="store_false", help="stop after selection")
+    run.add_argument(
+        "--no-llm",
+        dest="llm",
+        action="store_false",
+        help="signals-only ranking and library-only implementation, even with an LLM configured",
+    )
 
     sub.add_parser(
         "train",
@@ -75,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         budget=args.budget,
         train=args.train,
+        llm=args.llm,
     )
     try:
         result = run_day(opts, console)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI"]
 
@@ -62,12 +63,80 @@ class Sources(_Section):
     timeout_seconds: float = 20.0
 
 
+class Price(_Section):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # defaults to the input price
+
+
+# List prices (USD per 1M tokens) of the default models; verify against your provider's
+# price page and override under [llm.prices] (Azure deployments are priced by model).
+DEFAULT_PRICES = {
+    "gpt-5": Price(input=1.25, cached_input=0.125, output=10.0),
+    "gpt-5-mini": Price(input=0.25, cached_input=0.025, output=2.0),
+    "gpt-5-nano": Price(input=0.05, cached_input=0.005, output=0.40),
+}
+
+
+class LLM(_Section):
+    # auto: Azure when AZURE_OPENAI_API_KEY and an endpoint are set, else an
+    # OpenAI-compatible server when a base URL is set, else OpenAI when OPENAI_API_KEY is
+    # set, else off (signals-only ranking, library-only implementation).
+    provider: Literal["auto", "openai", "azure", "compatible", "off"] = "auto"
+    base_url: str = ""  # OpenAI-compatible endpoint, e.g. http://localhost:11434/v1
+    azure_endpoint: str = ""
+    azure_api_version: str = "2024-10-21"
+    review_model: str = "gpt-5-mini"  # Azure: deployment names
+    compare_model: str = "gpt-5-mini"
+    implement_model: str = "gpt-5"
+    # Sent only to OpenAI/Azure (reasoning models); "" sends nothing.
+    review_reasoning_effort: str = "low"
+    implement_reasoning_effort: str = "medium"
+    timeout_seconds: float = 300.0
+    max_retries: int = Field(3, ge=0)  # on 429, 5xx, timeouts; Retry-After is honoured
+    invalid_output_retries: int = Field(2, ge=0)  # re-asks after output that fails the schema
+    json_mode: bool = True  # response_format json_object; turn off for servers without it
+    max_output_tokens: int = 16000  # includes reasoning tokens
+    daily_spend_cap_usd: float = Field(5.0, ge=0)
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    @field_validator("prices", mode="after")
+    @classmethod
+    def _keep_default_prices(cls, prices: dict[str, Price]) -> dict[str, Price]:
+        return {**DEFAULT_PRICES, **prices}  # [llm.prices] adds or overrides models
+
+
+class ReviewWeights(_Section):
+    signals: float = 0.4
+    review: float = 0.4
+    tournament: float = 0.2
+
+
+class Review(_Section):
+    candidates: int = Field(20, ge=0)  # top papers by signals that the LLM reviews
+    samples: int = Field(3, ge=1)  # reviews per paper, averaged
+    tournament_size: int = Field(6, ge=0)  # top reviewed papers compared pairwise
+    parallel: int = Field(4, ge=1)  # concurrent LLM requests
+    weights: ReviewWeights = Field(default_factory=ReviewWeights)
+
+
+class Implement(_Section):
+    max_attempts: int = Field(3, ge=1)  # first try + repair rounds
+    max_paper_chars: int = 60000  # of the paper's markdown sent to the model
+    validation_timeout_seconds: float = 600.0
+
+
 class Config(_Section):
     interests: Interests = Field(default_factory=Interests)
     ranking: Ranking = Field(default_factory=Ranking)
     selection: Selection = Field(default_factory=Selection)
     training: Training = Field(default_factory=Training)
     sources: Sources = Field(default_factory=Sources)
+    llm: LLM = Field(default_factory=LLM)
+    review: Review = Field(default_factory=Review)
+    implement: Implement = Field(default_factory=Implement)
 
 
 class ConfigError(ValueError):

@@ -98,6 +98,9 @@ class Score(Model):
     total: float
     components: list[ScoreComponent]
     excluded: str | None = None  # why the paper may not be picked (e.g. excluded category)
+    # "signals": community signals and interest match only; "combined": signals plus the
+    # LLM review and tournament parts (computed from stored reviews, never stored itself)
+    basis: Literal["signals", "combined"] = "signals"
 
 
 class Pick(Model):
@@ -109,6 +112,32 @@ class Pick(Model):
 
 
 ImplementationStatus = Literal["implemented", "not_implemented", "failed"]
+
+
+class Failure(Model):
+    stage: str
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class ImplementationPlan(Model):
+    """What the implementer decided before writing code (shown in the report)."""
+
+    task: Literal["mqar", "lm"] = "mqar"
+    name: str = ""
+    summary: str = ""
+    changes: list[str] = Field(default_factory=list)  # relative to the GPT baseline
+    simplifications: list[str] = Field(default_factory=list)
+
+
+class ImplementationAttempt(Model):
+    number: int
+    ok: bool
+    failure: Failure | None = None  # stage "static" = rejected before running
+    sha256: str | None = None
+    source_code: str | None = None
+    checked_by: str = ""  # where the code ran, e.g. "local sandbox (no network)"
 
 
 class Implementation(Model):
@@ -123,6 +152,17 @@ class Implementation(Model):
     origin: str = ""  # e.g. "paperfoundry reference library" or the LLM model id
     reason: str | None = None  # why not implemented / failed
     paper_params: int | None = None
+    # LLM provenance (provenance == "llm")
+    model: str | None = None
+    prompt_version: str | None = None
+    plan: ImplementationPlan | None = None
+    attempts: list[ImplementationAttempt] = Field(default_factory=list)
+    cost_usd: float = 0.0
+    tokens: int = 0
+    # False until the harness accepted the code: on AWS validation happens inside the
+    # network-isolated training job, so a failed job can still send the code to repair.
+    validated: bool = True
+    code_uri: str | None = None  # the file in the implementation library (LLM code)
 
 
 RunStatus = Literal["pending", "running", "completed", "failed", "stopped", "skipped"]
@@ -139,13 +179,6 @@ class Verdict(Model):
     effect: float
     toy_scale: bool
     summary: str
-
-
-class Failure(Model):
-    stage: str
-    type: str
-    message: str
-    traceback: str = ""
 
 
 class Curve(Model):
@@ -183,6 +216,108 @@ class TrainingRun(Model):
         return self.status in ("completed", "failed", "stopped", "skipped")
 
 
+# -- LLM review and accounting ---------------------------------------------------------
+
+RankingMode = Literal["signals-only", "llm"]
+REVIEW_CRITERIA = (
+    "novelty",
+    "significance",
+    "soundness",
+    "clarity",
+    "implementability",
+    "relevance",
+)
+
+
+class LLMCall(Model):
+    """One billed request (or a failed one, at no cost): the spend ledger's row."""
+
+    day: date
+    step: str  # review | compare | plan | code
+    arxiv_id: str | None = None
+    model: str
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    ok: bool = True
+    error: str | None = None
+    at: datetime
+
+
+class StepUsage(Model):
+    calls: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class LLMUsage(Model):
+    models: dict[str, str] = Field(default_factory=dict)  # step -> model
+    cap_usd: float
+    cap_reached: bool = False
+    total: StepUsage = Field(default_factory=StepUsage)
+    by_step: dict[str, StepUsage] = Field(default_factory=dict)
+
+
+class CriterionScore(Model):
+    score: float  # 1..10 (clamped on the way in)
+    rationale: str = ""
+
+
+class ReviewSample(Model):
+    """One reviewer sample; parsed from the LLM's JSON, then clamped and truncated."""
+
+    novelty: CriterionScore
+    significance: CriterionScore
+    soundness: CriterionScore
+    clarity: CriterionScore
+    implementability: CriterionScore
+    relevance: CriterionScore
+    summary: str = ""
+    steering_detected: bool = False  # the model saw instructions aimed at it in the text
+
+
+class Stat(Model):
+    mean: float
+    std: float
+
+
+class PaperReview(Model):
+    arxiv_id: str
+    day: date
+    model: str
+    prompt_version: str
+    samples: list[ReviewSample] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)  # refusals, invalid output, timeouts
+    criteria: dict[str, Stat] = Field(default_factory=dict)
+    overall: Stat | None = None  # mean of the criteria, 1..10, spread over samples
+    summary: str = ""
+    injection: list[str] = Field(default_factory=list)  # why the text looks like steering
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.injection)
+
+
+class Comparison(Model):
+    first: str  # shown to the judge as paper A
+    second: str
+    winner: str | None = None  # an arXiv id, None when the comparison failed
+    reason: str = ""
+    error: str | None = None
+
+
+class Tournament(Model):
+    day: date
+    model: str
+    participants: list[str]
+    comparisons: list[Comparison] = Field(default_factory=list)
+    # Bradley-Terry win probability against an average participant, 0..1
+    strength: dict[str, float] = Field(default_factory=dict)
+
+
 class SourceStatus(Model):
     name: str
     ok: bool
@@ -210,6 +345,10 @@ class DayReport(Model):
     ranking: list[RankedPaper]
     picks: list[PickReport]
     notes: list[str] = Field(default_factory=list)
+    mode: RankingMode = "signals-only"
+    llm: LLMUsage | None = None
+    reviews: dict[str, PaperReview] = Field(default_factory=dict)
+    tournament: Tournament | None = None
 
     @property
     def failed_sources(self) -> list[SourceStatus]:

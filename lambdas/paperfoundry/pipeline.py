@@ -4,13 +4,20 @@ The local runner (`runner.py`) calls them in order in one process; on AWS each L
 handler calls one of them. Every step is idempotent: running it twice for the same day
 (or receiving the same event twice) stores nothing twice and retrains nothing finished.
 
-    ingest -> rank (one call per paper, fanned out) -> select -> implement -> train -> report
+    ingest -> rank (one call per paper, fanned out) -> [review] -> select -> implement
+           -> train -> report
+
+`review` runs only with an LLM configured: it reviews the top candidates and runs the
+tournament; `select` and the report then use the combined score (`final_scores`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .implement import Implementer, implement
@@ -30,6 +37,10 @@ from .ranking import DayContext, build_context, score_paper
 from .ranking.score import paper_text
 from .selection import select_picks
 from .training import run_id_for
+
+if TYPE_CHECKING:  # the LLM parts load only when an LLM is configured
+    from .codegen.implementer import LLMImplementer
+    from .llm.client import LLMClient
 
 SAMPLE_SOURCE = "sample"
 
@@ -110,26 +121,150 @@ def done_before(day: date, arxiv_ids: Iterable[str], store: PaperStore) -> set[s
 
 
 def select(day: date, *, store: PaperStore, config: Config) -> tuple[list[Pick], list[str]]:
-    scores = store.scores_for_day(day)
+    scores = final_scores(day, store=store, config=config)
     head = [s.arxiv_id for s in scores[: config.selection.max_picks * 10]]
     picks, notes = select_picks(day, scores, config.selection, done_before(day, head, store))
     store.save_picks(day, picks)
     return picks, notes
 
 
+LIBRARY_PREFIX = "library/"
+
+
 def implement_pick(
-    pick: Pick, *, store: PaperStore, implementer: Implementer | None = None
+    pick: Pick,
+    *,
+    store: PaperStore,
+    implementer: Implementer | None = None,
+    blobs: BlobStore | None = None,
+    force: bool = False,
 ) -> Implementation:
-    """Reuse a stored implementation, else resolve one (library, then LLM) and store it."""
+    """Reuse a stored implementation, else resolve one (library, then LLM) and store it.
+
+    An LLM implementation that used up its attempts is not retried (it would cost again
+    for the same answer) unless `force`. Generated code that passed goes into the
+    implementation library in the blob store, with its provenance next to it."""
     existing = store.get_implementation(pick.arxiv_id)
     if existing is not None and existing.status == "implemented":
         return existing
+    if existing is not None and existing.provenance == "llm" and existing.status == "failed":
+        if not force:
+            return existing
     paper = store.get_paper(pick.arxiv_id)
     if paper is None:
         raise LookupError(f"picked paper {pick.arxiv_id} is not in the store")
     implementation = implement(paper, implementer)
+    if blobs is not None and implementation.provenance == "llm":
+        implementation = _to_library(implementation, blobs)
     store.save_implementation(implementation)
     return implementation
+
+
+def _to_library(implementation: Implementation, blobs: BlobStore) -> Implementation:
+    if implementation.status != "implemented" or not implementation.source_code:
+        return implementation
+    name = implementation.file_name or f"{implementation.arxiv_id}.py"
+    uri = blobs.put(f"{LIBRARY_PREFIX}{name}", implementation.source_code.encode(), "text/x-python")
+    provenance = implementation.model_copy(update={"source_code": None, "code_uri": uri})
+    blobs.put(
+        f"{LIBRARY_PREFIX}{name.removesuffix('.py')}.json",
+        provenance.model_dump_json(indent=1).encode(),
+        "application/json",
+    )
+    return implementation.model_copy(update={"code_uri": uri})
+
+
+# -- review (LLM) -----------------------------------------------------------------------
+
+
+def review_day(
+    day: date,
+    *,
+    store: PaperStore,
+    llm: LLMClient,
+    config: Config,
+    on_reviewed: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Review the day's top candidates (N samples each, in parallel), then run the
+    tournament among the best. What is stored already is not paid for twice. Returns
+    notes for the report (spend cap, failures)."""
+    from .review.reviewer import review_paper
+    from .review.tournament import run_tournament, tournament_entrants
+
+    signals = [s for s in store.scores_for_day(day) if not s.excluded]
+    candidates = [s.arxiv_id for s in signals[: config.review.candidates]]
+    reviews = store.reviews_for_day(day)
+    todo = [pid for pid in candidates if pid not in reviews or not reviews[pid].samples]
+    capped = threading.Event()
+    done = [len(candidates) - len(todo)]
+    lock = threading.Lock()
+
+    def review_one(arxiv_id: str) -> None:
+        if capped.is_set():
+            return  # not stored: a later run with budget left reviews it
+        paper = store.get_paper(arxiv_id)
+        if paper is None:
+            return
+        review, hit_cap = review_paper(llm, paper, config)
+        if hit_cap:
+            capped.set()
+        if review.samples or not hit_cap:
+            store.save_review(review)
+            with lock:
+                reviews[arxiv_id] = review
+        with lock:
+            done[0] += 1
+            if on_reviewed is not None:
+                on_reviewed(done[0], len(candidates))
+
+    with ThreadPoolExecutor(max_workers=config.review.parallel) as pool:
+        list(pool.map(review_one, todo))
+
+    notes: list[str] = []
+    reviewed = sum(1 for pid in candidates if pid in reviews and reviews[pid].samples)
+    if reviewed < len(candidates):
+        why = "LLM spend cap reached" if capped.is_set() else "reviews failed"
+        notes.append(f"{why}: {reviewed} of {len(candidates)} candidates reviewed")
+    entrants = tournament_entrants(
+        reviews,
+        {s.arxiv_id: s.total for s in signals},
+        config.review.tournament_size,
+        config.review.weights,
+    )
+    existing = store.get_tournament(day)
+    complete = existing is not None and all(c.winner for c in existing.comparisons)
+    if existing is not None and complete and existing.participants == entrants:
+        return notes
+    if len(entrants) < 2:
+        notes.append("tournament skipped: fewer than two reviewed candidates")
+        return notes
+    if capped.is_set():
+        notes.append("tournament skipped: LLM spend cap reached")
+        return notes
+    papers = [p for pid in entrants if (p := store.get_paper(pid)) is not None]
+    interests = "\n".join(f"- {t}" for t in config.interests.topics) or "- (none given)"
+    tournament, hit_cap = run_tournament(llm, papers, interests)
+    store.save_tournament(tournament)
+    if hit_cap:
+        notes.append("LLM spend cap reached during the tournament: some pairs not judged")
+    return notes
+
+
+def final_scores(day: date, *, store: PaperStore, config: Config) -> list[Score]:
+    """The day's ranking: the signal scores, combined with reviews when there are any."""
+    signals = store.scores_for_day(day)
+    reviews = store.reviews_for_day(day)
+    if not reviews:
+        return signals
+    from .review.combined import combined_scores
+
+    return combined_scores(
+        signals,
+        reviews,
+        store.get_tournament(day),
+        config.review.weights,
+        config.review.candidates,
+    )
 
 
 # -- train ------------------------------------------------------------------------------
@@ -185,6 +320,39 @@ def train(
     return run
 
 
+def repair_after_failed_run(
+    run: TrainingRun,
+    *,
+    store: PaperStore,
+    implementer: LLMImplementer | None,
+    backend: TrainingBackend,
+    config: Config,
+) -> TrainingRun | None:
+    """A run of LLM-written code that the harness rejected before training (on AWS the
+    training job is where the code is first validated): repair it and train the new code,
+    while attempts are left. Returns the new run, or None when nothing was retried."""
+    from .codegen.implementer import VALIDATION_STAGES, record_rejection
+
+    impl = store.get_implementation(run.arxiv_id)
+    failure = run.failure
+    if impl is None or impl.provenance != "llm" or failure is None:
+        return None
+    if failure.stage not in VALIDATION_STAGES:
+        return None
+    if implementer is None or len(impl.attempts) >= config.implement.max_attempts:
+        store.save_implementation(record_rejection(impl, failure))
+        return None
+    paper = store.get_paper(run.arxiv_id)
+    pick = next((p for p in store.picks_for_day(run.day) if p.arxiv_id == run.arxiv_id), None)
+    if paper is None or pick is None:
+        return None
+    impl = implementer.repair(paper, impl, failure)
+    store.save_implementation(impl)
+    if impl.status != "implemented":
+        return None
+    return train(pick, impl, store=store, backend=backend, budget=run.budget, force=True)
+
+
 def day_finished(day: date, *, store: PaperStore) -> bool:
     """True when every pick of the day has a finished run (or needed none)."""
     runs = {r.arxiv_id: r for r in store.runs_for_day(day)}
@@ -200,14 +368,35 @@ def day_finished(day: date, *, store: PaperStore) -> bool:
 # -- report -----------------------------------------------------------------------------
 
 
-def build_report(day: date, *, store: PaperStore, notes: list[str] | None = None) -> DayReport:
+def _strip_code(implementation: Implementation) -> Implementation:
+    """The report carries provenance, plan and attempts; the code stays in the library."""
+    attempts = [a.model_copy(update={"source_code": None}) for a in implementation.attempts]
+    return implementation.model_copy(update={"source_code": None, "attempts": attempts})
+
+
+def build_report(
+    day: date,
+    *,
+    store: PaperStore,
+    notes: list[str] | None = None,
+    config: Config | None = None,
+) -> DayReport:
+    from .llm.accounting import usage_summary
+
+    config = config or Config()
     sources = store.sources_for_day(day)
     papers = {p.arxiv_id: p for p in store.papers_for_day(day)}
     ranking = [
         RankedPaper(paper=papers[s.arxiv_id], score=s)
-        for s in store.scores_for_day(day)
+        for s in final_scores(day, store=store, config=config)
         if s.arxiv_id in papers
     ]
+    reviews = store.reviews_for_day(day)
+    calls = store.llm_calls_for_day(day)
+    usage = None
+    if calls:
+        models = {c.step: c.model for c in calls}
+        usage = usage_summary(calls, cap_usd=config.llm.daily_spend_cap_usd, models=models)
     runs = {r.arxiv_id: r for r in store.runs_for_day(day)}
     picks = []
     for pick in store.picks_for_day(day):
@@ -220,7 +409,7 @@ def build_report(day: date, *, store: PaperStore, notes: list[str] | None = None
             PickReport(
                 pick=pick,
                 paper=papers[pick.arxiv_id],
-                implementation=implementation.model_copy(update={"source_code": None}),
+                implementation=_strip_code(implementation),
                 run=runs.get(pick.arxiv_id),
             )
         )
@@ -232,6 +421,10 @@ def build_report(day: date, *, store: PaperStore, notes: list[str] | None = None
         ranking=ranking,
         picks=picks,
         notes=notes or [],
+        mode="llm" if reviews or calls else "signals-only",
+        llm=usage,
+        reviews=reviews,
+        tournament=store.get_tournament(day),
     )
 
 

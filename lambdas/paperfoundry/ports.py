@@ -12,10 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from .models import (
     Implementation,
+    LLMCall,
     Paper,
+    PaperReview,
     Pick,
     Score,
     SourceStatus,
+    Tournament,
     TrainingRun,
 )
 
@@ -57,6 +60,21 @@ class PaperStore(Protocol):
 
     def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]: ...
 
+    # LLM review (written only when an LLM is configured)
+
+    def save_review(self, review: PaperReview) -> None: ...
+
+    def reviews_for_day(self, day: date) -> dict[str, PaperReview]: ...
+
+    def save_tournament(self, tournament: Tournament) -> None: ...
+
+    def get_tournament(self, day: date) -> Tournament | None: ...
+
+    def record_llm_call(self, call: LLMCall) -> None:
+        """Append to the spend ledger (the daily cap and the report read it)."""
+
+    def llm_calls_for_day(self, day: date) -> list[LLMCall]: ...
+
 
 class Queue(Protocol):
     """Fan-out of work items (one per new paper)."""
@@ -85,11 +103,3 @@ class TrainingBackend(Protocol):
 
     def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
         """Start (remote) or run to completion (local); return the run's new state."""
-
-
-class LLM(Protocol):
-    """Seam for the LLM implementer (separate issue). Paper text passed in is untrusted."""
-
-    model: str
-
-    def complete(self, system: str, user: str) -> str: ...

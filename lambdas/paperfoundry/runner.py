@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.panel import Panel
@@ -22,9 +23,12 @@ from .adapters.local.notifier import ConsoleFileNotifier
 from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
 from .config import Config, load_config
-from .models import DayReport, Paper, Pick, SourceStatus, TrainingRun
+from .models import DayReport, Implementation, Paper, Pick, SourceStatus, TrainingRun
 from .sources import all_unreachable, fetch_day
 from .sources.sample import load_sample_day
+
+if TYPE_CHECKING:
+    from .llm.client import LLMClient
 
 
 class RunError(RuntimeError):
@@ -42,6 +46,7 @@ class RunOptions:
     device: str | None = None
     budget: str | None = None
     train: bool = True
+    llm: bool = True  # False: signals-only ranking and library-only implementation
 
 
 @dataclass
@@ -109,6 +114,72 @@ def _rank_all(
             progress.advance(task)
 
 
+def _build_llm(
+    opts: RunOptions, config: Config, store: SqliteStore, day: date, console: Console
+) -> LLMClient | None:
+    from .llm.client import LLMClient, credentials_from_env
+
+    if not opts.llm:
+        config.llm.provider = "off"
+    try:
+        creds = credentials_from_env(config.llm)
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
+    if creds is None:
+        console.print(
+            "LLM: off: signals-only ranking, library-only implementation "
+            "(set OPENAI_API_KEY, AZURE_OPENAI_API_KEY or llm.base_url to enable)"
+        )
+        return None
+    s = config.llm
+    where = f" at {creds.base_url or creds.azure_endpoint}" if creds.provider != "openai" else ""
+    console.print(
+        f"LLM: {creds.provider}{where}; review {s.review_model} x{config.review.samples}, "
+        f"implement {s.implement_model}; spend cap ${s.daily_spend_cap_usd:.2f}/day"
+    )
+    return LLMClient(s, creds, store, day)
+
+
+def _review(
+    day: date, llm: LLMClient, store: SqliteStore, config: Config, console: Console
+) -> list[str]:
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("LLM review", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        notes = pipeline.review_day(day, store=store, llm=llm, config=config, on_reviewed=advance)
+    reviews = store.reviews_for_day(day)
+    flagged = [pid for pid, r in reviews.items() if r.flagged]
+    console.print(
+        f"reviewed {sum(1 for r in reviews.values() if r.samples)} candidates "
+        f"(${llm.spent_usd:.4f} spent today)"
+        + (f"; flagged for steering: {', '.join(flagged)}" if flagged else "")
+    )
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
+    return notes
+
+
+def _describe_implementation(console: Console, label: str, impl: Implementation) -> None:
+    if impl.provenance != "llm":
+        return
+    if impl.plan is not None:
+        console.print(f"{label}: plan: {impl.plan.name} ({impl.plan.task}): {impl.plan.summary}")
+    for attempt in impl.attempts:
+        if attempt.ok:
+            console.print(f"{label}: attempt {attempt.number}: passed ({attempt.checked_by})")
+        elif attempt.failure is not None:
+            f = attempt.failure
+            console.print(f"{label}: attempt {attempt.number}: {f.stage} {f.type}: {f.message}")
+    console.print(f"{label}: implementation cost ${impl.cost_usd:.4f} ({impl.tokens} tokens)")
+
+
 def _announce(
     console: Console, label: str, name: str | None, started: list, run: TrainingRun
 ) -> None:
@@ -120,11 +191,23 @@ def _train_picks(
     day: date,
     picks: list[Pick],
     store: SqliteStore,
+    blobs: FileBlobStore,
     config: Config,
     opts: RunOptions,
     console: Console,
+    llm: LLMClient | None,
 ) -> list[TrainingRun]:
     from .adapters.local.subprocess_trainer import SubprocessTrainer
+
+    implementer = None
+    if llm is not None:
+        from .adapters.local.sandbox import SandboxValidator
+        from .codegen.implementer import LLMImplementer
+
+        validator = SandboxValidator(
+            config.training.budget, config.implement.validation_timeout_seconds
+        )
+        implementer = LLMImplementer(llm, config, validator=validator)
 
     budget = config.training.budget
     backend = SubprocessTrainer(
@@ -138,7 +221,12 @@ def _train_picks(
     runs: list[TrainingRun] = []
     for pick in picks:
         label = f"pick {pick.rank} {pick.arxiv_id}"
-        implementation = pipeline.implement_pick(pick, store=store)
+        if implementer is not None and store.get_implementation(pick.arxiv_id) is None:
+            console.print(f"{label}: implementing with {config.llm.implement_model}")
+        implementation = pipeline.implement_pick(
+            pick, store=store, implementer=implementer, blobs=blobs, force=opts.force
+        )
+        _describe_implementation(console, label, implementation)
         if implementation.status != "implemented":
             console.print(f"{label}: not implemented: {implementation.reason}")
             continue
@@ -177,12 +265,17 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
         )
         console.print(f"[bold]{day}[/]: {len(papers)} papers ({len(new_ids)} new)")
         _rank_all(day, queue, store, blobs, console)
+        llm = _build_llm(opts, config, store, day, console)
+        if llm is not None:
+            notes.extend(_review(day, llm, store, config, console))
 
         picks, selection_notes = pipeline.select(day, store=store, config=config)
         notes.extend(selection_notes)
-        runs = _train_picks(day, picks, store, config, opts, console) if opts.train else []
+        runs = []
+        if opts.train:
+            runs = _train_picks(day, picks, store, blobs, config, opts, console, llm)
 
-        report = pipeline.build_report(day, store=store, notes=notes)
+        report = pipeline.build_report(day, store=store, notes=notes, config=config)
         notifier = ConsoleFileNotifier(
             opts.out / day.isoformat() / "digest.txt", echo=lambda text: None
         )
@@ -195,7 +288,10 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
 def summary_table(result: RunResult, top: int = 10) -> Table:
     report = result.report
     picked = {p.pick.arxiv_id: p for p in report.picks}
-    table = Table(title=f"paperfoundry {report.day}{' (sample day)' if report.sample else ''}")
+    title = f"paperfoundry {report.day}{' (sample day)' if report.sample else ''}"
+    if report.llm is not None:
+        title += f" [{report.mode}, LLM ${report.llm.total.cost_usd:.4f}]"
+    table = Table(title=title)
     for column in ("#", "score", "arXiv", "title", "outcome"):
         table.add_column(column, overflow="fold")
     for i, ranked in enumerate(report.ranking[:top], start=1):

@@ -194,12 +194,19 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         return {"ok": False, "failure": failure(stage, exc, impl_path)}
 
 
-def validate_in_subprocess(impl_path, spec, device="cpu", timeout=600) -> dict:
-    """check_impl in a fresh interpreter: a crash, hang or sys.exit cannot take us down."""
+def validate_in_subprocess(
+    impl_path, spec, device="cpu", timeout=600, *, env=None, prefix=(), preexec_fn=None, cwd=None
+) -> dict:
+    """check_impl in a fresh interpreter: a crash, hang or sys.exit cannot take us down.
+
+    A caller that runs untrusted code passes its sandbox: `env` (replaces the environment),
+    `prefix` (a wrapper command such as `unshare -rn`), `preexec_fn` (resource limits), `cwd`.
+    """
     pkg_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
     cmd = [
+        *prefix,
         sys.executable,
         "-m",
         "paperfoundry_trainer.validate",
@@ -211,7 +218,15 @@ def validate_in_subprocess(impl_path, spec, device="cpu", timeout=600) -> dict:
         str(device),
     ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, no locks taken
+            cwd=cwd,
+        )
         out, err, rc = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")

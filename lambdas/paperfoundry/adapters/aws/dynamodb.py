@@ -11,6 +11,9 @@ Key design (docs/DATA_MODEL.md has the full table and the access patterns):
     picks           DAY#<date>          PICKS              -                -
     score           DAY#<date>          SCORE#<id>         SCORES#<date>    <score 0-padded>#<id>
     run             DAY#<date>          RUN#<run_id>       PAPER#<id>       RUN#<run_id>
+    LLM review      DAY#<date>          REVIEW#<id>        -                -
+    tournament      DAY#<date>          TOURNAMENT         -                -
+    LLM call        DAY#<date>          LLMCALL#<time>#<n> -                -
 
 Everything a step reads right after another step wrote it lives in the base table (reads
 are strongly consistent); the GSI serves the two read paths that tolerate its eventual
@@ -26,12 +29,23 @@ conditional flags on the day item: exactly one caller wins each.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ...models import Implementation, Paper, Pick, Score, SourceStatus, TrainingRun
+from ...models import (
+    Implementation,
+    LLMCall,
+    Paper,
+    PaperReview,
+    Pick,
+    Score,
+    SourceStatus,
+    Tournament,
+    TrainingRun,
+)
 
 SCORE_SCALE = 10**9  # 9 decimal places in the sort key
 SCORE_WIDTH = 13  # scores up to 9999.999999999 sort correctly
@@ -529,6 +543,52 @@ class DynamoStore:
     def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]:
         items = self._query(paper_pk(arxiv_id), "RUN#", index="gsi1")
         return [TrainingRun.model_validate(i["data"]) for i in items]
+
+    # -- LLM review, tournament, spend ledger ------------------------------------------------
+
+    def save_review(self, review: PaperReview) -> None:
+        self._put(
+            {
+                "pk": day_pk(review.day),
+                "sk": f"REVIEW#{review.arxiv_id}",
+                "type": "review",
+                "data": self._data(review),
+            }
+        )
+
+    def reviews_for_day(self, day: date) -> dict[str, PaperReview]:
+        items = self._query(day_pk(day), "REVIEW#")
+        return {(r := PaperReview.model_validate(i["data"])).arxiv_id: r for i in items}
+
+    def save_tournament(self, tournament: Tournament) -> None:
+        self._put(
+            {
+                "pk": day_pk(tournament.day),
+                "sk": "TOURNAMENT",
+                "type": "tournament",
+                "data": self._data(tournament),
+            }
+        )
+
+    def get_tournament(self, day: date) -> Tournament | None:
+        item = self._get(day_pk(day), "TOURNAMENT")
+        return Tournament.model_validate(item["data"]) if item else None
+
+    def record_llm_call(self, call: LLMCall) -> None:
+        # time first so the ledger reads in order; a random suffix keeps concurrent
+        # calls in the same microsecond apart
+        suffix = uuid.uuid4().hex[:8]
+        self._put(
+            {
+                "pk": day_pk(call.day),
+                "sk": f"LLMCALL#{call.at.isoformat()}#{suffix}",
+                "type": "llm_call",
+                "data": self._data(call),
+            }
+        )
+
+    def llm_calls_for_day(self, day: date) -> list[LLMCall]:
+        return [LLMCall.model_validate(i["data"]) for i in self._query(day_pk(day), "LLMCALL#")]
 
 
 def _merge(old: Paper, new: Paper) -> Paper:

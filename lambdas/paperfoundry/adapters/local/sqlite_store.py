@@ -11,7 +11,17 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from ...models import Implementation, Paper, Pick, Score, SourceStatus, TrainingRun
+from ...models import (
+    Implementation,
+    LLMCall,
+    Paper,
+    PaperReview,
+    Pick,
+    Score,
+    SourceStatus,
+    Tournament,
+    TrainingRun,
+)
 from ...sources.merge import merge_papers
 
 MIGRATIONS: list[str] = [
@@ -31,6 +41,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_by_paper ON runs (arxiv_id);
     CREATE INDEX runs_by_day ON runs (day);
     """,
+    # 2: LLM reviews, the day's tournament, the spend ledger
+    """
+    CREATE TABLE reviews (day TEXT NOT NULL, arxiv_id TEXT NOT NULL, doc TEXT NOT NULL,
+                          PRIMARY KEY (day, arxiv_id));
+    CREATE TABLE tournaments (day TEXT PRIMARY KEY, doc TEXT NOT NULL);
+    CREATE TABLE llm_calls (id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL,
+                            doc TEXT NOT NULL);
+    CREATE INDEX llm_calls_by_day ON llm_calls (day);
+    """,
 ]
 
 
@@ -38,7 +57,9 @@ class SqliteStore:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None)  # autocommit; explicit txns
+        # autocommit with explicit transactions; shared by the LLM review threads, whose
+        # writes are single statements (sqlite3 serialises them on the connection)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL stays consistent on a crash and skips an fsync per write (one score
         # per rank message would otherwise cost a disk flush each: 3 ms on this machine).
@@ -176,3 +197,41 @@ class SqliteStore:
     def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]:
         rows = self.db.execute("SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day", (arxiv_id,))
         return [TrainingRun.model_validate_json(r[0]) for r in rows]
+
+    # LLM reviews, tournament, spend ledger -----------------------------------------------
+
+    def save_review(self, review: PaperReview) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO reviews VALUES (?, ?, ?)",
+            (review.day.isoformat(), review.arxiv_id, review.model_dump_json()),
+        )
+
+    def reviews_for_day(self, day: date) -> dict[str, PaperReview]:
+        rows = self.db.execute(
+            "SELECT doc FROM reviews WHERE day = ? ORDER BY arxiv_id", (day.isoformat(),)
+        )
+        return {(r := PaperReview.model_validate_json(row[0])).arxiv_id: r for row in rows}
+
+    def save_tournament(self, tournament: Tournament) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO tournaments VALUES (?, ?)",
+            (tournament.day.isoformat(), tournament.model_dump_json()),
+        )
+
+    def get_tournament(self, day: date) -> Tournament | None:
+        row = self.db.execute(
+            "SELECT doc FROM tournaments WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return Tournament.model_validate_json(row[0]) if row else None
+
+    def record_llm_call(self, call: LLMCall) -> None:
+        self.db.execute(
+            "INSERT INTO llm_calls (day, doc) VALUES (?, ?)",
+            (call.day.isoformat(), call.model_dump_json()),
+        )
+
+    def llm_calls_for_day(self, day: date) -> list[LLMCall]:
+        rows = self.db.execute(
+            "SELECT doc FROM llm_calls WHERE day = ? ORDER BY id", (day.isoformat(),)
+        )
+        return [LLMCall.model_validate_json(r[0]) for r in rows]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ...models import Implementation, TrainingRun
 from ...training import apply_metrics
+from .sandbox import limits, no_network_prefix, sandbox_env
 
 GRACE_SECONDS = 30  # time the harness gets to checkpoint after SIGTERM
 QUIET_PREFIXES = ("pf_metric ", "pf_eval ")
@@ -69,9 +70,16 @@ class SubprocessTrainer:
         metrics_path.unlink(missing_ok=True)  # never report a previous attempt's result
 
         tail: deque[str] = deque(maxlen=40)
+        command = self.command(impl_file, run, out, implementation.paper_params)
+        sandboxed: dict = {}
+        if implementation.provenance == "llm":
+            # LLM-written code trains in the sandbox: no credentials, no network.
+            command = [*no_network_prefix(), *command]
+            sandboxed = {"env": sandbox_env(out), "preexec_fn": limits(), "cwd": out}
         started = time.monotonic()
         proc = subprocess.Popen(
-            self.command(impl_file, run, out, implementation.paper_params),
+            command,
+            **sandboxed,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,0 +1,287 @@
+"""The LLM implementer: paper -> plan -> code in the harness contract -> checks -> repair.
+
+Published experience (Paper2Code, PaperBench) says generated research code often does not
+run on the first try, so every attempt goes through the static checks and then the
+harness's own validation in a sandbox; a failure goes back to the model as the harness's
+structured error, up to `implement.max_attempts` attempts. All attempts are kept.
+
+On AWS there is no local sandbox: the code passes the static checks here and is validated
+inside the network-isolated training job; a job that fails validation comes back through
+`repair` (see `pipeline.repair_after_failed_run`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Annotated, Protocol
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+
+from ..config import Config
+from ..llm.accounting import SpendCapReached
+from ..llm.client import LLMClient, LLMError
+from ..llm.untrusted import DATA_RULES, clean, data_block
+from ..models import Failure, Implementation, ImplementationAttempt, ImplementationPlan, Paper
+from ..sources.paper_text import fetch_paper_text
+from .codecheck import ALLOWED_MODULES, static_check
+
+PROMPT_VERSION = "implement-v1"
+HARNESS_TASKS = ("mqar", "lm")
+# Failure stages the harness's validation reports; a training job that failed in one of
+# these never trained, so the code (not the infrastructure) is what needs repair.
+VALIDATION_STAGES = ("static", "import", "build", "budget", "forward", "shape", "finite",
+                     "backward")  # fmt: skip
+
+
+class Validator(Protocol):
+    """Runs the harness's validation on code in a sandbox; None means it passed."""
+
+    name: str
+
+    def validate(self, source: str, file_name: str, task: str) -> Failure | None: ...
+
+
+def _lines(limit: int, items: int):
+    return BeforeValidator(
+        lambda v: (
+            [" ".join(str(x).split())[:limit] for x in (v or [])][:items]
+            if isinstance(v, list)
+            else [" ".join(str(v).split())[:limit]]
+        )
+    )
+
+
+class PlanReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    task: str
+    name: Annotated[str, BeforeValidator(lambda v: " ".join(str(v).split())[:60])]
+    summary: Annotated[str, BeforeValidator(lambda v: " ".join(str(v).split())[:800])] = ""
+    changes: Annotated[list[str], _lines(240, 8)] = []
+    simplifications: Annotated[list[str], _lines(240, 8)] = []
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in HARNESS_TASKS:
+            raise ValueError(f"task must be one of {', '.join(HARNESS_TASKS)}")
+        return value
+
+
+@cache
+def contract() -> str:
+    return resources.files("paperfoundry.codegen").joinpath("contract.md").read_text()
+
+
+PLAN_SYSTEM = f"""You plan a small PyTorch re-implementation of a machine-learning paper for \
+a test harness ({PROMPT_VERSION}). The harness trains the implementation and a \
+parameter-matched GPT baseline from scratch on a task family, with the same data, steps, \
+optimiser and learning-rate sweep, and compares them. Task families: "mqar" (multi-query \
+associative recall, tokens in, next-token logits out; tests in-context recall) and "lm" \
+(byte-level language modelling). Budgets are tiny (tens of thousands to millions of \
+parameters), so keep the paper's core mechanism and simplify everything else.
+
+{DATA_RULES}
+
+Reply with one JSON object and nothing else:
+{{"task": "mqar" or "lm", "name": "<short model name>", "summary": "<what the paper's core \
+mechanism is, in two or three sentences>", "changes": ["<what differs from a standard GPT \
+block>", ...], "simplifications": ["<what is left out or scaled down, and why>", ...]}}"""
+
+CODE_SYSTEM = f"""You write one Python file that implements a paper's core idea for a test \
+harness ({PROMPT_VERSION}). Follow this contract exactly; it is the harness's specification.
+
+{{contract}}
+
+Allowed imports: {", ".join(sorted(ALLOWED_MODULES - {"__future__"}))}. Anything that \
+touches files, the network, processes, the environment, dynamic code (exec, eval, \
+__import__) or interpreter internals is rejected before the code runs.
+
+{DATA_RULES}
+
+Reply with the complete file in one ```python code block, and nothing after it."""
+
+_CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(?P<code>.*?)```", re.DOTALL)
+
+
+def extract_code(reply: str) -> str:
+    """The longest fenced code block of the reply, or the reply itself if it has none."""
+    blocks = [m.group("code") for m in _CODE_BLOCK.finditer(reply)]
+    return (max(blocks, key=len) if blocks else reply).strip() + "\n"
+
+
+def record_rejection(impl: Implementation, failure: Failure) -> Implementation:
+    """The harness rejected `impl` after the fact: its last attempt failed with `failure`."""
+    impl = impl.model_copy(deep=True)
+    if impl.attempts:
+        impl.attempts[-1] = impl.attempts[-1].model_copy(update={"ok": False, "failure": failure})
+    impl.status, impl.validated = "failed", False
+    impl.reason = (
+        f"implementation failed after {len(impl.attempts)} attempts "
+        f"(last: {failure.stage} {failure.type}: {failure.message[:200]})"
+    )
+    return impl
+
+
+def file_name_for(arxiv_id: str) -> str:
+    return "llm_" + re.sub(r"[^0-9A-Za-z]", "_", arxiv_id) + ".py"
+
+
+class LLMImplementer:
+    def __init__(
+        self,
+        llm: LLMClient,
+        config: Config,
+        *,
+        validator: Validator | None,
+        fetch_text: Callable[[Paper], tuple[str, str]] = fetch_paper_text,
+        tasks: tuple[str, ...] = ("mqar",),
+    ) -> None:
+        self.llm = llm
+        self.config = config
+        self.validator = validator
+        self.fetch_text = fetch_text
+        self.tasks = tasks
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    def _paper_block(self, paper: Paper, text: str) -> str:
+        limit = self.config.implement.max_paper_chars
+        return data_block(
+            "paper",
+            {"arxiv_id": paper.arxiv_id, "title": paper.title, "text": clean(text, limit)},
+        )
+
+    def _plan(self, paper: Paper, block: str) -> ImplementationPlan:
+        user = f"Task families available today: {', '.join(self.tasks)}.\n\nThe paper:\n{block}"
+        reply = self.llm.ask_json("plan", PLAN_SYSTEM, user, PlanReply, arxiv_id=paper.arxiv_id)
+        task = reply.task if reply.task in self.tasks else self.tasks[0]
+        return ImplementationPlan(task=task, **reply.model_dump(exclude={"task"}))
+
+    def _code_messages(
+        self, plan: ImplementationPlan, block: str, last: ImplementationAttempt | None
+    ) -> list[dict[str, str]]:
+        plan_json = json.dumps(plan.model_dump(), indent=1)
+        messages = [
+            {"role": "system", "content": CODE_SYSTEM.replace("{contract}", contract())},
+            {
+                "role": "user",
+                "content": f"Implement this plan (task {plan.task!r}):\n{plan_json}\n\n"
+                f"The paper:\n{block}",
+            },
+        ]
+        if last is not None and last.failure is not None:
+            messages += [
+                {"role": "assistant", "content": f"```python\n{last.source_code or ''}```"},
+                {
+                    "role": "user",
+                    "content": "The harness rejected this file with this error:\n"
+                    + json.dumps(last.failure.model_dump(), indent=1)
+                    + "\nFix the cause and reply with the complete corrected file in one "
+                    "```python code block.",
+                },
+            ]
+        return messages
+
+    # -- attempts --------------------------------------------------------------------------
+
+    def _check(self, source: str, file_name: str, task: str) -> tuple[Failure | None, str]:
+        failure = static_check(source, file_name)
+        if failure is not None:
+            return failure, "static checks (code not run)"
+        if self.validator is None:
+            return None, "static checks; harness validation runs in the training job"
+        return self.validator.validate(source, file_name, task), self.validator.name
+
+    def _attempts(
+        self,
+        paper: Paper,
+        impl: Implementation,
+        block: str,
+        last: ImplementationAttempt | None,
+    ) -> Implementation:
+        assert impl.plan is not None
+        file_name = file_name_for(paper.arxiv_id)
+        while len(impl.attempts) < self.config.implement.max_attempts:
+            number = len(impl.attempts) + 1
+            messages = self._code_messages(impl.plan, block, last)
+            try:
+                reply = self.llm.ask_text("code", messages, arxiv_id=paper.arxiv_id)
+            except LLMError as exc:  # the spend cap is not an LLMError: it ends the loop
+                last = ImplementationAttempt(
+                    number=number,
+                    ok=False,
+                    failure=Failure(stage="llm", type=type(exc).__name__, message=str(exc)[:500]),
+                )
+                impl.attempts.append(last)
+                continue
+            source = extract_code(reply)
+            failure, checked_by = self._check(source, file_name, impl.plan.task)
+            last = ImplementationAttempt(
+                number=number,
+                ok=failure is None,
+                failure=failure,
+                sha256=hashlib.sha256(source.encode()).hexdigest(),
+                source_code=source,
+                checked_by=checked_by,
+            )
+            impl.attempts.append(last)
+            if failure is None:
+                impl.status, impl.reason = "implemented", None
+                impl.source_code, impl.sha256, impl.file_name = source, last.sha256, file_name
+                impl.validated = self.validator is not None
+                return impl
+        impl.status = "failed"
+        why = last.failure if last is not None and last.failure else None
+        impl.reason = f"implementation failed after {len(impl.attempts)} attempts" + (
+            f" (last: {why.stage} {why.type}: {why.message[:200]})" if why else ""
+        )
+        return impl
+
+    def _account(self, impl: Implementation, since: int) -> Implementation:
+        calls = [c for c in self.llm.calls[since:] if c.arxiv_id == impl.arxiv_id]
+        impl.cost_usd = round(impl.cost_usd + sum(c.cost_usd for c in calls), 6)
+        impl.tokens += sum(c.prompt_tokens + c.completion_tokens for c in calls)
+        return impl
+
+    def _run(
+        self, paper: Paper, impl: Implementation, last: ImplementationAttempt | None
+    ) -> Implementation:
+        since = len(self.llm.calls)
+        try:
+            text, origin = self.fetch_text(paper)
+            block = self._paper_block(paper, text)
+            if impl.plan is None:
+                impl.plan = self._plan(paper, block)
+                impl.name, impl.task = impl.plan.name or paper.arxiv_id, impl.plan.task
+            impl.origin = f"{self.llm.models['code']} from {origin}"
+            impl = self._attempts(paper, impl, block, last)
+        except SpendCapReached as exc:
+            impl.status, impl.reason = "not_implemented", f"LLM spend cap reached ({exc})"
+        except LLMError as exc:
+            impl.status, impl.reason = "failed", f"implementation failed: {exc}"[:500]
+        return self._account(impl, since)
+
+    # -- public ----------------------------------------------------------------------------
+
+    def implement(self, paper: Paper) -> Implementation:
+        impl = Implementation(
+            arxiv_id=paper.arxiv_id,
+            status="not_implemented",
+            provenance="llm",
+            model=self.llm.models["code"],
+            prompt_version=PROMPT_VERSION,
+            validated=False,
+        )
+        return self._run(paper, impl, None)
+
+    def repair(self, paper: Paper, impl: Implementation, failure: Failure) -> Implementation:
+        """Another round after the harness rejected `impl` elsewhere (the training job)."""
+        impl = record_rejection(impl, failure)
+        last = impl.attempts[-1] if impl.attempts else None
+        return self._run(paper, impl, last)

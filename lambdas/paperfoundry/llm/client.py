@@ -1,0 +1,300 @@
+"""One LLM client for OpenAI, Azure OpenAI and any OpenAI-compatible server (vLLM, Ollama).
+
+Built on the `openai` SDK, which retries 429, 5xx, timeouts and connection errors with
+backoff and honours Retry-After. On top of it: a model per step, JSON output validated by
+pydantic with re-asks on invalid output, refusals told apart from failures, and every
+request accounted (tokens, dollars) in the store's ledger, with the daily spend cap
+checked before each request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..config import LLM
+from ..models import LLMCall
+from .accounting import (
+    NOT_SENT,
+    SpendCapReached,
+    SpendLedger,
+    cost_usd,
+    estimated_prompt_cost,
+    price_for,
+)
+
+T = TypeVar("T", bound=BaseModel)
+Provider = Literal["openai", "azure", "compatible"]
+STEPS = ("review", "compare", "plan", "code")
+
+
+class LLMError(RuntimeError):
+    """A request that produced nothing usable; the message says why."""
+
+
+class LLMUnavailable(LLMError):
+    """Timeouts, connection errors, 429/5xx after the SDK's retries, auth or request errors."""
+
+
+class LLMRefusal(LLMError):
+    """The model declined (refusal field or content filter): not retried."""
+
+
+class LLMOutputError(LLMError):
+    """The reply still failed the schema after the re-asks, or was cut off."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    provider: Provider
+    api_key: str
+    base_url: str | None = None
+    azure_endpoint: str | None = None
+
+    def __repr__(self) -> str:  # never print the key
+        return f"Credentials(provider={self.provider!r}, base_url={self.base_url!r})"
+
+
+def credentials_from_env(settings: LLM, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """Resolve the provider from settings and environment; None means no LLM (off)."""
+    env = os.environ if env is None else env
+    provider = settings.provider
+    if provider == "off":
+        return None
+    base_url = settings.base_url or env.get("PAPERFOUNDRY_LLM_BASE_URL", "")
+    azure_endpoint = settings.azure_endpoint or env.get("AZURE_OPENAI_ENDPOINT", "")
+    if provider == "auto":
+        if env.get("AZURE_OPENAI_API_KEY") and azure_endpoint:
+            provider = "azure"
+        elif base_url:
+            provider = "compatible"
+        elif env.get("OPENAI_API_KEY"):
+            provider = "openai"
+        else:
+            return None
+    if provider == "azure":
+        key = env.get("AZURE_OPENAI_API_KEY", "")
+        if not key or not azure_endpoint:
+            raise ValueError("llm.provider is azure: set AZURE_OPENAI_API_KEY and an endpoint")
+        return Credentials("azure", key, azure_endpoint=azure_endpoint)
+    if provider == "compatible":
+        if not base_url:
+            raise ValueError("llm.provider is compatible: set llm.base_url")
+        # Local servers usually ignore the key; the SDK insists on one.
+        key = env.get("PAPERFOUNDRY_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "unused"
+        return Credentials("compatible", key, base_url=base_url)
+    key = env.get("OPENAI_API_KEY", "")
+    if not key:
+        raise ValueError("llm.provider is openai: set OPENAI_API_KEY")
+    return Credentials("openai", key, base_url=base_url or None)
+
+
+def credentials_from_secret(text: str) -> Credentials:
+    """A Secrets Manager value: {"provider", "api_key", "base_url"?, "azure_endpoint"?},
+    or a bare OpenAI key."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return Credentials("openai", text.strip())
+    if not isinstance(data, dict) or not data.get("api_key"):
+        raise ValueError("LLM secret must be a key or JSON with at least 'api_key'")
+    provider = data.get("provider", "openai")
+    if provider not in ("openai", "azure", "compatible"):
+        raise ValueError(f"LLM secret: unknown provider {provider!r}")
+    return Credentials(provider, data["api_key"], data.get("base_url"), data.get("azure_endpoint"))
+
+
+def _sdk_client(settings: LLM, creds: Credentials) -> Any:
+    import openai  # deferred: ~0.5 s of imports that signals-only runs never need
+
+    common = {"timeout": settings.timeout_seconds, "max_retries": settings.max_retries}
+    if creds.provider == "azure":
+        return openai.AzureOpenAI(
+            api_key=creds.api_key,
+            azure_endpoint=creds.azure_endpoint,
+            api_version=settings.azure_api_version,
+            **common,
+        )
+    return openai.OpenAI(api_key=creds.api_key, base_url=creds.base_url, **common)
+
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
+
+
+def strip_fence(text: str) -> str:
+    match = _FENCE.match(text.strip())
+    return match.group("body") if match else text.strip()
+
+
+class LLMClient:
+    def __init__(
+        self,
+        settings: LLM,
+        credentials: Credentials,
+        ledger: SpendLedger,
+        day: date,
+        *,
+        sdk: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.ledger = ledger
+        self.day = day
+        for model in set(self.models.values()):
+            try:
+                price_for(model, settings.prices)
+            except KeyError as exc:  # fail before any call, not in the middle of the day
+                raise ValueError(exc.args[0]) from None
+        self.sdk = sdk or _sdk_client(settings, credentials)
+        self._lock = threading.Lock()
+        self._spent = sum(c.cost_usd for c in ledger.llm_calls_for_day(day))
+        self.calls: list[LLMCall] = []  # this client's calls, in order (for per-step totals)
+
+    @property
+    def models(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "review": s.review_model,
+            "compare": s.compare_model,
+            "plan": s.implement_model,
+            "code": s.implement_model,
+        }
+
+    @property
+    def spent_usd(self) -> float:
+        return self._spent
+
+    # -- public --------------------------------------------------------------------------
+
+    def ask_json(
+        self, step: str, system: str, user: str, schema: type[T], *, arxiv_id: str | None = None
+    ) -> T:
+        """A reply validated against `schema`; invalid output is re-asked with the error."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        error = ""
+        for _ in range(self.settings.invalid_output_retries + 1):
+            content = self._complete(step, messages, arxiv_id, as_json=True)
+            try:
+                return schema.model_validate_json(strip_fence(content))
+            except ValidationError as exc:
+                error = _short_validation_error(exc)
+            messages += [
+                {"role": "assistant", "content": content[:4000]},
+                {
+                    "role": "user",
+                    "content": f"That reply is not valid: {error}. Reply again with only the "
+                    "JSON object, following the required fields and types exactly.",
+                },
+            ]
+        raise LLMOutputError(f"{step}: invalid output after re-asks ({error})")
+
+    def ask_text(
+        self, step: str, messages: list[dict[str, str]], *, arxiv_id: str | None = None
+    ) -> str:
+        return self._complete(step, messages, arxiv_id, as_json=False)
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _request_args(self, step: str, as_json: bool) -> dict[str, Any]:
+        s = self.settings
+        args: dict[str, Any] = {"model": self.models[step]}
+        if self.credentials.provider == "compatible":
+            args["max_tokens"] = s.max_output_tokens
+        else:
+            args["max_completion_tokens"] = s.max_output_tokens
+            effort = (
+                s.review_reasoning_effort
+                if step in ("review", "compare")
+                else (s.implement_reasoning_effort)
+            )
+            if effort:
+                args["reasoning_effort"] = effort
+        if as_json and s.json_mode:
+            args["response_format"] = {"type": "json_object"}
+        return args
+
+    def _record(self, call: LLMCall) -> None:
+        with self._lock:
+            self._spent += call.cost_usd
+            self.calls.append(call)
+            self.ledger.record_llm_call(call)
+
+    def _complete(
+        self, step: str, messages: list[dict[str, str]], arxiv_id: str | None, *, as_json: bool
+    ) -> str:
+        import openai
+
+        args = self._request_args(step, as_json)
+        model = args["model"]
+        price = price_for(model, self.settings.prices)
+        call = LLMCall(day=self.day, step=step, arxiv_id=arxiv_id, model=model, at=_now())
+        prompt_chars = sum(len(m["content"]) for m in messages)
+        with self._lock:
+            over = self._spent + estimated_prompt_cost(price, prompt_chars)
+            if over > self.settings.daily_spend_cap_usd:
+                call.ok, call.error = False, NOT_SENT
+                self.calls.append(call)
+                self.ledger.record_llm_call(call)
+                raise SpendCapReached(
+                    f"LLM spend cap ${self.settings.daily_spend_cap_usd:.2f} reached "
+                    f"(${self._spent:.4f} spent today)"
+                )
+        try:
+            response = self.sdk.chat.completions.create(messages=messages, **args)
+        except openai.APIError as exc:
+            call.ok, call.error = False, _describe(exc)
+            self._record(call)
+            raise LLMUnavailable(f"{step} with {model}: {call.error}") from exc
+
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            details = getattr(usage, "prompt_tokens_details", None)
+            call.prompt_tokens = usage.prompt_tokens or 0
+            call.completion_tokens = usage.completion_tokens or 0
+            call.cached_tokens = (getattr(details, "cached_tokens", None) or 0) if details else 0
+            call.cost_usd = round(
+                cost_usd(price, call.prompt_tokens, call.cached_tokens, call.completion_tokens), 8
+            )
+        choice = response.choices[0] if response.choices else None
+        message = choice.message if choice is not None else None
+        refusal = getattr(message, "refusal", None) if message is not None else None
+        content = (message.content or "") if message is not None else ""
+        finish = choice.finish_reason if choice is not None else None
+        if refusal or finish == "content_filter":
+            call.ok, call.error = False, f"refused: {(refusal or 'content filter')[:300]}"
+            self._record(call)
+            raise LLMRefusal(f"{step}: the model declined: {(refusal or 'content filter')[:300]}")
+        if not content.strip():
+            why = "cut off at max_output_tokens" if finish == "length" else "empty reply"
+            call.ok, call.error = False, why
+            self._record(call)
+            raise LLMOutputError(f"{step}: {why}")
+        self._record(call)
+        return content
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    message = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{name}{f' {status}' if status else ''}: {message}"
+
+
+def _short_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "reply"
+        parts.append(f"{where}: {err.get('msg', '')}")
+    return "; ".join(parts)[:600]

@@ -1,0 +1,269 @@
+"""A local OpenAI-compatible HTTP server with scripted replies, for tests and benchmarks.
+
+Serves `POST /v1/chat/completions` (and Azure's `/openai/deployments/<name>/chat/
+completions`) in the real response format, so the real `openai` client talks to it. Each
+request is classified by step (review, compare, plan, code) from its system prompt; a reply
+comes from that step's script queue, else from the step's default (a valid, deterministic
+answer). Usage is reported like the real API: prompt tokens ~ characters / 4 of the
+messages, completion tokens ~ characters / 4 of the reply plus `reasoning_tokens[step]`.
+Every request body is kept in `requests` for assertions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class Reply:
+    content: str | None = None
+    status: int = 200
+    refusal: str | None = None
+    finish_reason: str = "stop"
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error(status: int, message: str, retry_after: float | None = None) -> Reply:
+    headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+    return Reply(content=json.dumps({"error": {"message": message, "type": "x"}}), status=status,
+                 headers=headers)  # fmt: skip
+
+
+def step_of(body: dict[str, Any]) -> str:
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    if "(review-v" in system:
+        return "review"
+    if "(compare-v" in system:
+        return "compare"
+    if "You plan a small" in system:
+        return "plan"
+    return "code"
+
+
+def paper_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The first JSON data block of the user message (the paper)."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    match = re.search(r"<<<[^>]+>>>\n(\{.*?\n\})\n<<<end", user, re.DOTALL)
+    return json.loads(match.group(1)) if match else {}
+
+
+def review_json(score: float, *, summary: str = "A sound paper.", steering: bool = False) -> str:
+    crit = {"score": score, "rationale": f"scored {score}"}
+    return json.dumps(
+        {
+            "novelty": crit,
+            "significance": crit,
+            "soundness": crit,
+            "clarity": crit,
+            "implementability": crit,
+            "relevance": crit,
+            "summary": summary,
+            "steering_detected": steering,
+        }
+    )
+
+
+def default_review(body: dict[str, Any]) -> Reply:
+    """Deterministic, paper-dependent scores: recall/attention papers score high."""
+    paper = paper_of(body)
+    text = f"{paper.get('title', '')} {paper.get('abstract', '')}".lower()
+    base = 4 + 4 * any(k in text for k in ("recall", "linear attention", "state space"))
+    jitter = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 3 - 1
+    return Reply(review_json(base + jitter, summary=f"Review of {paper.get('title', '?')}."))
+
+
+def default_compare(body: dict[str, Any]) -> Reply:
+    return Reply(json.dumps({"winner": "A", "reason": "A is easier to test."}))
+
+
+PLAN = {
+    "task": "mqar",
+    "name": "ShortConvMixer",
+    "summary": "Token mixing by a causal depthwise convolution followed by an MLP.",
+    "changes": ["attention replaced by a causal depthwise convolution"],
+    "simplifications": ["one block, learned positions"],
+}
+
+VALID_CODE = '''"""Causal conv mixer (generated)."""
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, vocab_size, seq_len, d):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, d)
+        self.pos = nn.Embedding(seq_len, d)
+        self.conv = nn.Conv1d(d, d, kernel_size=4, padding=3, groups=d)
+        self.mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.GELU(),
+                                 nn.Linear(4 * d, d))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab_size, bias=False)
+
+    def forward(self, idx):
+        B, T = idx.shape
+        x = self.emb(idx) + self.pos(torch.arange(T, device=idx.device))
+        x = x + self.conv(x.transpose(1, 2))[..., :T].transpose(1, 2)
+        x = x + self.mlp(x)
+        return self.head(self.norm(x))
+
+
+def _n(spec, d):
+    with torch.device("meta"):
+        return sum(p.numel() for p in Model(spec.vocab_size, spec.seq_len, d).parameters())
+
+
+def build_model(spec):
+    d = min(range(8, 1025, 8), key=lambda d: abs(_n(spec, d) - spec.param_budget))
+    return Model(spec.vocab_size, spec.seq_len, d)
+'''
+
+# Drops the last position: the harness's shape check rejects it.
+WRONG_SHAPE_CODE = VALID_CODE.replace(
+    "return self.head(self.norm(x))", "return self.head(self.norm(x))[:, :-1]"
+)
+
+
+def code_reply(code: str) -> Reply:
+    return Reply(f"Here is the file.\n\n```python\n{code}```\n")
+
+
+DEFAULTS: dict[str, Callable[[dict[str, Any]], Reply]] = {
+    "review": default_review,
+    "compare": default_compare,
+    "plan": lambda body: Reply(json.dumps(PLAN)),
+    "code": lambda body: code_reply(VALID_CODE),
+}
+
+
+class FakeOpenAI:
+    def __init__(self, reasoning_tokens: dict[str, int] | None = None) -> None:
+        self.script: dict[str, deque[Reply]] = defaultdict(deque)
+        self.defaults = dict(DEFAULTS)
+        self.reasoning_tokens = reasoning_tokens or {}
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, step: str, *replies: Reply) -> None:
+        self.script[step].extend(replies)
+
+    def requests_for(self, step: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if step_of(r) == step]
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        step = step_of(body)
+        with self.lock:
+            self.requests.append(body)
+            queue = self.script[step]
+            if queue:
+                return queue.popleft()
+        return self.defaults[step](body)
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        prompt_chars = sum(len(m.get("content") or "") for m in body["messages"])
+        completion = len(reply.content or reply.refusal or "") // CHARS_PER_TOKEN
+        completion += self.reasoning_tokens.get(step_of(body), 0)
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": reply.content,
+                        "refusal": reply.refusal,
+                    },
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_chars // CHARS_PER_TOKEN,
+                "completion_tokens": completion,
+                "total_tokens": prompt_chars // CHARS_PER_TOKEN + completion,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if not self.path.split("?")[0].endswith("/chat/completions"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length))
+                reply = fake._next(body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.status != 200:
+                    payload = (reply.content or "{}").encode()
+                else:
+                    payload = json.dumps(fake._completion(body, reply)).encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout tests)
+
+        return Handler
+
+
+def make_settings(url: str, **overrides: Any):
+    """LLM settings pointing at the fake server (an OpenAI-compatible provider)."""
+    from paperfoundry.config import LLM
+
+    values: dict[str, Any] = {
+        "provider": "compatible",
+        "base_url": url,
+        "review_model": "gpt-5-mini",
+        "compare_model": "gpt-5-mini",
+        "implement_model": "gpt-5",
+        "timeout_seconds": 5.0,
+        "max_retries": 2,
+    }
+    values.update(overrides)
+    return LLM(**values)
