@@ -18,7 +18,6 @@ from paperfoundry.models import Pick
 from tests.fakes.openai_server import (
     VALID_CODE,
     WRONG_SHAPE_CODE,
-    Reply,
     code_reply,
 )
 
