@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/harness_throughput.py --device cpu
+	$(BIN)/python benchmarks/llm_cost.py
 
 # Offline, no Docker: Lambda code is bundled with pip, the trainer image builds at deploy.
 synth: $(STAMP)

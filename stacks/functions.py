@@ -70,14 +70,15 @@ SPECS: dict[str, FunctionSpec] = {
     ),
     "Select": FunctionSpec(
         "handlers.select.handler",
-        "Select the day's best papers, write implementations, start SageMaker training jobs",
-        Duration.minutes(10),
+        "LLM review of the top papers, select the day's best, implement, start training jobs",
+        # 20 candidates x 3 reviews + 15 comparisons + up to 3 implementations with an LLM
+        Duration.minutes(15),
         1024,
     ),
     "Report": FunctionSpec(
         "handlers.report.handler",
-        "Turn a finished SageMaker training job into an S3 HTML report + SNS notification",
-        Duration.minutes(3),
+        "Collect a finished training job (repair rejected LLM code); S3 report + SNS digest",
+        Duration.minutes(10),  # a repair round is one LLM code call
         1024,
     ),
     "Slack": FunctionSpec(
@@ -130,8 +131,8 @@ class Functions(Construct):
             "ARXIV_CATEGORIES": config.arxiv_categories,
             "BACKFILL_DAYS": str(config.backfill_days),
         }
-        if self.llm_secret is not None:
-            base_env["LLM_SECRET_ARN"] = self.llm_secret.secret_arn
+        # only select (review, implement) and report (repair) call the LLM
+        llm_env = {"LLM_SECRET_ARN": self.llm_secret.secret_arn} if self.llm_secret else {}
 
         # --- scrape: schedule -> HF/arXiv -> table + papers queue ---------------------------
         self.scrape = self._function(
@@ -151,7 +152,7 @@ class Functions(Construct):
                 batch_size=10,
                 max_batching_window=Duration.seconds(30),
                 report_batch_item_failures=True,
-                max_concurrency=2,  # keeps LLM / HF request rates polite
+                max_concurrency=2,  # bounded fan-out: DynamoDB writes stay smooth
             )
         )
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", EVENT_BUS_NAME)
@@ -167,6 +168,7 @@ class Functions(Construct):
                 # A day that needs no training (nothing picked or implemented) is reported
                 # by select itself, so it publishes like the report function.
                 "TOPIC_ARN": messaging.topic.topic_arn,
+                **llm_env,
             },
         )
         storage.table.grant_read_write_data(self.select)
@@ -179,26 +181,19 @@ class Functions(Construct):
         training_job_arn = stack.format_arn(
             service="sagemaker", resource="training-job", resource_name=f"{TRAINING_JOB_PREFIX}*"
         )
-        self.select.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:AddTags",
-                    "sagemaker:DescribeTrainingJob",
-                ],
-                resources=[training_job_arn],
-            )
-        )
-        self.select.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[training.role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
+        self._grant_start_training(self.select, training_job_arn, training)
 
         # --- report: training job state change -> S3 report + SNS ---------------------------
-        self.report = self._function("Report", {**base_env, "TOPIC_ARN": messaging.topic.topic_arn})
+        # With an LLM, report also repairs generated code the training job rejected and
+        # starts the job again: it then needs what select has to start training.
+        repairs = self.llm_secret is not None
+        report_env = {**base_env, "TOPIC_ARN": messaging.topic.topic_arn, **llm_env}
+        if repairs:
+            report_env.update(
+                TRAINER_IMAGE_URI=training.image.image_uri,
+                SAGEMAKER_ROLE_ARN=training.role.role_arn,
+            )
+        self.report = self._function("Report", report_env)
         storage.table.grant_read_write_data(self.report)
         storage.grant_prefixes(
             self.report,
@@ -209,8 +204,10 @@ class Functions(Construct):
                 PREFIX_TRAINING,
                 PREFIX_REPORTS,
             ),
-            write=(PREFIX_REPORTS,),
+            write=(PREFIX_REPORTS, PREFIX_IMPLEMENTATIONS) if repairs else (PREFIX_REPORTS,),
         )
+        if repairs:
+            self._grant_start_training(self.report, training_job_arn, training)
         self._grant_publish(self.report, storage, messaging)
         self.report.add_to_role_policy(
             iam.PolicyStatement(
@@ -218,8 +215,8 @@ class Functions(Construct):
             )
         )
 
-        if self.llm_secret is not None:
-            for fn in (self.rank, self.select):
+        if self.llm_secret is not None:  # review + implement (select), repair (report)
+            for fn in (self.select, self.report):
                 self.llm_secret.grant_read(fn)
 
         # --- slack (optional): SNS -> Slack incoming webhook ---------------------------------
@@ -235,6 +232,28 @@ class Functions(Construct):
             )
 
         self._suppress()
+
+    @staticmethod
+    def _grant_start_training(
+        fn: lambda_.Function, training_job_arn: str, training: Training
+    ) -> None:
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:AddTags",
+                    "sagemaker:DescribeTrainingJob",
+                ],
+                resources=[training_job_arn],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[training.role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
 
     @staticmethod
     def _grant_publish(fn: lambda_.Function, storage: Storage, messaging: Messaging) -> None:

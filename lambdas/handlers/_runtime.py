@@ -192,6 +192,29 @@ class Runtime:
             config.sources.categories = s.arxiv_categories
         return config
 
+    # -- LLM (only with LLM_SECRET_ARN) -------------------------------------------------------
+
+    def llm_for(self, day: date) -> Any:
+        """An LLMClient for `day` (the spend cap counts per day), or None when no LLM is
+        configured. A secret that cannot be read or parsed raises: callers decide whether
+        the day goes on signals-only."""
+        if not self.settings.llm_secret_arn or self.config.llm.provider == "off":
+            return None
+        from paperfoundry.adapters.aws.secrets import get_secret
+        from paperfoundry.llm.client import LLMClient, credentials_from_secret
+
+        secret = get_secret(self.settings.llm_secret_arn, client=self.client("secretsmanager"))
+        return LLMClient(self.config.llm, credentials_from_secret(secret), self.store, day)
+
+    def implementer_for(self, llm: Any) -> Any:
+        """LLM implementer without a local sandbox: generated code passes the static checks
+        here and is validated only inside the network-isolated training job."""
+        if llm is None:
+            return None
+        from paperfoundry.codegen.implementer import LLMImplementer
+
+        return LLMImplementer(llm, self.config, validator=None)
+
     # -- shared steps ----------------------------------------------------------------------
 
     def announce_if_ranked(self, day: date) -> bool:
@@ -231,7 +254,7 @@ class Runtime:
             return None
         try:
             notes = list((self.store.get_day(day) or {}).get("notes") or [])
-            report = pipeline.build_report(day, store=self.store, notes=notes)
+            report = pipeline.build_report(day, store=self.store, notes=notes, config=self.config)
             uri = pipeline.publish(report, blobs=self.blobs, notifier=self.notifier)
         except Exception:
             self.store.clear_digest_sent(day)

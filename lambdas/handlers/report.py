@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from paperfoundry import pipeline
+from paperfoundry.models import TrainingRun
 from paperfoundry.training import run_id_of_job
 from pydantic import ValidationError
 
@@ -22,6 +23,31 @@ from handlers._events import TrainingJobStateChange
 from handlers._runtime import get_runtime, logger, metrics, tracer
 
 TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def _repair(rt: Any, run: TrainingRun) -> TrainingRun | None:
+    """LLM-written code the training job rejected in validation goes back to the
+    implementer with the harness's error and is trained again, while attempts are left."""
+    from paperfoundry.codegen.implementer import VALIDATION_STAGES
+
+    if run.failure is None or run.failure.stage not in VALIDATION_STAGES:
+        return None
+    impl = rt.store.get_implementation(run.arxiv_id)
+    if impl is None or impl.provenance != "llm":
+        return None
+    try:
+        implementer = rt.implementer_for(rt.llm_for(run.day))
+    except Exception:  # noqa: BLE001 - no repair today; the failure is reported as is
+        logger.exception("LLM unavailable; not repairing")
+        implementer = None
+    retry = pipeline.repair_after_failed_run(
+        run, store=rt.store, implementer=implementer, backend=rt.backend, config=rt.config
+    )
+    if retry is None or retry.status != "running":
+        return None
+    logger.info("repair started", extra={"run_id": retry.run_id, "attempt": retry.attempt})
+    metrics.add_metric(name="ImplementationRepairs", unit="Count", value=1)
+    return retry
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
@@ -71,6 +97,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "error": run.error,
             },
         )
+        if run.status == "failed" and (retry := _repair(rt, run)) is not None:
+            return {"status": "repairing", "run_id": retry.run_id, "job": retry.job_name}
     uri = None
     if pipeline.day_finished(run.day, store=rt.store):
         uri = rt.publish_report(run.day)

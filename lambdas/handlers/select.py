@@ -35,6 +35,17 @@ def unranked_note(rt: Runtime, day: date) -> str | None:
     return f"ranking incomplete: {len(missing)} paper(s) could not be ranked ({shown})"
 
 
+def _llm(rt: Runtime, day: date, notes: list[str]) -> Any:
+    """The day's LLM client; a broken LLM setup degrades the day to signals-only."""
+    try:
+        return rt.llm_for(day)
+    except Exception as exc:  # noqa: BLE001 - the day must still be selected and trained
+        logger.exception("LLM unavailable; ranking on signals only")
+        metrics.add_metric(name="LlmUnavailable", unit="Count", value=1)
+        notes.append(f"LLM unavailable ({type(exc).__name__}): signals-only ranking today")
+        return None
+
+
 @tracer.capture_method
 def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, Any]:
     if not rt.store.claim_selection(day):
@@ -45,12 +56,18 @@ def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, An
         if stalled and (note := unranked_note(rt, day)):
             notes.append(note)
         config = rt.config
+        llm = _llm(rt, day, notes)
+        if llm is not None:
+            notes.extend(pipeline.review_day(day, store=rt.store, llm=llm, config=config))
+            metrics.add_metric(name="LlmSpendUsd", unit="Count", value=llm.spent_usd)
         picks, select_notes = pipeline.select(day, store=rt.store, config=config)
         notes.extend(select_notes)
+        implementer = rt.implementer_for(llm)
         started = []
         for pick in picks:
-            # LLM seam: an Implementer built from LLM_SECRET_ARN plugs in here.
-            implementation = pipeline.implement_pick(pick, store=rt.store, implementer=None)
+            implementation = pipeline.implement_pick(
+                pick, store=rt.store, implementer=implementer, blobs=rt.blobs
+            )
             run = pipeline.train(
                 pick,
                 implementation,

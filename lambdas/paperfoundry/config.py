@@ -125,6 +125,7 @@ class Review(_Section):
 class Implement(_Section):
     max_attempts: int = Field(3, ge=1)  # first try + repair rounds
     max_paper_chars: int = 60000  # of the paper's markdown sent to the model
+    paper_text_url: str = "https://huggingface.co/papers/{arxiv_id}.md"
     validation_timeout_seconds: float = 600.0
 
 

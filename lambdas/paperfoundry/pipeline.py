@@ -128,7 +128,7 @@ def select(day: date, *, store: PaperStore, config: Config) -> tuple[list[Pick],
     return picks, notes
 
 
-LIBRARY_PREFIX = "library/"
+LIBRARY_PREFIX = "implementations/library/"  # LLM code that passed, with provenance
 
 
 def implement_pick(

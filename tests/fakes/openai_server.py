@@ -154,6 +154,7 @@ class FakeOpenAI:
         self.defaults = dict(DEFAULTS)
         self.reasoning_tokens = reasoning_tokens or {}
         self.requests: list[dict[str, Any]] = []
+        self.paper_markdown: dict[str, str] = {}  # arXiv id -> served at /papers/<id>.md
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -224,6 +225,19 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - Hugging Face's paper markdown
+                match = re.fullmatch(r"/papers/([0-9.]+)\.md", self.path)
+                text = fake.paper_markdown.get(match.group(1)) if match else None
+                if text is None:
+                    self.send_error(404)
+                    return
+                payload = text.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/markdown; charset=utf-8")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 if not self.path.split("?")[0].endswith("/chat/completions"):

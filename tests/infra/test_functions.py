@@ -70,10 +70,11 @@ def test_powertools_layer_comes_from_public_ssm_parameter(dev_template):
 @pytest.mark.parametrize(
     ("name", "extra"),
     [
-        ("Scrape", {"QUEUE_URL", "LLM_SECRET_ARN"}),
-        ("Rank", {"EVENT_BUS_NAME", "LLM_SECRET_ARN"}),
+        ("Scrape", {"QUEUE_URL"}),
+        ("Rank", {"EVENT_BUS_NAME"}),
         ("Select", {"TRAINER_IMAGE_URI", "SAGEMAKER_ROLE_ARN", "TOPIC_ARN", "LLM_SECRET_ARN"}),
-        ("Report", {"TOPIC_ARN", "LLM_SECRET_ARN"}),
+        # with an LLM, report repairs rejected generated code and restarts training
+        ("Report", {"TOPIC_ARN", "LLM_SECRET_ARN", "TRAINER_IMAGE_URI", "SAGEMAKER_ROLE_ARN"}),
     ],
 )
 def test_core_function_environment(dev_resources, name, extra):
@@ -206,3 +207,29 @@ def test_no_function_gets_bucket_wide_object_access(dev_resources):
                     }, (name, suffix)
                 else:  # bare bucket ARN: ListBucket, always prefix-conditioned
                     assert s["Action"] == "s3:ListBucket" and "s3:prefix" in str(s["Condition"])
+
+
+def _secret_readers(resources: dict) -> set[str]:
+    """Roles whose policies allow reading a Secrets Manager secret."""
+    readers = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            if "secretsmanager:GetSecretValue" in actions:
+                readers.update(role["Ref"] for role in r["Properties"]["Roles"])
+    return readers
+
+
+def test_only_select_and_report_can_read_the_llm_secret(dev_resources):
+    functions = _functions(dev_resources)
+    role_of = {
+        name: fn["Properties"]["Role"]["Fn::GetAtt"][0] for name, (_, fn) in functions.items()
+    }
+    readers = {name for name, role in role_of.items() if role in _secret_readers(dev_resources)}
+    # Slack reads its own webhook secret; the LLM key reaches only the LLM callers
+    assert readers - {"Slack"} == {"Select", "Report"}
+    timeouts = {name: fn["Properties"]["Timeout"] for name, (_, fn) in functions.items()}
+    assert timeouts["Select"] == 900 and timeouts["Report"] == 600

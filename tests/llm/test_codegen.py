@@ -85,7 +85,7 @@ def test_code_that_never_passes_ends_as_implementation_failed(fake, implementer,
     # not retried on a rerun (same answer, same cost) unless forced
     again = pipeline.implement_pick(pick, store=store, implementer=impl, blobs=blobs)
     assert len(again.attempts) == 3 and len(fake.requests_for("code")) == 3
-    assert not (tmp_path / "library").exists()  # failed code never enters the library
+    assert not (tmp_path / "implementations").exists()  # failed code never enters the library
 
 
 @pytest.mark.parametrize(
@@ -119,9 +119,9 @@ def test_passing_code_enters_the_library_with_provenance(fake, implementer, stor
         pick, store=store, implementer=impl, blobs=FileBlobStore(tmp_path)
     )
     assert result.status == "implemented"
-    code = tmp_path / "library" / "llm_2501_00002.py"
+    code = tmp_path / "implementations" / "library" / "llm_2501_00002.py"
     assert code.read_text() == VALID_CODE and result.code_uri == str(code)
-    provenance = (tmp_path / "library" / "llm_2501_00002.json").read_text()
+    provenance = code.with_suffix(".json").read_text()
     assert '"model": "gpt-5"' in provenance and '"plan"' in provenance
 
 

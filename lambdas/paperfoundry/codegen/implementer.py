@@ -12,6 +12,7 @@ inside the network-isolated training job; a job that fails validation comes back
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -139,13 +140,15 @@ class LLMImplementer:
         config: Config,
         *,
         validator: Validator | None,
-        fetch_text: Callable[[Paper], tuple[str, str]] = fetch_paper_text,
+        fetch_text: Callable[[Paper], tuple[str, str]] | None = None,
         tasks: tuple[str, ...] = ("mqar",),
     ) -> None:
         self.llm = llm
         self.config = config
         self.validator = validator
-        self.fetch_text = fetch_text
+        self.fetch_text = fetch_text or functools.partial(
+            fetch_paper_text, url_template=config.implement.paper_text_url
+        )
         self.tasks = tasks
 
     # -- prompts ---------------------------------------------------------------------------

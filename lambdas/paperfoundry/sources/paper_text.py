@@ -16,10 +16,14 @@ MARKDOWN_URL = "https://huggingface.co/papers/{arxiv_id}.md"
 
 
 def fetch_paper_text(
-    paper: Paper, *, client: httpx.Client | None = None, timeout: float = 20.0
+    paper: Paper,
+    *,
+    url_template: str = MARKDOWN_URL,
+    client: httpx.Client | None = None,
+    timeout: float = 20.0,
 ) -> tuple[str, str]:
     """(text, where it came from). Never raises: a missing page falls back to the abstract."""
-    url = MARKDOWN_URL.format(arxiv_id=paper.arxiv_id)
+    url = url_template.format(arxiv_id=paper.arxiv_id)
     own = client is None
     client = client or make_client(timeout)
     try:
