@@ -1,7 +1,7 @@
 """Implement step: resolve a pick to an implementation the harness can train.
 
 Order: the reference library shipped in `paperfoundry/library/` (keyed by arXiv id), then
-an LLM implementer when one is configured (separate work item; `Implementer` is the seam).
+an LLM implementer when one is configured (`codegen.implementer.LLMImplementer`).
 Without either the pick is reported as not implemented, never faked.
 """
 
@@ -20,7 +20,7 @@ NO_LLM = "no LLM configured"
 
 
 class Implementer(Protocol):
-    """Writes an implementation for a paper (the LLM implementer plugs in here)."""
+    """Writes an implementation for a paper (`codegen.implementer.LLMImplementer`)."""
 
     def implement(self, paper: Paper) -> Implementation: ...
 
