@@ -30,6 +30,27 @@ ASSET_EXCLUDES = [
     "**/.ruff_cache",
     "**/*.egg-info",
 ]
+# The Powertools layer provides pydantic and its dependencies. A requirement that depends
+# on pydantic (openai) makes pip put a second copy into the bundle, which would shadow the
+# layer's and mix pydantic with a pydantic_core of another version: removed after install.
+LAYER_PROVIDED = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions",
+                  "typing_inspection")  # fmt: skip
+
+
+def strip_layer_packages(target: Path) -> list[str]:
+    """Delete the layer's packages (modules and dist-info) from a pip --target dir."""
+    removed = []
+    for entry in sorted(target.iterdir()):
+        name = entry.name
+        if name.endswith(".dist-info"):
+            name = name.split("-")[0]
+        name = name.removesuffix(".py").lower().replace("-", "_")
+        if name in LAYER_PROVIDED:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed.append(entry.name)
+    return removed
+
+
 _IGNORE = shutil.ignore_patterns(
     "tests",
     "__pycache__",
@@ -74,6 +95,7 @@ class PipLocalBundling:
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:  # noqa: ARG002
         if self.requirements.is_file():
             subprocess.run(self.pip_command(output_dir), check=True)
+            strip_layer_packages(Path(output_dir))
         out = Path(output_dir)
         for entry in sorted(self.source_dir.iterdir()):
             if entry.name in {"tests", "__pycache__", "requirements.txt"} or entry.name.startswith(

@@ -13,9 +13,7 @@ tournament; `select` and the report then use the combined score (`final_scores`)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -188,6 +186,9 @@ def review_day(
     """Review the day's top candidates (N samples each, in parallel), then run the
     tournament among the best. What is stored already is not paid for twice. Returns
     notes for the report (spend cap, failures)."""
+    import threading  # deferred, like the review modules: the rank Lambda never needs them
+    from concurrent.futures import ThreadPoolExecutor
+
     from .review.reviewer import review_paper
     from .review.tournament import run_tournament, tournament_entrants
 

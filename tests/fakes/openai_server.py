@@ -149,14 +149,14 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], Reply]] = {
 
 
 class FakeOpenAI:
-    def __init__(self, reasoning_tokens: dict[str, int] | None = None) -> None:
+    def __init__(self, reasoning_tokens: dict[str, int] | None = None, port: int = 0) -> None:
         self.script: dict[str, deque[Reply]] = defaultdict(deque)
         self.defaults = dict(DEFAULTS)
         self.reasoning_tokens = reasoning_tokens or {}
         self.requests: list[dict[str, Any]] = []
         self.paper_markdown: dict[str, str] = {}  # arXiv id -> served at /papers/<id>.md
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -281,3 +281,24 @@ def make_settings(url: str, **overrides: Any):
     }
     values.update(overrides)
     return LLM(**values)
+
+
+def main() -> None:
+    """Serve the fake on a fixed port, to try the LLM mode offline:
+    `python -m tests.fakes.openai_server --port 8765`, then
+    `PAPERFOUNDRY_LLM_BASE_URL=http://127.0.0.1:8765/v1 paperfoundry run --sample`."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--port", type=int, default=8765)
+    port = ap.parse_args().port
+    fake = FakeOpenAI(port=port)
+    print(f"fake OpenAI-compatible server at http://127.0.0.1:{port}/v1 (Ctrl-C stops)")
+    try:
+        fake.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
