@@ -77,11 +77,13 @@ def test_sample_day_with_an_llm_end_to_end(fake, tmp_path, capsys):
 
 
 def test_sample_day_without_an_llm_says_signals_only(tmp_path, capsys):
-    code, report, html = run(tmp_path, "--no-train")
+    code, report, html = run(tmp_path)
     assert code == 0
     assert report["mode"] == "signals-only" and report["reviews"] == {}
     assert report["llm"] is None and report["tournament"] is None
     assert all(r["score"]["basis"] == "signals" for r in report["ranking"])
+    trained = [p["paper"]["arxiv_id"] for p in report["picks"] if p["run"]]
+    assert trained == ["2402.18668", "2410.23168"]  # the library's BASED and TokenFormer
     third = report["picks"][2]["implementation"]
     assert third["status"] == "not_implemented" and third["reason"] == "no LLM configured"
     assert "LLM: off" in capsys.readouterr().out
