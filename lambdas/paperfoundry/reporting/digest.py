@@ -1,7 +1,8 @@
 """Short digests of a DayReport for email, Slack and Amazon Q Developer in chat applications.
 
-Three renderings of the same facts (day, paper count, failed sources, top 5, one line per
-pick, link to the full HTML report):
+Three renderings of the same facts (day, paper count, ranking mode and LLM spend, failed
+sources, top 5, one line per pick, link to the full HTML report; papers whose text tries to
+steer the LLM are marked "steering flagged"; LLM picks say how many attempts they took):
 
 * `digest_text(report, url) -> (subject, body)`: plain text for an email (SES / SNS email
   subscription) or any chat webhook that takes text. Subject ≤ 120 chars, body a few dozen
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 
 from ..models import DayReport, PickReport
+from .html import compact_int
 
 TOP_K = 5
 SUBJECT_MAX = 120
@@ -38,6 +40,8 @@ SLACK_SECTION_MAX = 3000  # Block Kit limit for a section's text
 SLACK_HEADER_MAX = 150  # Block Kit limit for a header's plain_text
 CHATBOT_DESCRIPTION_MAX = 3500
 
+MODE_WORDS = {"llm": "LLM review", "signals-only": "signals only"}
+FLAG_WORD = "steering flagged"
 OUTCOME_WORD = {"better": "BETTER", "worse": "WORSE", "inconclusive": "INCONCLUSIVE"}
 OUTCOME_EMOJI = {
     "better": ":large_green_circle:",
@@ -76,16 +80,58 @@ def _slack_link(url: str | None, text: str) -> str:
     return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>"
 
 
-def pick_line(pick: PickReport) -> str:
-    """One plain-text line describing what happened to a pick (no title, no rank)."""
+def mode_line(report: DayReport) -> str:
+    """'Mode: LLM review (review gpt-5-mini, code gpt-5)' or 'Mode: signals only'."""
+    line = f"Mode: {MODE_WORDS.get(report.mode, report.mode)}"
+    if report.llm is not None and report.llm.models:
+        models = ", ".join(f"{step} {model}" for step, model in report.llm.models.items())
+        line += f" ({_oneline(models, 120)})"
+    return line
+
+
+def spend_line(report: DayReport) -> str | None:
+    """'LLM: $0.1234, 12 calls (1 failed), 45k tokens; cap $5.00 reached' (None: no LLM)."""
+    llm = report.llm
+    if llm is None:
+        return None
+    t = llm.total
+    failed = f" ({t.failed} failed)" if t.failed else ""
+    tokens = compact_int(t.prompt_tokens + t.completion_tokens)
+    cap = f"cap ${llm.cap_usd:.2f}" + (" reached" if llm.cap_reached else "")
+    return (
+        f"LLM: ${t.cost_usd:.4f}, {t.calls} call{'s' if t.calls != 1 else ''}{failed}, "
+        f"{tokens} tokens; {cap}"
+    )
+
+
+def flagged_ids(report: DayReport) -> set[str]:
+    """Reviewed papers whose text tries to steer the LLM."""
+    return {pid for pid, review in report.reviews.items() if review.flagged}
+
+
+def _impl_words(pick: PickReport) -> str:
+    """'implemented by gpt-5 in 2 attempts' for an LLM implementation ('' otherwise)."""
+    impl = pick.implementation
+    if impl.provenance != "llm" or impl.status != "implemented":
+        return ""
+    by = impl.model or impl.origin or "an LLM"
+    n = len(impl.attempts)
+    tries = f" in {n} attempt{'s' if n != 1 else ''}" if n else ""
+    return f"implemented by {_oneline(by, 40)}{tries}"
+
+
+def _pick_outcome(pick: PickReport) -> str:
     impl = pick.implementation
     run = pick.run
     if impl.status == "not_implemented":
         return f"not implemented: {_oneline(impl.reason or 'no reason given', ERROR_MAX)}"
     if impl.status == "failed":
-        return f"implementation failed: {_oneline(impl.reason or 'no reason given', ERROR_MAX)}"
+        reason = _oneline(impl.reason or "no reason given", ERROR_MAX)
+        if reason.startswith("implementation failed"):
+            return reason
+        return f"implementation failed: {reason}"
     if run is None:
-        return "implemented, not trained yet"
+        return "not trained yet" if _impl_words(pick) else "implemented, not trained yet"
     if run.verdict is not None:
         v = run.verdict
         spread = math.sqrt(v.candidate_std**2 + v.baseline_std**2)
@@ -100,6 +146,13 @@ def pick_line(pick: PickReport) -> str:
             return f"run {run.status} at {_oneline(f'{f.stage}: {f.type}: {f.message}', ERROR_MAX)}"
         return f"run {run.status}: {_oneline(run.error or 'no details', ERROR_MAX)}"
     return f"run {run.status}"
+
+
+def pick_line(pick: PickReport) -> str:
+    """One plain-text line describing what happened to a pick (no title, no rank)."""
+    words = _impl_words(pick)
+    outcome = _pick_outcome(pick)
+    return f"{words}; {outcome}" if words else outcome
 
 
 def _counts(report: DayReport) -> dict[str, int]:
@@ -136,6 +189,15 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
         f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources; "
         f"{len(report.picks)} picked for implementation."
     )
+    lines.append(mode_line(report))
+    if (spend := spend_line(report)) is not None:
+        lines.append(spend)
+    flagged = flagged_ids(report)
+    if flagged:
+        lines.append(
+            f"{len(flagged)} reviewed paper{'s' if len(flagged) != 1 else ''} flagged: "
+            "text tries to steer the LLM (review discarded, not pickable)."
+        )
     if report.failed_sources:
         lines.append("")
         lines.append("Failed sources:")
@@ -147,6 +209,8 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
         lines.append(f"Top {min(TOP_K, len(report.ranking))}:")
         for i, rp in enumerate(report.ranking[:TOP_K], start=1):
             excl = " [excluded]" if rp.score.excluded else ""
+            if rp.paper.arxiv_id in flagged:
+                excl = f" [{FLAG_WORD}]"
             lines.append(
                 f"  {i}. {rp.score.total:.3f}  {_oneline(rp.paper.title, TITLE_MAX)} "
                 f"(arXiv:{rp.paper.arxiv_id}){excl}"
@@ -158,9 +222,10 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
     if report.picks:
         lines.append("Picks:")
         for pick in report.picks:
+            flag = f" [{FLAG_WORD}]" if pick.paper.arxiv_id in flagged else ""
             lines.append(
                 f"  #{pick.pick.rank} {_oneline(pick.paper.title, TITLE_MAX)} "
-                f"(arXiv:{pick.paper.arxiv_id})"
+                f"(arXiv:{pick.paper.arxiv_id}){flag}"
             )
             lines.append(f"     -> {pick_line(pick)}")
     else:
@@ -174,7 +239,7 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
 # --------------------------------------------------------------------------- Slack
 
 
-def _slack_pick_line(pick: PickReport) -> str:
+def _slack_pick_line(pick: PickReport, flagged: bool = False) -> str:
     run = pick.run
     if run and run.verdict:
         emoji = OUTCOME_EMOJI[run.verdict.outcome]
@@ -183,7 +248,8 @@ def _slack_pick_line(pick: PickReport) -> str:
     else:
         emoji = ":hourglass_flowing_sand:"
     title = _slack_link(pick.paper.arxiv_url, _oneline(pick.paper.title, TITLE_MAX))
-    return f"{emoji} *#{pick.pick.rank}* {title}\n      {slack_escape(pick_line(pick))}"
+    flag = f" :triangular_flag_on_post: _{FLAG_WORD}_" if flagged else ""
+    return f"{emoji} *#{pick.pick.rank}* {title}{flag}\n      {slack_escape(pick_line(pick))}"
 
 
 def _cap(text: str, limit: int) -> str:
@@ -198,8 +264,10 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
         f"{len(report.ranking)} papers ranked · {ok}/{len(report.sources)} sources ok · "
         f"{len(report.picks)} picks"
     )
+    context += f" · {MODE_WORDS.get(report.mode, report.mode)} mode"
     if report.sample:
         context = ":warning: *sample day* (synthetic signals) · " + context
+    flagged = flagged_ids(report)
     blocks: list[dict] = [
         {
             "type": "header",
@@ -211,6 +279,17 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
         },
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
     ]
+    if (spend := spend_line(report)) is not None:
+        capped = report.llm is not None and report.llm.cap_reached
+        emoji = ":warning:" if capped else ":robot_face:"
+        text = f"{emoji} {slack_escape(spend)}"
+        if flagged:
+            text += (
+                f"\n:triangular_flag_on_post: {len(flagged)} reviewed paper"
+                + ("s" if len(flagged) != 1 else "")
+                + " flagged: text tries to steer the LLM"
+            )
+        blocks.append(_section(text))
     if report.failed_sources:
         failed = "\n".join(
             f"• *{slack_escape(s.name)}*: "
@@ -222,12 +301,16 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
         top = "\n".join(
             f"{i}. `{rp.score.total:.3f}` "
             f"{_slack_link(rp.paper.arxiv_url, _oneline(rp.paper.title, TITLE_MAX))}"
-            + (" _(excluded)_" if rp.score.excluded else "")
+            + (
+                f" _({FLAG_WORD})_"
+                if rp.paper.arxiv_id in flagged
+                else (" _(excluded)_" if rp.score.excluded else "")
+            )
             for i, rp in enumerate(report.ranking[:TOP_K], start=1)
         )
         blocks.append(_section(f"*Top {min(TOP_K, len(report.ranking))}*\n{top}"))
     if report.picks:
-        picks = "\n".join(_slack_pick_line(p) for p in report.picks)
+        picks = "\n".join(_slack_pick_line(p, p.paper.arxiv_id in flagged) for p in report.picks)
         blocks.append(_section(f"*Picks*\n{picks}"))
     else:
         blocks.append(_section("_No paper was picked today._"))
@@ -266,6 +349,16 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
         f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources, "
         f"{len(report.picks)} picked."
     )
+    desc.append(slack_escape(mode_line(report)))
+    if (spend := spend_line(report)) is not None:
+        capped = report.llm is not None and report.llm.cap_reached
+        desc.append((":warning: " if capped else "") + slack_escape(spend))
+    flagged = flagged_ids(report)
+    if flagged:
+        desc.append(
+            f":triangular_flag_on_post: {len(flagged)} reviewed paper"
+            f"{'s' if len(flagged) != 1 else ''} flagged: text tries to steer the LLM"
+        )
     for src in report.failed_sources:
         desc.append(
             f":rotating_light: source *{slack_escape(src.name)}* failed: "
@@ -275,15 +368,18 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
         desc.append("")
         desc.append(f"*Top {min(TOP_K, len(report.ranking))}*")
         for i, rp in enumerate(report.ranking[:TOP_K], start=1):
+            flag = f" _({FLAG_WORD})_" if rp.paper.arxiv_id in flagged else ""
             desc.append(
-                f"{i}. `{rp.score.total:.3f}` {slack_escape(_oneline(rp.paper.title, TITLE_MAX))}"
+                f"{i}. `{rp.score.total:.3f}` "
+                f"{slack_escape(_oneline(rp.paper.title, TITLE_MAX))}{flag}"
             )
     if report.picks:
         desc.append("")
         desc.append("*Picks*")
         for pick in report.picks:
+            flag = f" _({FLAG_WORD})_" if pick.paper.arxiv_id in flagged else ""
             desc.append(
-                f"• #{pick.pick.rank} {slack_escape(_oneline(pick.paper.title, 70))}: "
+                f"• #{pick.pick.rank} {slack_escape(_oneline(pick.paper.title, 70))}{flag}: "
                 f"{slack_escape(pick_line(pick))}"
             )
     next_steps = []
@@ -298,12 +394,20 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
         keywords.append("source failure")
     if report.sample:
         keywords.append("sample")
+    if report.mode == "llm":
+        keywords.append("LLM review")
+    if report.llm is not None and report.llm.cap_reached:
+        keywords.append("LLM cap reached")
     additional = {
         "day": report.day.isoformat(),
+        "mode": report.mode,
         "papers": str(len(report.ranking)),
         "picks": str(len(report.picks)),
         "failedSources": ",".join(s.name for s in report.failed_sources) or "none",
     }
+    if report.llm is not None:
+        additional["llmCostUsd"] = f"{report.llm.total.cost_usd:.4f}"
+        additional["llmCapReached"] = str(report.llm.cap_reached).lower()
     if report_url:
         additional["reportUrl"] = report_url
     return {

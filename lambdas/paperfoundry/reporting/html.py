@@ -13,7 +13,21 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
 
-from ..models import DayReport, PickReport, RankedPaper, ScoreComponent, TrainingRun, Verdict
+from ..models import (
+    REVIEW_CRITERIA,
+    DayReport,
+    Implementation,
+    ImplementationAttempt,
+    LLMUsage,
+    Paper,
+    PaperReview,
+    PickReport,
+    RankedPaper,
+    ScoreComponent,
+    Tournament,
+    TrainingRun,
+    Verdict,
+)
 from .svg import loss_curves_svg
 
 DEFAULT_TOP_N = 50
@@ -26,10 +40,28 @@ COMPONENT_COLOURS = {
     "comments": "#d97706",
     "stars": "#0d9488",
     "code": "#64748b",
+    # LLM mode ("combined" basis): the review and tournament parts
+    "review": "#059669",
+    "tournament": "#c026d3",
+}
+# Longer legend labels where the component name alone is unclear.
+COMPONENT_LABELS = {
+    "review": "LLM review",
+    "tournament": "LLM tournament",
 }
 EXTRA_COLOURS = ["#db2777", "#65a30d", "#0891b2", "#9333ea", "#b91c1c"]
 
 OUTCOME_LABELS = {"better": "Better", "worse": "Worse", "inconclusive": "Inconclusive"}
+MODE_LABELS = {"llm": "LLM review", "signals-only": "signals only"}
+LLM_STEPS = ("review", "compare", "plan", "code")
+CRITERION_SHORT = {
+    "novelty": "nov",
+    "significance": "sig",
+    "soundness": "sound",
+    "clarity": "clar",
+    "implementability": "impl",
+    "relevance": "rel",
+}
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -158,6 +190,42 @@ def pick_anchor(arxiv_id: str) -> str:
     return "pick-" + "".join(c if c.isalnum() else "-" for c in arxiv_id)
 
 
+def review_anchor(arxiv_id: str) -> str:
+    return "review-" + "".join(c if c.isalnum() else "-" for c in arxiv_id)
+
+
+def fmt_usd(value: float | None, digits: int = 4) -> str:
+    """Dollars: 4 decimals for LLM spend (cents hide cheap calls), 2 for caps and big sums."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return "n/a"
+    return f"${value:.{digits}f}" if abs(value) < 100 else f"${value:,.2f}"
+
+
+def fmt_score(value: float | None) -> str:
+    """A 1..10 review score (or its std) with one decimal."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if math.isfinite(value) else "n/a"
+
+
+def fmt_stat(mean: float, std: float) -> str:
+    return f"{fmt_score(mean)} ± {fmt_score(std)}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def known_papers(report: DayReport) -> dict[str, Paper]:
+    """Every paper the report knows about, by arXiv id (ranking first, then picks)."""
+    papers = {rp.paper.arxiv_id: rp.paper for rp in report.ranking}
+    for pick in report.picks:
+        papers.setdefault(pick.paper.arxiv_id, pick.paper)
+    return papers
+
+
 # --------------------------------------------------------------------------- CSS
 
 CSS = """
@@ -185,12 +253,15 @@ h2{font-size:19px;margin:0 0 10px;font-weight:650}
 h2 .count{color:var(--faint);font-weight:500;font-size:15px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;
 box-shadow:0 1px 2px rgba(15,23,42,.05)}
-.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px;
+.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(175px,1fr));gap:12px;
 margin:0 0 22px}
 .stat{padding:12px 14px}
 .stat .k{font-size:12px;color:var(--faint);text-transform:uppercase;letter-spacing:.06em}
 .stat .v{font-size:24px;font-weight:650;line-height:1.2}
 .stat .v small{font-size:13px;font-weight:500;color:var(--muted)}
+.stat .v .word{font-size:19px;white-space:nowrap}
+.stat .v .sub{display:block;margin-top:3px;font-size:12.5px;line-height:1.5;font-weight:500;
+color:var(--muted)}
 .tri{display:flex;flex-wrap:wrap;gap:2px 12px}
 .tri span{display:flex;align-items:baseline;gap:5px}
 .sources{display:flex;flex-wrap:wrap;gap:10px}
@@ -223,6 +294,7 @@ table.rank td{padding:10px 12px;border-top:1px solid var(--line);vertical-align:
 table.rank tr.picked td{background:#f5f8ff}
 table.rank tr.excl td{background:#fcfcfd}
 table.rank tr.excl .title a{color:var(--muted)}
+table.rank tr.flagged td{background:#fff7f7}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;color:var(--muted);
 font-weight:600;width:36px}
 td.paper{min-width:280px}
@@ -238,10 +310,10 @@ td.score .total{font-size:17px;font-weight:700;font-variant-numeric:tabular-nums
 .stack{display:flex;height:8px;border-radius:4px;overflow:hidden;background:#eef2f7;
 margin-top:5px;width:130px}
 .stack span{display:block;height:100%}
-td.bd{width:430px}
+td.bd{width:450px}
 ul.bd{list-style:none;margin:0;padding:0;font-size:12px;font-variant-numeric:tabular-nums;
 display:grid;grid-template-columns:1fr 1fr;column-gap:16px}
-ul.bd li{display:grid;grid-template-columns:9px 62px 1fr 38px;gap:5px;align-items:center;
+ul.bd li{display:grid;grid-template-columns:9px 70px 1fr 38px;gap:5px;align-items:center;
 line-height:1.6;white-space:nowrap}
 ul.bd .dot{width:9px;height:9px;border-radius:2px;display:inline-block}
 ul.bd .n{color:var(--muted)}
@@ -294,6 +366,48 @@ font-size:13.5px}
 pre{margin:8px 0 0;padding:8px 10px;background:#1e293b;color:#e2e8f0;border-radius:6px;
 font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;
 word-break:break-word;max-height:260px;overflow:auto}
+.banner.alert{background:var(--bad-bg);border-bottom-color:#fca5a5;color:#7f1d1d}
+.banner.alert strong{color:#7f1d1d}
+td.paper .why{margin-top:3px;font-size:12px;color:var(--bad);word-break:break-word}
+table.mini{width:100%;border-collapse:collapse;font-size:13px}
+table.mini th{text-align:left;font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;
+color:var(--faint);font-weight:600;padding:6px 10px;border-bottom:1px solid var(--line);
+background:#f8fafc}
+table.mini td{padding:6px 10px;border-top:1px solid var(--line);vertical-align:top}
+table.mini td.nr,table.mini th.nr{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}
+table.mini tr.total td{font-weight:650;background:#f8fafc}
+table.mini td.why{color:#334155;word-break:break-word}
+table.crit th:nth-child(1){width:150px}table.crit th:nth-child(2){width:110px}
+table.attempts th:nth-child(1){width:36px}table.attempts th:nth-child(2){width:80px}
+table.attempts th:nth-child(4){width:230px}
+.rev{border-top:1px solid var(--line)}
+.rev:first-child{border-top:0}
+.rev summary{padding:9px 14px;cursor:pointer;line-height:1.6}
+.rev summary .ov{font-weight:700;font-variant-numeric:tabular-nums;margin-right:6px}
+.rev summary .ov small{font-weight:500;color:var(--faint)}
+.rev summary .t{font-weight:600;margin-right:6px}
+.crits{display:inline-flex;flex-wrap:wrap;gap:2px 10px;font-size:12px;color:var(--muted);
+font-variant-numeric:tabular-nums}
+.rev .body{padding:2px 14px 12px 30px}
+.rev .body p{margin:8px 0 0;font-size:13.5px;color:#334155}
+.rev .body ul{margin:6px 0 0;padding-left:20px;font-size:13px}
+.flagbox{margin:8px 0 0;border:1px solid #fecaca;background:#fef2f2;border-radius:8px;
+padding:8px 12px;font-size:13px}
+.flagbox .h{font-weight:650;color:var(--bad)}
+.flagbox ul{margin:4px 0 0;padding-left:18px}
+.llm-impl{margin:14px 0 0;border:1px solid var(--line);border-radius:8px;background:#fbfcfe;
+padding:10px 14px}
+.llm-impl .h{font-weight:650;font-size:14px}
+.llm-impl .plan{margin:6px 0 0;font-size:13.5px;color:#334155}
+.llm-impl ul{margin:4px 0 0;padding-left:20px;font-size:13px}
+.llm-impl .lbl{margin-top:8px;font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;
+color:var(--faint);font-weight:600}
+.llm-impl table.mini{margin-top:4px;background:#fff}
+code.uri{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
+.sub2{padding:8px 14px;font-size:13px;color:var(--faint);border-bottom:1px solid var(--line)}
+details.more summary{padding:9px 14px;cursor:pointer;font-size:13.5px;color:var(--muted);
+border-top:1px solid var(--line)}
 .empty{padding:14px;color:var(--faint);font-size:14px}
 .d{font-size:12.5px;color:var(--faint)}
 .glance .d{font-variant-numeric:tabular-nums}
@@ -323,7 +437,7 @@ footer{color:var(--faint);font-size:12.5px;padding:0 0 30px}
  header.top h1{color:#000}
  header.top .meta,header.top .brand{color:#333}
  .card{box-shadow:none}
- .pick,.src,.verdict,.chart,.failure,tr{break-inside:avoid}
+ .pick,.src,.verdict,.chart,.failure,.rev,.llm-impl,tr{break-inside:avoid}
  .tablewrap{overflow:visible}
  pre{max-height:none;background:#f8fafc;color:#000;border:1px solid #ccc}
  a{color:#000}
@@ -338,7 +452,8 @@ def _header(report: DayReport) -> str:
     n_picks = len(report.picks)
     meta = (
         f"Generated {e(fmt_time(report.generated_at))} · {len(report.ranking)} papers ranked · "
-        f"{n_picks} pick{'s' if n_picks != 1 else ''}"
+        f"{n_picks} pick{'s' if n_picks != 1 else ''} · "
+        f"{e(MODE_LABELS.get(report.mode, report.mode))} mode"
     )
     out = [
         '<header class="top"><div class="wrap">',
@@ -353,6 +468,15 @@ def _header(report: DayReport) -> str:
             "This report was built from bundled sample papers with synthetic community "
             "signals, not from today&#x27;s live sources. Scores and verdicts illustrate the "
             "pipeline only.</div></div>"
+        )
+    if report.llm is not None and report.llm.cap_reached:
+        llm = report.llm
+        out.append(
+            '<div class="banner alert" role="alert"><div class="wrap">'
+            "<strong>LLM spend cap reached.</strong> "
+            f"The day spent {e(fmt_usd(llm.total.cost_usd))} of its "
+            f"{e(fmt_usd(llm.cap_usd, 2))} cap and then stopped calling the LLM: some papers "
+            "may be missing reviews, comparisons or LLM implementations.</div></div>"
         )
     return "".join(out)
 
@@ -385,7 +509,10 @@ def _stats(report: DayReport) -> str:
             + "</span>",
         ),
         ("Sources", f"{ok}/{len(report.sources)} {src_detail}"),
+        ("Ranking mode", _mode_stat(report)),
     ]
+    if report.llm is not None:
+        cards.append(("LLM spend", _spend_stat(report.llm)))
     return (
         '<div class="stats">'
         + "".join(
@@ -393,6 +520,34 @@ def _stats(report: DayReport) -> str:
             for k, v in cards
         )
         + "</div>"
+    )
+
+
+def _mode_stat(report: DayReport) -> str:
+    label = f'<span class="word">{e(MODE_LABELS.get(report.mode, report.mode))}</span>'
+    if report.mode != "llm":
+        return f'{label}<span class="sub">community signals + interests</span>'
+    flagged = sum(1 for r in report.reviews.values() if r.flagged)
+    detail = f"{plural(len(report.reviews), 'review')}"
+    if flagged:
+        detail += f' · <span class="bad-t">{flagged} flagged</span>'
+    return f'{label}<span class="sub">{detail}</span>'
+
+
+def _spend_stat(llm: LLMUsage) -> str:
+    total = llm.total
+    tokens = compact_int(total.prompt_tokens + total.completion_tokens)
+    cap = e(fmt_usd(llm.cap_usd, 2))
+    reached = (
+        f'<span class="pill bad" title="the {cap} LLM spend cap stopped further calls">'
+        "cap reached</span> "
+        if llm.cap_reached
+        else ""
+    )
+    failed = f' · <span class="bad-t">{total.failed} failed</span>' if total.failed else ""
+    return (
+        f'{e(fmt_usd(total.cost_usd))}<span class="sub">{reached}cap&nbsp;{cap} · '
+        f"{plural(total.calls, 'call')}{failed} · {e(tokens)} tokens</span>"
     )
 
 
@@ -482,12 +637,18 @@ def _glance(report: DayReport) -> str:
                 f'<span class="d">{e(run.verdict.metric)} {e(fmt_signed(run.verdict.effect))}'
                 "</span>"
             )
+        elif pick.implementation.status == "failed":
+            status = '<span class="pill bad">implementation failed</span>'
+            effect = _attempts_note(pick.implementation)
         elif pick.implementation.status != "implemented":
             status = '<span class="pill mute">not implemented</span>'
             effect = ""
         else:
             status = _run_pill(run, pick)
             effect = ""
+        review = report.reviews.get(pick.paper.arxiv_id)
+        if review is not None and review.flagged:
+            status = _flag_pill(review) + " " + status
         lis.append(
             f'<li><span class="pill info">#{pick.pick.rank}</span><span class="t">'
             f'<a href="#{e(pick_anchor(pick.paper.arxiv_id))}">{e(pick.paper.title)}</a></span>'
@@ -497,6 +658,28 @@ def _glance(report: DayReport) -> str:
         '<section class="block" id="glance"><h2>Picks at a glance</h2>'
         f'<ul class="card glance">{"".join(lis)}</ul></section>'
     )
+
+
+def _attempts_note(impl: Implementation) -> str:
+    if not impl.attempts:
+        return ""
+    return f'<span class="d">{e(plural(len(impl.attempts), "attempt"))}</span>'
+
+
+def _flag_pill(review: PaperReview) -> str:
+    reasons = "; ".join(review.injection)
+    return (
+        f'<a class="pill bad" href="#{e(review_anchor(review.arxiv_id))}" '
+        f'title="paper text tries to steer the LLM: {e(reasons)}">steering flagged</a>'
+    )
+
+
+def _review_pill(review: PaperReview) -> str:
+    if review.overall is None:
+        text = "review failed"
+    else:
+        text = f"review {fmt_score(review.overall.mean)}/10"
+    return f'<a class="pill mute" href="#{e(review_anchor(review.arxiv_id))}">{e(text)}</a>'
 
 
 def _breakdown(components: list[ScoreComponent], colours: dict[str, str]) -> str:
@@ -577,7 +760,19 @@ def _ranking(report: DayReport, top_n: int) -> str:
         if rp.score.excluded:
             classes.append("excl")
             flags.append(f'<span class="pill warn">excluded: {e(rp.score.excluded)}</span>')
-        flag_html = f'<div class="flags">{"".join(flags)}</div>' if flags else ""
+        review = report.reviews.get(rp.paper.arxiv_id)
+        why = ""
+        if review is not None:
+            if review.flagged:
+                classes.append("flagged")
+                flags.append(_flag_pill(review))
+                why = (
+                    '<div class="why">Steering flagged: '
+                    f"{e(clip('; '.join(review.injection), 240))}</div>"
+                )
+            else:
+                flags.append(_review_pill(review))
+        flag_html = f'<div class="flags">{"".join(flags)}</div>{why}' if flags else ""
         cls = f' class="{" ".join(classes)}"' if classes else ""
         rows.append(
             f"<tr{cls}>"
@@ -590,7 +785,8 @@ def _ranking(report: DayReport, top_n: int) -> str:
             "</tr>"
         )
     legend = "".join(
-        f'<span><span class="sw" style="background:{c}"></span>{e(n)}</span>'
+        f'<span title="{e(n)}"><span class="sw" style="background:{c}"></span>'
+        f"{e(COMPONENT_LABELS.get(n, n))}</span>"
         for n, c in colours.items()
     )
     note = (
@@ -602,6 +798,13 @@ def _ranking(report: DayReport, top_n: int) -> str:
         " Score = Σ value × weight; values are normalised to [0, 1]. "
         "Hover a breakdown line for the raw signal."
     )
+    if any(rp.score.basis == "combined" for rp in report.ranking):
+        note += (
+            " LLM mode: the signal weights are scaled down and two LLM parts are added, "
+            "review (mean reviewer score, (mean − 1) / 9) and tournament (Bradley-Terry "
+            "probability of beating an average paper). Papers whose text tries to steer "
+            "the LLM get neither and cannot be picked."
+        )
     return (
         f'<section class="block" id="ranking"><h2>Ranking <span class="count">top '
         f"{len(shown)} of {total}</span></h2>"
@@ -615,11 +818,19 @@ def _ranking(report: DayReport, top_n: int) -> str:
 
 def _implementation_fact(pick: PickReport) -> str:
     impl = pick.implementation
+    llm = impl.provenance == "llm"
     if impl.status == "implemented":
         if impl.provenance == "reference":
             head = '<span class="pill good">implemented</span> from the reference library'
-        elif impl.provenance == "llm":
-            head = '<span class="pill info">implemented</span> by an LLM'
+        elif llm:
+            by = f" ({e(impl.model)})" if impl.model else ""
+            tries = f" in {plural(len(impl.attempts), 'attempt')}" if impl.attempts else ""
+            head = f'<span class="pill info">implemented</span> by an LLM{by}{tries}'
+            if not impl.validated:
+                head += (
+                    ' <span class="pill warn" title="static checks passed; the harness '
+                    'validates the code inside the training job">not yet validated</span>'
+                )
         else:
             head = '<span class="pill good">implemented</span>'
         details = [
@@ -638,15 +849,119 @@ def _implementation_fact(pick: PickReport) -> str:
         head = (
             f'<span class="pill mute">not implemented</span> {e(impl.reason or "no reason given")}'
         )
-        details = []
+        details = [impl.origin] if llm and impl.origin else []
     else:
-        head = f'<span class="pill bad">failed</span> {e(impl.reason or "no reason given")}'
+        reason = impl.reason or "no reason given"
+        rest = reason.removeprefix("implementation failed").lstrip(": ")
+        if rest == reason:  # the reason does not repeat the pill's words
+            head = f'<span class="pill bad">implementation failed</span>: {e(reason)}'
+        else:
+            head = f'<span class="pill bad">implementation failed</span> {e(rest)}'
         details = [impl.origin] if impl.origin else []
+    if llm:
+        details += [
+            x
+            for x in (
+                (impl.cost_usd or impl.tokens)
+                and f"{fmt_usd(impl.cost_usd)} · {compact_int(impl.tokens)} tokens",
+            )
+            if x
+        ]
     detail_html = f'<div class="d">{e(" · ".join(details))}</div>' if details else ""
     return (
         '<div class="fact"><div class="k">Implementation</div>'
         f'<div class="v">{head}</div>{detail_html}</div>'
     )
+
+
+def _code_ref(uri: str) -> str:
+    """A link for an http(s) URI; anything else (s3://, a file path) as plain text."""
+    if safe_url(uri):
+        return link(uri, uri)
+    return f'<code class="uri">{e(uri)}</code>'
+
+
+def _attempts_table(impl: Implementation) -> str:
+    rows = []
+    for attempt in impl.attempts:
+        rows.append(_attempt_row(attempt))
+    return (
+        '<div class="tablewrap"><table class="mini attempts"><thead><tr><th>#</th>'
+        "<th>result</th><th>failure</th><th>checked by</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _attempt_row(attempt: ImplementationAttempt) -> str:
+    if attempt.ok:
+        result = '<span class="pill good">ok</span>'
+    else:
+        result = '<span class="pill bad">failed</span>'
+    failure = ""
+    if attempt.failure is not None:
+        f = attempt.failure
+        where = "rejected before running (static checks)" if f.stage == "static" else ""
+        failure = f"<b>{e(f.stage)}</b> · {e(f.type)}: {e(clip(f.message, 400))}" + (
+            f'<div class="d">{e(where)}</div>' if where else ""
+        )
+        if f.traceback.strip():
+            lines = f.traceback.rstrip().splitlines()
+            failure += f"<pre>{e(chr(10).join(lines[-15:]))}</pre>"
+    elif attempt.ok:
+        failure = '<span class="d">passed</span>'
+    sha = f'<div class="d">sha256 {e(attempt.sha256[:12])}</div>' if attempt.sha256 else ""
+    return (
+        f'<tr><td class="nr">{attempt.number}</td><td>{result}</td>'
+        f'<td class="why">{failure}</td><td>{e(attempt.checked_by or "–")}{sha}</td></tr>'
+    )
+
+
+def _llm_implementation(impl: Implementation) -> str:
+    """Plan, model, cost, code and attempts of an LLM implementation (pick card block)."""
+    if impl.provenance != "llm":
+        return ""
+    parts = ['<div class="llm-impl">']
+    facts = [
+        x
+        for x in (
+            impl.model and f"model {impl.model}",
+            impl.prompt_version and f"prompt {impl.prompt_version}",
+            f"cost {fmt_usd(impl.cost_usd)}",
+            f"{compact_int(impl.tokens)} tokens",
+            "validated by the harness" if impl.validated else "not validated by the harness yet",
+        )
+        if x
+    ]
+    parts.append(
+        f'<div class="h">LLM implementation</div><div class="d">{e(" · ".join(facts))}</div>'
+    )
+    plan = impl.plan
+    if plan is not None:
+        name = plan.name or impl.name or ""
+        parts.append(
+            f'<div class="lbl">Plan</div><div class="plan"><b>{e(name or "unnamed")}</b> · '
+            f"task {e(plan.task)}</div>"
+        )
+        if plan.summary:
+            parts.append(f'<div class="plan">{e(clip(plan.summary, 900))}</div>')
+        if plan.changes:
+            lis = "".join(f"<li>{e(clip(c, 400))}</li>" for c in plan.changes[:20])
+            parts.append(f'<div class="lbl">Changes vs the GPT baseline</div><ul>{lis}</ul>')
+        if plan.simplifications:
+            lis = "".join(f"<li>{e(clip(c, 400))}</li>" for c in plan.simplifications[:20])
+            parts.append(f'<div class="lbl">Simplifications</div><ul>{lis}</ul>')
+    if impl.code_uri:
+        parts.append(
+            f'<div class="lbl">Code</div><div class="plan">{_code_ref(impl.code_uri)}</div>'
+        )
+    if impl.attempts:
+        ok = sum(1 for a in impl.attempts if a.ok)
+        parts.append(
+            f'<div class="lbl">Attempts ({len(impl.attempts)}, {ok} passed)</div>'
+            + _attempts_table(impl)
+        )
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def _training_fact(pick: PickReport) -> str:
@@ -736,7 +1051,7 @@ def _failure_block(run: TrainingRun) -> str:
     return "".join(out)
 
 
-def _pick(pick: PickReport) -> str:
+def _pick(pick: PickReport, review: PaperReview | None = None) -> str:
     paper = pick.paper
     run = pick.run
     authors = paper.authors
@@ -747,7 +1062,18 @@ def _pick(pick: PickReport) -> str:
         links.append(
             link(github_url(paper.github_repo), f"GitHub {github_label(paper.github_repo)}{stars}")
         )
+    if review is not None:
+        text = (
+            "steering flagged"
+            if review.flagged
+            else ("LLM review failed" if review.overall is None else "LLM review")
+        )
+        links.append(f'<a href="#{e(review_anchor(paper.arxiv_id))}">{e(text)}</a>')
     badges = _verdict_pill(run.verdict, big=True) if run and run.verdict else _run_pill(run, pick)
+    if pick.implementation.status == "failed":
+        badges = '<span class="pill bad big">implementation failed</span>'
+    if review is not None and review.flagged:
+        badges = _flag_pill(review) + badges
     parts = [
         f'<article class="card pick" id="{e(pick_anchor(paper.arxiv_id))}">',
         f'<div class="pick-head"><span class="rk">#{pick.pick.rank}</span>'
@@ -772,6 +1098,7 @@ def _pick(pick: PickReport) -> str:
                 f"{loss_curves_svg(run.curves, title=title, width=760, height=330)}</figure>"
             )
         parts.append(_failure_block(run))
+    parts.append(_llm_implementation(pick.implementation))
     parts.append("</article>")
     return "".join(parts)
 
@@ -782,7 +1109,254 @@ def _picks(report: DayReport) -> str:
     return (
         f'<section class="block" id="picks"><h2>Picks <span class="count">'
         f"{len(report.picks)} picked to implement and train against a matched baseline</span></h2>"
-        f"{''.join(_pick(p) for p in report.picks)}</section>"
+        f"{''.join(_pick(p, report.reviews.get(p.paper.arxiv_id)) for p in report.picks)}"
+        "</section>"
+    )
+
+
+def _paper_title_link(arxiv_id: str, papers: dict[str, Paper], picked: set[str]) -> str:
+    """The paper's title linking to its pick card (if picked) or to arXiv."""
+    paper = papers.get(arxiv_id)
+    title = clip(paper.title, 160) if paper else f"arXiv:{arxiv_id}"
+    if arxiv_id in picked:
+        return f'<a href="#{e(pick_anchor(arxiv_id))}">{e(title)}</a>'
+    url = paper.arxiv_url if paper else f"https://arxiv.org/abs/{arxiv_id}"
+    return link(url, title)
+
+
+def _review_order(review: PaperReview) -> tuple[int, float, str]:
+    mean = review.overall.mean if review.overall is not None else -math.inf
+    return (1 if review.flagged else 0, -mean if math.isfinite(mean) else math.inf, review.arxiv_id)
+
+
+def _ms(review: PaperReview, name: str) -> tuple[float, float]:
+    stat = review.criteria[name]
+    return stat.mean, stat.std
+
+
+def _review(review: PaperReview, papers: dict[str, Paper], picked: set[str]) -> str:
+    n = len(review.samples)
+    if review.overall is not None:
+        overall = (
+            f'<span class="ov">{e(fmt_score(review.overall.mean))}<small>/10 ± '
+            f"{e(fmt_score(review.overall.std))} · {plural(n, 'sample')}</small></span>"
+        )
+    else:
+        overall = '<span class="ov bad-t">no score</span>'
+    crits = "".join(
+        f'<span title="{e(name)}: mean ± std {e(fmt_stat(*_ms(review, name)))}">'
+        f"{e(CRITERION_SHORT.get(name, name))} {e(fmt_score(review.criteria[name].mean))}</span>"
+        for name in REVIEW_CRITERIA
+        if name in review.criteria
+    )
+    pills = []
+    if review.flagged:
+        pills.append(
+            f'<span class="pill bad" title="{e("; ".join(review.injection))}">'
+            "steering flagged</span>"
+        )
+    if review.failures:
+        pills.append(
+            f'<span class="pill warn" title="{e("; ".join(review.failures))}">'
+            f"{plural(len(review.failures), 'failed sample')}</span>"
+        )
+    if review.arxiv_id in picked:
+        pills.append('<span class="pill info">picked</span>')
+    summary = (
+        f"<summary>{overall}"
+        f'<span class="t">{_paper_title_link(review.arxiv_id, papers, picked)}</span>'
+        f'<span class="crits">{crits}</span> {" ".join(pills)}</summary>'
+    )
+
+    first = review.samples[0] if review.samples else None
+    rows = []
+    for name in REVIEW_CRITERIA:
+        stat = review.criteria.get(name)
+        if stat is None and first is None:
+            continue
+        rationale = getattr(first, name).rationale if first is not None else ""
+        score = fmt_stat(stat.mean, stat.std) if stat is not None else "–"
+        rows.append(
+            f'<tr><td>{e(name)}</td><td class="nr">{e(score)}</td>'
+            f'<td class="why">{e(clip(rationale, 400))}</td></tr>'
+        )
+    body = [
+        f'<div class="d">{e(review.model)} · prompt {e(review.prompt_version)} · '
+        f"arXiv:{e(review.arxiv_id)}</div>"
+    ]
+    if review.injection:
+        lis = "".join(f"<li>{e(clip(reason, 300))}</li>" for reason in review.injection[:10])
+        body.append(
+            '<div class="flagbox" role="alert"><div class="h">Steering flagged: the paper text '
+            "looks like instructions aimed at the LLM; its review and tournament parts are "
+            f"discarded and it cannot be picked.</div><ul>{lis}</ul></div>"
+        )
+    if rows:
+        body.append(
+            '<div class="tablewrap"><table class="mini crit"><thead><tr><th>criterion</th>'
+            '<th class="nr">mean ± std</th><th>rationale (first sample)</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
+    if review.summary:
+        body.append(f"<p>{e(clip(review.summary, 900))}</p>")
+    if review.failures:
+        lis = "".join(f"<li>{e(clip(f, 300))}</li>" for f in review.failures[:10])
+        body.append(
+            f'<div class="d">Failed samples (refusals, invalid output, timeouts):</div>'
+            f"<ul>{lis}</ul>"
+        )
+    return (
+        f'<details class="rev" id="{e(review_anchor(review.arxiv_id))}">{summary}'
+        f'<div class="body">{"".join(body)}</div></details>'
+    )
+
+
+def _reviews(report: DayReport) -> str:
+    if not report.reviews:
+        return ""
+    papers = known_papers(report)
+    picked = {p.paper.arxiv_id for p in report.picks}
+    reviews = sorted(report.reviews.values(), key=_review_order)
+    flagged = sum(1 for r in reviews if r.flagged)
+    models = sorted({r.model for r in reviews})
+    count = (
+        plural(len(reviews), "paper") + " reviewed" + (f", {flagged} flagged" if flagged else "")
+    )
+    note = (
+        f"Reviewed by {', '.join(models)}; each paper scored 1–10 on "
+        f"{', '.join(REVIEW_CRITERIA)} over several samples (mean ± std). Best overall first; "
+        "flagged papers last. Open a paper for the rationales."
+    )
+    return (
+        f'<section class="block" id="reviews"><h2>Reviews <span class="count">{e(count)}'
+        f'</span></h2><div class="card"><div class="sub2">{e(note)}</div>'
+        f"{''.join(_review(r, papers, picked) for r in reviews)}</div></section>"
+    )
+
+
+def _tournament_records(tournament: Tournament) -> dict[str, tuple[int, int]]:
+    """arXiv id -> (wins, judged comparisons); failed comparisons are not counted."""
+    records = {pid: (0, 0) for pid in tournament.participants}
+    for c in tournament.comparisons:
+        if c.winner is None:
+            continue
+        for pid in (c.first, c.second):
+            won, played = records.get(pid, (0, 0))
+            records[pid] = (won + (c.winner == pid), played + 1)
+    return records
+
+
+def _tournament(report: DayReport) -> str:
+    t = report.tournament
+    if t is None:
+        return ""
+    papers = known_papers(report)
+    picked = {p.paper.arxiv_id for p in report.picks}
+    records = _tournament_records(t)
+    ids = list(dict.fromkeys([*t.participants, *t.strength]))
+    ids.sort(key=lambda pid: (-t.strength.get(pid, -1.0), pid))
+    rows = []
+    for i, pid in enumerate(ids, start=1):
+        won, played = records.get(pid, (0, 0))
+        strength = t.strength.get(pid)
+        rows.append(
+            f'<tr><td class="nr">{i}</td>'
+            f"<td>{_paper_title_link(pid, papers, picked)}</td>"
+            f'<td class="nr">{e(fmt(strength, 2)) if strength is not None else "–"}</td>'
+            f'<td class="nr">{won}/{played}</td></tr>'
+        )
+    failed = sum(1 for c in t.comparisons if c.winner is None)
+    comps = []
+    for c in t.comparisons:
+        a = _paper_title_link(c.first, papers, picked)
+        b = _paper_title_link(c.second, papers, picked)
+        if c.winner is None:
+            outcome = '<span class="pill bad">failed</span>'
+            why = e(clip(c.error or "no winner", 300))
+        else:
+            paper = papers.get(c.winner)
+            name = clip(paper.title, 60) if paper else f"arXiv:{c.winner}"
+            side = "A" if c.winner == c.first else ("B" if c.winner == c.second else "?")
+            outcome = f'<span class="pill info">{side}</span> {e(name)}'
+            why = e(clip(c.reason, 400))
+        comps.append(
+            f'<tr><td>{a}</td><td>{b}</td><td>{outcome}</td><td class="why">{why}</td></tr>'
+        )
+    count = f"{plural(len(ids), 'participant')}, {plural(len(t.comparisons), 'comparison')}" + (
+        f", {failed} failed" if failed else ""
+    )
+    comparisons = (
+        f'<details class="more"><summary>All {plural(len(t.comparisons), "comparison")}'
+        f"{f' ({failed} failed)' if failed else ''}</summary>"
+        '<div class="tablewrap"><table class="mini comparisons"><thead><tr><th>paper A</th>'
+        "<th>paper B</th><th>winner</th><th>reason</th></tr></thead>"
+        f"<tbody>{''.join(comps)}</tbody></table></div></details>"
+        if comps
+        else ""
+    )
+    return (
+        f'<section class="block" id="tournament"><h2>Tournament <span class="count">'
+        f'{e(count)}</span></h2><div class="card"><div class="sub2">'
+        f"Pairwise comparisons judged by {e(t.model)}; strength is the Bradley-Terry "
+        "probability of beating an average participant.</div>"
+        '<div class="tablewrap"><table class="mini standings"><thead><tr><th class="nr">#</th>'
+        '<th>paper</th><th class="nr">strength</th><th class="nr">won/judged</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>{comparisons}</div></section>"
+    )
+
+
+def _llm_usage(report: DayReport) -> str:
+    llm = report.llm
+    if llm is None:
+        return ""
+    steps = [s for s in LLM_STEPS if s in llm.by_step or s in llm.models]
+    steps += [s for s in (*llm.by_step, *llm.models) if s not in steps]
+    rows = []
+    for step in dict.fromkeys(steps):
+        u = llm.by_step.get(step)
+        cells = (
+            [
+                str(u.calls),
+                str(u.failed),
+                compact_int(u.prompt_tokens),
+                compact_int(u.completion_tokens),
+                fmt_usd(u.cost_usd),
+            ]
+            if u is not None
+            else ["0", "0", "0", "0", fmt_usd(0.0)]
+        )
+        rows.append(
+            f"<tr><td>{e(step)}</td><td>{e(llm.models.get(step, '–'))}</td>"
+            + "".join(f'<td class="nr">{e(c)}</td>' for c in cells)
+            + "</tr>"
+        )
+    t = llm.total
+    rows.append(
+        '<tr class="total"><td>total</td><td></td>'
+        + "".join(
+            f'<td class="nr">{e(c)}</td>'
+            for c in (
+                str(t.calls),
+                str(t.failed),
+                compact_int(t.prompt_tokens),
+                compact_int(t.completion_tokens),
+                fmt_usd(t.cost_usd),
+            )
+        )
+        + "</tr>"
+    )
+    cap = (
+        f'<span class="pill bad">cap {e(fmt_usd(llm.cap_usd, 2))} reached</span>'
+        if llm.cap_reached
+        else f'<span class="count">cap {e(fmt_usd(llm.cap_usd, 2))}</span>'
+    )
+    return (
+        f'<section class="block" id="llm-usage"><h2>LLM usage {cap}</h2><div class="card">'
+        '<div class="tablewrap"><table class="mini usage"><thead><tr><th>step</th>'
+        '<th>model</th><th class="nr">calls</th><th class="nr">failed</th>'
+        '<th class="nr">prompt tokens</th><th class="nr">completion tokens</th>'
+        '<th class="nr">cost</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></div></section>"
     )
 
 
@@ -806,6 +1380,9 @@ def render_html(report: DayReport, *, top_n: int = DEFAULT_TOP_N) -> str:
             _glance(report),
             _ranking(report, top_n),
             _picks(report),
+            _reviews(report),
+            _tournament(report),
+            _llm_usage(report),
             "</div></main>",
             '<footer><div class="wrap">Generated by paperfoundry at '
             f"{e(fmt_time(report.generated_at))}. Toy-scale verdicts are indicative only. "
