@@ -1,8 +1,8 @@
 """The group's configuration: interests, ranking weights, selection budget, training.
 
-Loaded from a TOML file (`paperfoundry.toml`, see `data/default_config.toml`); every
-field has a default so an empty file is valid. On AWS the same file lives in S3 under
-`config/paperfoundry.toml`.
+Loaded from a TOML file (`paperfoundry.toml`) laid over the bundled defaults
+(`data/default_config.toml`): every key is optional, and a key left out keeps its default.
+On AWS the same file lives in S3 under `config/paperfoundry.toml`.
 """
 
 from __future__ import annotations
@@ -144,11 +144,26 @@ class ConfigError(ValueError):
     pass
 
 
+def _overlay(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: tables merge key by key, everything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _overlay(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def parse_config(text: str, origin: str = "<config>") -> Config:
+    """A config file on top of the bundled defaults: a file that sets only `[llm]` keeps
+    the default interests, weights and budgets."""
     try:
-        return Config.model_validate(tomllib.loads(text))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(_overlay(tomllib.loads(default_config_text()), data))
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {exc}") from exc
 

@@ -23,6 +23,7 @@ from .adapters.local.notifier import ConsoleFileNotifier
 from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
 from .config import Config, load_config
+from .implement import library_ids
 from .models import DayReport, Implementation, Paper, Pick, SourceStatus, TrainingRun
 from .sources import all_unreachable, fetch_day
 from .sources.sample import load_sample_day
@@ -221,7 +222,8 @@ def _train_picks(
     runs: list[TrainingRun] = []
     for pick in picks:
         label = f"pick {pick.rank} {pick.arxiv_id}"
-        if implementer is not None and store.get_implementation(pick.arxiv_id) is None:
+        fresh = store.get_implementation(pick.arxiv_id) is None
+        if implementer is not None and fresh and pick.arxiv_id not in library_ids():
             console.print(f"{label}: implementing with {config.llm.implement_model}")
         implementation = pipeline.implement_pick(
             pick, store=store, implementer=implementer, blobs=blobs, force=opts.force
