@@ -97,6 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "error": run.error,
             },
         )
+        pipeline.confirm_implementation(run, store=rt.store, blobs=rt.blobs)
         if run.status == "failed" and (retry := _repair(rt, run)) is not None:
             return {"status": "repairing", "run_id": retry.run_id, "job": retry.job_name}
     uri = None

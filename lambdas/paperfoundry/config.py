@@ -119,6 +119,9 @@ class Review(_Section):
     samples: int = Field(3, ge=1)  # reviews per paper, averaged
     tournament_size: int = Field(6, ge=0)  # top reviewed papers compared pairwise
     parallel: int = Field(4, ge=1)  # concurrent LLM requests
+    # Papers the reviewers judge below this (1..10) are not picked: the implementer would
+    # only spend attempts on them. Papers with a library implementation are exempt.
+    min_implementability: float = Field(4.0, ge=1, le=10)
     weights: ReviewWeights = Field(default_factory=ReviewWeights)
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .implement import Implementer, implement
+from .implement import Implementer, implement, library_ids
 from .models import (
     DayReport,
     Implementation,
@@ -140,8 +140,9 @@ def implement_pick(
     """Reuse a stored implementation, else resolve one (library, then LLM) and store it.
 
     An LLM implementation that used up its attempts is not retried (it would cost again
-    for the same answer) unless `force`. Generated code that passed goes into the
-    implementation library in the blob store, with its provenance next to it."""
+    for the same answer) unless `force`. Generated code the harness validated goes into
+    the implementation library in the blob store, with its provenance next to it (on AWS
+    that happens when its training job succeeds: `confirm_implementation`)."""
     existing = store.get_implementation(pick.arxiv_id)
     if existing is not None and existing.status == "implemented":
         return existing
@@ -160,6 +161,8 @@ def implement_pick(
 
 def _to_library(implementation: Implementation, blobs: BlobStore) -> Implementation:
     if implementation.status != "implemented" or not implementation.source_code:
+        return implementation
+    if not implementation.validated:
         return implementation
     name = implementation.file_name or f"{implementation.arxiv_id}.py"
     uri = blobs.put(f"{LIBRARY_PREFIX}{name}", implementation.source_code.encode(), "text/x-python")
@@ -260,11 +263,7 @@ def final_scores(day: date, *, store: PaperStore, config: Config) -> list[Score]
     from .review.combined import combined_scores
 
     return combined_scores(
-        signals,
-        reviews,
-        store.get_tournament(day),
-        config.review.weights,
-        config.review.candidates,
+        signals, reviews, store.get_tournament(day), config.review, library_ids()
     )
 
 
@@ -352,6 +351,19 @@ def repair_after_failed_run(
     if impl.status != "implemented":
         return None
     return train(pick, impl, store=store, backend=backend, budget=run.budget, force=True)
+
+
+def confirm_implementation(
+    run: TrainingRun, *, store: PaperStore, blobs: BlobStore
+) -> Implementation | None:
+    """A completed run proves its LLM code passed the harness's validation (on AWS the
+    training job is the first place it runs): mark it validated and add it to the library."""
+    impl = store.get_implementation(run.arxiv_id)
+    if impl is None or impl.provenance != "llm" or impl.validated or run.status != "completed":
+        return None
+    impl = _to_library(impl.model_copy(update={"validated": True}), blobs)
+    store.save_implementation(impl)
+    return impl
 
 
 def day_finished(day: date, *, store: PaperStore) -> bool:

@@ -73,6 +73,17 @@ def _failed_job(aws, job_name: str) -> dict:
     return state_change_event(job_name, "Failed", failure_reason="AlgorithmError: exit 2")
 
 
+def _completed_job(aws, job_name: str) -> dict:
+    metrics = metrics_json(ok=True, impl="llm_2501_04321.py")
+    aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(job_name), Body=model_tar_gz(metrics))
+    return state_change_event(job_name, "Completed")
+
+
+def _library(aws) -> set[str]:
+    listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="implementations/library/")
+    return {o["Key"] for o in listing.get("Contents", [])}
+
+
 def test_select_reviews_implements_and_report_repairs(llm_env, aws, fake, lambda_context):
     from handlers import report, select
 
@@ -86,12 +97,7 @@ def test_select_reviews_implements_and_report_repairs(llm_env, aws, fake, lambda
     assert impl.provenance == "llm" and impl.status == "implemented"
     assert impl.validated is False  # validation happens in the network-isolated job
     assert "training job" in impl.attempts[0].checked_by
-    library = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="implementations/library/")
-    keys = {o["Key"] for o in library["Contents"]}
-    assert keys == {
-        "implementations/library/llm_2501_04321.py",
-        "implementations/library/llm_2501_04321.json",
-    }
+    assert _library(aws) == set()  # not in the library before the harness accepted it
     [run] = store.runs_for_day(DAY)
     assert run.status == "running"
 
@@ -109,14 +115,36 @@ def test_select_reviews_implements_and_report_repairs(llm_env, aws, fake, lambda
     again = report.handler(_failed_job(aws, run.job_name), lambda_context)
     assert again["reason"] == "superseded attempt"
 
-    # The third attempt also fails: attempts are used up, the pick is reported as failed.
-    second = report.handler(_failed_job(aws, f"{run.run_id}-a2"), lambda_context)
-    assert second["status"] == "repairing" and second["job"] == f"{run.run_id}-a3"
-    final = report.handler(_failed_job(aws, f"{run.run_id}-a3"), lambda_context)
-    assert final["status"] == "failed"
+    # The repaired code trains: validated, in the library, and the day is reported.
+    done = report.handler(_completed_job(aws, f"{run.run_id}-a2"), lambda_context)
+    assert done["status"] == "completed" and done["report"]
     impl = store.get_implementation(PAPER.arxiv_id)
-    assert impl.status == "failed" and len(impl.attempts) == 3
-    assert impl.reason.startswith("implementation failed after 3 attempts")
+    assert impl.validated and impl.code_uri.endswith("implementations/library/llm_2501_04321.py")
+    assert _library(aws) == {
+        "implementations/library/llm_2501_04321.py",
+        "implementations/library/llm_2501_04321.json",
+    }
+    [digest] = aws.drain(aws.digest_queue_url)
+    assert "2 attempts" in json.loads(digest["Body"])["Message"]
+
+
+def test_code_rejected_until_attempts_run_out_is_reported_failed(
+    llm_env, aws, fake, lambda_context
+):
+    from handlers import report, select
+
+    llm_env.config.implement.max_attempts = 2
+    select.handler({"trigger": "manual", "day": DAY.isoformat()}, lambda_context)
+    [run] = llm_env.store.runs_for_day(DAY)
+    second = report.handler(_failed_job(aws, run.job_name), lambda_context)
+    assert second["status"] == "repairing" and second["job"] == f"{run.run_id}-a2"
+    final = report.handler(_failed_job(aws, f"{run.run_id}-a2"), lambda_context)
+    assert final["status"] == "failed"
+    impl = llm_env.store.get_implementation(PAPER.arxiv_id)
+    assert impl.status == "failed" and len(impl.attempts) == 2
+    assert impl.reason.startswith("implementation failed after 2 attempts")
+    assert all(a.failure.type == "ShapeError" for a in impl.attempts)
+    assert _library(aws) == set()
     [digest] = aws.drain(aws.digest_queue_url)
     assert "implementation failed" in json.loads(digest["Body"])["Message"]
 

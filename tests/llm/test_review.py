@@ -196,3 +196,25 @@ def test_tournament_decides_between_equal_reviews(fake, make_llm, store, tmp_pat
     t = {s.arxiv_id: next(c for c in s.components if c.name == "tournament") for s in scores}
     assert t["2501.00002"].value == max(c.value for c in t.values())
     assert "won 3 of 3" in t["2501.00002"].detail
+
+
+def test_papers_judged_not_implementable_are_not_picked(fake, make_llm, store, tmp_path):
+    config = Config()
+    config.selection.max_picks, config.selection.min_score = 5, 0.0  # look at every paper
+    ranked_day(store, tmp_path, config)
+
+    def review(body):
+        title = paper_of(body).get("title", "")
+        reply = json.loads(review_json(8))
+        if "Protein" in title:  # strong paper, but not a sequence model for the harness
+            reply["implementability"] = {"score": 2, "rationale": "needs protein data"}
+        return Reply(json.dumps(reply))
+
+    fake.defaults["review"] = review
+    pipeline.review_day(DAY, store=store, llm=make_llm(), config=config)
+    scores = {s.arxiv_id: s for s in pipeline.final_scores(DAY, store=store, config=config)}
+    assert "not implementable" in scores["2501.00005"].excluded
+    assert "2/10" not in scores["2501.00005"].excluded and "2.0/10" in scores["2501.00005"].excluded
+    picks, notes = pipeline.select(DAY, store=store, config=config)
+    assert "2501.00005" not in {p.arxiv_id for p in picks}
+    assert any("2501.00005" in n and "not implementable" in n for n in notes)

@@ -7,7 +7,9 @@ changing a weight re-ranks a day without calling the LLM again.
 
 from __future__ import annotations
 
-from ..config import ReviewWeights
+from collections.abc import Collection
+
+from ..config import Review, ReviewWeights
 from ..models import PaperReview, Score, ScoreComponent, Tournament
 
 FLAGGED = "paper text tries to steer the LLM"
@@ -51,6 +53,9 @@ def combine(
     tournament: Tournament | None,
     weights: ReviewWeights,
     candidates: int,
+    *,
+    min_implementability: float = 1.0,
+    in_library: bool = False,
 ) -> Score:
     scaled = [
         _component(c.name, c.value, round(c.weight * weights.signals, 4), c.detail)
@@ -66,6 +71,13 @@ def combine(
     excluded = signal.excluded
     if excluded is None and review is not None and review.flagged:
         excluded = f"flagged: {FLAGGED}"
+    implementability = review.criteria.get("implementability") if review else None
+    if excluded is None and implementability is not None and not in_library:
+        if implementability.mean < min_implementability:
+            excluded = (
+                f"reviewers judge it not implementable in the harness "
+                f"({implementability.mean:.1f}/10 < {min_implementability:g})"
+            )
     return Score(
         arxiv_id=signal.arxiv_id,
         day=signal.day,
@@ -80,9 +92,20 @@ def combined_scores(
     signals: list[Score],
     reviews: dict[str, PaperReview],
     tournament: Tournament | None,
-    weights: ReviewWeights,
-    candidates: int,
+    review: Review,
+    library: Collection[str] = (),
 ) -> list[Score]:
     """Every signal score combined, best first (ties by arXiv id, like the store's order)."""
-    scores = [combine(s, reviews.get(s.arxiv_id), tournament, weights, candidates) for s in signals]
+    scores = [
+        combine(
+            s,
+            reviews.get(s.arxiv_id),
+            tournament,
+            review.weights,
+            review.candidates,
+            min_implementability=review.min_implementability,
+            in_library=s.arxiv_id in library,
+        )
+        for s in signals
+    ]
     return sorted(scores, key=lambda s: (-s.total, s.arxiv_id))
