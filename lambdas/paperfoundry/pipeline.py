@@ -196,6 +196,10 @@ def review_day(
     from .review.tournament import run_tournament, tournament_entrants
 
     signals = [s for s in store.scores_for_day(day) if not s.excluded]
+    # papers trained on an earlier day cannot be picked again: no money on reviewing them
+    head = [s.arxiv_id for s in signals[: config.review.candidates * 2]]
+    done = done_before(day, head, store)
+    signals = [s for s in signals if s.arxiv_id not in done]
     candidates = [s.arxiv_id for s in signals[: config.review.candidates]]
     reviews = store.reviews_for_day(day)
     todo = [pid for pid in candidates if pid not in reviews or not reviews[pid].samples]
@@ -230,10 +234,7 @@ def review_day(
         why = "LLM spend cap reached" if capped.is_set() else "reviews failed"
         notes.append(f"{why}: {reviewed} of {len(candidates)} candidates reviewed")
     entrants = tournament_entrants(
-        reviews,
-        {s.arxiv_id: s.total for s in signals},
-        config.review.tournament_size,
-        config.review.weights,
+        reviews, {s.arxiv_id: s.total for s in signals}, config.review, library_ids()
     )
     existing = store.get_tournament(day)
     complete = existing is not None and all(c.winner for c in existing.comparisons)

@@ -128,7 +128,11 @@ def test_review_day_combines_scores_and_is_idempotent(fake, make_llm, store, tmp
     assert all(len(r.samples) == config.review.samples for r in reviews.values())
     tournament = store.get_tournament(DAY)
     n = len(tournament.participants)
-    assert n == 4 and len(tournament.comparisons) == n * (n - 1) // 2
+    assert n >= 3 and len(tournament.comparisons) == n * (n - 1) // 2
+    # entrants are papers that could be picked: not flagged, implementable enough
+    for pid in tournament.participants:
+        assert not reviews[pid].flagged
+        assert reviews[pid].criteria["implementability"].mean >= config.review.min_implementability
     # side alternates so position bias cancels
     firsts = [c.first for c in tournament.comparisons]
     assert len(set(firsts)) > 1
@@ -218,3 +222,20 @@ def test_papers_judged_not_implementable_are_not_picked(fake, make_llm, store, t
     picks, notes = pipeline.select(DAY, store=store, config=config)
     assert "2501.00005" not in {p.arxiv_id for p in picks}
     assert any("2501.00005" in n and "not implementable" in n for n in notes)
+
+
+def test_papers_trained_on_an_earlier_day_are_not_reviewed(fake, make_llm, store, tmp_path):
+    from datetime import timedelta
+
+    from paperfoundry.models import TrainingRun
+
+    config = Config()
+    ranked_day(store, tmp_path, config)
+    earlier = DAY - timedelta(days=3)
+    store.save_run(
+        TrainingRun(run_id="pf-old", arxiv_id="2501.00001", day=earlier, task="mqar",
+                    budget="small", backend="local", status="completed")
+    )  # fmt: skip
+    pipeline.review_day(DAY, store=store, llm=make_llm(), config=config)
+    reviews = store.reviews_for_day(DAY)
+    assert "2501.00001" not in reviews and len(reviews) == len(PAPERS) - 1

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from ..config import Review
 from ..llm.accounting import SpendCapReached
 from ..llm.client import LLMClient, LLMError
 from ..llm.untrusted import DATA_RULES, data_block
@@ -120,18 +121,27 @@ def run_tournament(
 
 
 def tournament_entrants(
-    reviews: dict[str, PaperReview], signal_totals: dict[str, float], size: int, weights
+    reviews: dict[str, PaperReview],
+    signal_totals: dict[str, float],
+    review: Review,
+    library: Collection[str] = (),
 ) -> list[str]:
-    """The `size` best reviewed, unflagged papers by the score before the tournament."""
-    eligible = [
-        pid
-        for pid, r in reviews.items()
-        if r.overall is not None and not r.flagged and pid in signal_totals
-    ]
+    """The `review.tournament_size` best reviewed papers that could be picked (not flagged,
+    implementable or in the library), by the score before the tournament."""
+
+    def eligible(pid: str) -> bool:
+        r = reviews[pid]
+        if r.overall is None or r.flagged or pid not in signal_totals:
+            return False
+        implementability = r.criteria.get("implementability")
+        low = implementability is not None and implementability.mean < review.min_implementability
+        return pid in library or not low
 
     def pre(pid: str) -> float:
         overall = reviews[pid].overall
         assert overall is not None
-        return weights.signals * signal_totals[pid] + weights.review * (overall.mean - 1) / 9
+        w = review.weights
+        return w.signals * signal_totals[pid] + w.review * (overall.mean - 1) / 9
 
-    return sorted(eligible, key=lambda pid: (-pre(pid), pid))[:size]
+    ranked = sorted((pid for pid in reviews if eligible(pid)), key=lambda p: (-pre(p), p))
+    return ranked[: review.tournament_size]

@@ -32,12 +32,19 @@ def sandbox_env(home: Path) -> dict[str, str]:
 
 
 def _limits(cpu_seconds: int | None, memory: int | None) -> None:  # runs in the child
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    if cpu_seconds:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    wanted = [
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_AS, memory),
+    ]
+    for limit, value in wanted:
+        if value is None:
+            continue
+        try:
+            resource.setrlimit(limit, (value, value))
+        except (ValueError, OSError):  # e.g. RLIMIT_AS on macOS: keep the others
+            pass
     os.setsid()  # its own process group: a timeout kills everything it started
 
 
