@@ -1,5 +1,5 @@
 """Monitoring: one CloudWatch dashboard and alarms (DLQ depth, Lambda errors/throttles,
-papers queue age), all notifying the paperfoundry topic."""
+papers queue age, LLM unavailable), all notifying the paperfoundry topic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,22 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .functions import METRICS_NAMESPACE, SERVICE_NAME
+
 PERIOD = Duration.minutes(5)
+
+
+def app_metric(name: str, statistic: str = cw.Stats.SUM, period: Duration = PERIOD) -> cw.Metric:
+    """A metric the handlers publish with Powertools (EMF, dimension `service`)."""
+    return cw.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic=statistic,
+        period=period,
+    )
+
+
 MAX_PAPER_AGE = Duration.hours(1)
 
 
@@ -77,6 +92,13 @@ class Monitoring(Construct):
             "oldest unranked paper is older than 1 hour (rank is stuck or failing)",
         )
 
+        alarm(
+            "LlmUnavailable",
+            app_metric("LlmUnavailable"),
+            0,
+            "the LLM secret or provider failed: the day ran signals-only",
+        )
+
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
@@ -128,4 +150,17 @@ class Monitoring(Construct):
                 width=12,
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="LLM spend today (USD, at selection)",
+                left=[app_metric("LlmSpendUsd", cw.Stats.MAXIMUM, Duration.days(1))],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="LLM code: repairs after a rejected training job",
+                left=[app_metric("ImplementationRepairs", period=Duration.days(1))],
+                right=[app_metric("LlmUnavailable", period=Duration.days(1))],
+                width=12,
+            ),
         )

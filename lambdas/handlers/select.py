@@ -1,4 +1,5 @@
-"""Select Lambda: pick the day's papers, resolve implementations, start training.
+"""Select Lambda: LLM review (when configured), pick the day's papers, resolve
+implementations (library, else the LLM implementer), start training.
 
 Triggers:
 - EventBridge `DayRanked` {day} (put by the rank Lambda when the day's ranking is done);
@@ -8,7 +9,9 @@ Triggers:
 - `{"trigger": "manual", "day": "YYYY-MM-DD"}`.
 
 Idempotent: a claim on the day item lets one invocation select a day; picks, stored
-implementations and deterministic SageMaker job names make a retried selection harmless.
+reviews and implementations and deterministic SageMaker job names make a retried selection
+harmless (and never pay the LLM twice). An LLM that cannot be set up (secret unreadable,
+unknown model price) degrades the day to signals-only with a note and a metric.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, An
         llm = _llm(rt, day, notes)
         if llm is not None:
             notes.extend(pipeline.review_day(day, store=rt.store, llm=llm, config=config))
-            metrics.add_metric(name="LlmSpendUsd", unit="Count", value=llm.spent_usd)
+            metrics.add_metric(name="LlmSpendUsd", unit="None", value=llm.spent_usd)
         picks, select_notes = pipeline.select(day, store=rt.store, config=config)
         notes.extend(select_notes)
         implementer = rt.implementer_for(llm)

@@ -22,6 +22,9 @@ def test_alarm_set(dev_template):
     for props in by_metric["ApproximateNumberOfMessagesVisible"]:
         assert props["Threshold"] == 0 and props["Statistic"] == "Maximum"
     assert by_metric["ApproximateAgeOfOldestMessage"][0]["Threshold"] == 3600
+    [llm] = by_metric["LlmUnavailable"]  # published by the select handler (Powertools EMF)
+    assert llm["Namespace"] == "PaperFoundry" and llm["Threshold"] == 0
+    assert llm["Dimensions"] == [{"Name": "service", "Value": "paperfoundry"}]
 
 
 def test_dashboard(dev_template):
@@ -30,5 +33,6 @@ def test_dashboard(dev_template):
     props = next(iter(dashboards.values()))["Properties"]
     assert props["DashboardName"] == "paperfoundry-dev"
     body = json.dumps(props["DashboardBody"])
-    for needle in ("Lambda invocations", "Papers queue", "Dead-letter queues", "Alarms"):
+    for needle in ("Lambda invocations", "Papers queue", "Dead-letter queues", "Alarms",
+                   "LLM spend today", "LlmSpendUsd", "ImplementationRepairs"):  # fmt: skip
         assert needle in body
