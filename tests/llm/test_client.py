@@ -194,3 +194,25 @@ def test_credentials_from_secret():
 def test_strip_fence():
     assert strip_fence('```json\n{"a": 1}\n```') == '{"a": 1}'
     assert strip_fence('{"a": 1}') == '{"a": 1}'
+
+
+def test_parameters_a_deployment_rejects_are_dropped_once(fake, store):
+    settings = make_settings(fake.url, provider="azure")
+    creds = Credentials("azure", "azure-key", azure_endpoint=fake.origin)
+    llm = LLMClient(settings, creds, store, DAY)
+    rejected = error(400, "Unrecognized request argument supplied: reasoning_effort")
+    fake.add("review", rejected, Reply(review_json(6)), Reply(review_json(7)))
+    assert llm.ask_json("review", SYSTEM, "paper", ReviewReply).novelty.score == 6
+    assert llm.ask_json("review", SYSTEM, "paper", ReviewReply).novelty.score == 7
+    first, retried, later = fake.requests
+    assert first["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in retried and "reasoning_effort" not in later
+    assert later["max_completion_tokens"] == settings.max_output_tokens
+    assert [c.ok for c in store.llm_calls_for_day(DAY)] == [True, True]
+
+
+def test_other_bad_requests_are_errors(fake, make_llm):
+    fake.add("review", error(400, "This model's maximum context length is 8192 tokens"))
+    with pytest.raises(LLMUnavailable, match="context length"):
+        make_llm().ask_json("review", SYSTEM, "paper", ReviewReply)
+    assert len(fake.requests) == 1

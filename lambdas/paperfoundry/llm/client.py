@@ -34,6 +34,8 @@ from .accounting import (
 T = TypeVar("T", bound=BaseModel)
 Provider = Literal["openai", "azure", "compatible"]
 STEPS = ("review", "compare", "plan", "code")
+# Request parameters that improve results but that some models or servers reject.
+OPTIONAL_PARAMS = ("reasoning_effort", "response_format", "max_completion_tokens")
 
 
 class LLMError(RuntimeError):
@@ -157,6 +159,7 @@ class LLMClient:
         self._lock = threading.Lock()
         self._spent = sum(c.cost_usd for c in ledger.llm_calls_for_day(day))
         self.calls: list[LLMCall] = []  # this client's calls, in order (for per-step totals)
+        self._unsupported: set[str] = set()  # optional parameters the server rejected
 
     @property
     def models(self) -> dict[str, str]:
@@ -219,7 +222,33 @@ class LLMClient:
                 args["reasoning_effort"] = effort
         if as_json and s.json_mode:
             args["response_format"] = {"type": "json_object"}
+        for name in self._unsupported:
+            if name == "max_completion_tokens" and name in args:
+                args["max_tokens"] = args.pop(name)
+            else:
+                args.pop(name, None)
         return args
+
+    def _create(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Any:
+        """One request; a 400 naming an optional parameter this model or server does not
+        take (reasoning_effort on a non-reasoning deployment, response_format on an old
+        server, ...) is retried once without it, and the parameter stays off afterwards."""
+        import openai
+
+        try:
+            return self.sdk.chat.completions.create(messages=messages, **args)
+        except openai.BadRequestError as exc:
+            text = str(exc)
+            dropped = [name for name in OPTIONAL_PARAMS if name in args and name in text]
+            if not dropped:
+                raise
+            with self._lock:
+                self._unsupported.update(dropped)
+            for name in dropped:
+                value = args.pop(name)
+                if name == "max_completion_tokens":
+                    args["max_tokens"] = value
+            return self.sdk.chat.completions.create(messages=messages, **args)
 
     def _record(self, call: LLMCall) -> None:
         with self._lock:
@@ -248,7 +277,7 @@ class LLMClient:
                     f"(${self._spent:.4f} spent today)"
                 )
         try:
-            response = self.sdk.chat.completions.create(messages=messages, **args)
+            response = self._create(messages, args)
         except openai.APIError as exc:
             call.ok, call.error = False, _describe(exc)
             self._record(call)
