@@ -23,6 +23,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from paperfoundry import pipeline
+from paperfoundry.models import Implementation, Pick
 from pydantic import ValidationError
 
 from handlers._events import DayRankedEvent, SelectTrigger
@@ -49,6 +50,20 @@ def _llm(rt: Runtime, day: date, notes: list[str]) -> Any:
         return None
 
 
+def _implement(rt: Runtime, picks: list[Pick], implementer: Any) -> list[Implementation]:
+    """Implementations of the picks; LLM ones in parallel (each is a few minutes of model
+    time, and the Lambda has 15), library look-ups are instant either way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(pick: Pick) -> Implementation:
+        return pipeline.implement_pick(
+            pick, store=rt.store, implementer=implementer, blobs=rt.blobs
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, len(picks))) as pool:
+        return list(pool.map(one, picks))
+
+
 @tracer.capture_method
 def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, Any]:
     if not rt.store.claim_selection(day):
@@ -65,12 +80,9 @@ def select_day(rt: Runtime, day: date, *, stalled: bool = False) -> dict[str, An
             metrics.add_metric(name="LlmSpendUsd", unit="None", value=llm.spent_usd)
         picks, select_notes = pipeline.select(day, store=rt.store, config=config)
         notes.extend(select_notes)
-        implementer = rt.implementer_for(llm)
+        implementations = _implement(rt, picks, rt.implementer_for(llm))
         started = []
-        for pick in picks:
-            implementation = pipeline.implement_pick(
-                pick, store=rt.store, implementer=implementer, blobs=rt.blobs
-            )
+        for pick, implementation in zip(picks, implementations, strict=True):
             run = pipeline.train(
                 pick,
                 implementation,

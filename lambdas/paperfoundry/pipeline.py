@@ -248,7 +248,7 @@ def review_day(
         return notes
     papers = [p for pid in entrants if (p := store.get_paper(pid)) is not None]
     interests = "\n".join(f"- {t}" for t in config.interests.topics) or "- (none given)"
-    tournament, hit_cap = run_tournament(llm, papers, interests)
+    tournament, hit_cap = run_tournament(llm, papers, interests, parallel=config.review.parallel)
     store.save_tournament(tournament)
     if hit_cap:
         notes.append("LLM spend cap reached during the tournament: some pairs not judged")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Collection
+import threading
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -81,43 +83,49 @@ def run_tournament(
     papers: list[Paper],
     interests_text: str,
     *,
-    on_comparison: Callable[[Comparison], None] | None = None,
+    parallel: int = 1,
 ) -> tuple[Tournament, bool]:
-    """Judge every pair once; returns the tournament and whether the spend cap stopped it."""
+    """Judge every pair once (`parallel` requests at a time); returns the tournament and
+    whether the spend cap stopped it (pairs not judged then say so)."""
     tournament = Tournament(
         day=llm.day, model=llm.models["compare"], participants=[p.arxiv_id for p in papers]
     )
-    capped = False
-    for k, (x, y) in enumerate(itertools.combinations(papers, 2)):
+    capped = threading.Event()
+
+    def judge(k: int, x: Paper, y: Paper) -> Comparison:
         first, second = (x, y) if k % 2 == 0 else (y, x)
         comparison = Comparison(first=first.arxiv_id, second=second.arxiv_id)
-        if capped:
+        if capped.is_set():
             comparison.error = "not judged: LLM spend cap reached"
-        else:
-            user = (
-                f"The group's interests:\n{interests_text}\n\nPaper A:\n"
-                + data_block("paper A", paper_fields(first))
-                + "\n\nPaper B:\n"
-                + data_block("paper B", paper_fields(second))
-            )
-            try:
-                reply = llm.ask_json("compare", SYSTEM, user, CompareReply)
-                comparison.winner = first.arxiv_id if reply.winner == "A" else second.arxiv_id
-                comparison.reason = reply.reason
-            except SpendCapReached as exc:
-                capped, comparison.error = True, str(exc)
-            except LLMError as exc:
-                comparison.error = str(exc)[:300]
-        tournament.comparisons.append(comparison)
-        if on_comparison is not None:
-            on_comparison(comparison)
+            return comparison
+        user = (
+            f"The group's interests:\n{interests_text}\n\nPaper A:\n"
+            + data_block("paper A", paper_fields(first))
+            + "\n\nPaper B:\n"
+            + data_block("paper B", paper_fields(second))
+        )
+        try:
+            reply = llm.ask_json("compare", SYSTEM, user, CompareReply)
+            comparison.winner = first.arxiv_id if reply.winner == "A" else second.arxiv_id
+            comparison.reason = reply.reason
+        except SpendCapReached as exc:
+            capped.set()
+            comparison.error = str(exc)
+        except LLMError as exc:
+            comparison.error = str(exc)[:300]
+        return comparison
+
+    pairs = list(itertools.combinations(papers, 2))
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = [pool.submit(judge, k, x, y) for k, (x, y) in enumerate(pairs)]
+        tournament.comparisons = [f.result() for f in futures]  # pair order, not finish order
     results = [
         (c.winner, c.second if c.winner == c.first else c.first)
         for c in tournament.comparisons
         if c.winner is not None
     ]
     tournament.strength = bradley_terry(tournament.participants, results)
-    return tournament, capped
+    return tournament, capped.is_set()
 
 
 def tournament_entrants(
