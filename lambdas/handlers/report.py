@@ -28,18 +28,14 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 def _repair(rt: Any, run: TrainingRun) -> TrainingRun | None:
     """LLM-written code the training job rejected in validation goes back to the
     implementer with the harness's error and is trained again, while attempts are left."""
-    from paperfoundry.codegen.implementer import VALIDATION_STAGES
 
-    if run.failure is None or run.failure.stage not in VALIDATION_STAGES:
-        return None
-    impl = rt.store.get_implementation(run.arxiv_id)
-    if impl is None or impl.provenance != "llm":
-        return None
-    try:
-        implementer = rt.implementer_for(rt.llm_for(run.day))
-    except Exception:  # noqa: BLE001 - no repair today; the failure is reported as is
-        logger.exception("LLM unavailable; not repairing")
-        implementer = None
+    def implementer() -> Any:
+        try:
+            return rt.implementer_for(rt.llm_for(run.day))
+        except Exception:  # noqa: BLE001 - no repair today; the failure is reported as is
+            logger.exception("LLM unavailable; not repairing")
+            return None
+
     retry = pipeline.repair_after_failed_run(
         run, store=rt.store, implementer=implementer, backend=rt.backend, config=rt.config
     )

@@ -219,6 +219,7 @@ class TrainingRun(Model):
 # -- LLM review and accounting ---------------------------------------------------------
 
 RankingMode = Literal["signals-only", "llm"]
+LLM_STEPS = ("review", "compare", "plan", "code")  # the steps that call the LLM, in order
 REVIEW_CRITERIA = (
     "novelty",
     "significance",

@@ -23,11 +23,13 @@ from .models import (
     DayReport,
     Implementation,
     Paper,
+    PaperReview,
     Pick,
     PickReport,
     RankedPaper,
     Score,
     SourceStatus,
+    Tournament,
     TrainingRun,
 )
 from .ports import BlobStore, Notifier, PaperStore, Queue, TrainingBackend
@@ -160,9 +162,8 @@ def implement_pick(
 
 
 def _to_library(implementation: Implementation, blobs: BlobStore) -> Implementation:
-    if implementation.status != "implemented" or not implementation.source_code:
-        return implementation
-    if not implementation.validated:
+    accepted = implementation.status == "implemented" and implementation.validated
+    if not accepted or not implementation.source_code:
         return implementation
     name = implementation.file_name or f"{implementation.arxiv_id}.py"
     uri = blobs.put(f"{LIBRARY_PREFIX}{name}", implementation.source_code.encode(), "text/x-python")
@@ -193,13 +194,13 @@ def review_day(
     from concurrent.futures import ThreadPoolExecutor
 
     from .review.reviewer import review_paper
-    from .review.tournament import run_tournament, tournament_entrants
+    from .review.tournament import run_tournament
 
     signals = [s for s in store.scores_for_day(day) if not s.excluded]
     # papers trained on an earlier day cannot be picked again: no money on reviewing them
     head = [s.arxiv_id for s in signals[: config.review.candidates * 2]]
-    done = done_before(day, head, store)
-    signals = [s for s in signals if s.arxiv_id not in done]
+    trained = done_before(day, head, store)
+    signals = [s for s in signals if s.arxiv_id not in trained]
     candidates = [s.arxiv_id for s in signals[: config.review.candidates]]
     reviews = store.reviews_for_day(day)
     todo = [pid for pid in candidates if pid not in reviews or not reviews[pid].samples]
@@ -233,9 +234,7 @@ def review_day(
     if reviewed < len(candidates):
         why = "LLM spend cap reached" if capped.is_set() else "reviews failed"
         notes.append(f"{why}: {reviewed} of {len(candidates)} candidates reviewed")
-    entrants = tournament_entrants(
-        reviews, {s.arxiv_id: s.total for s in signals}, config.review, library_ids()
-    )
+    entrants = _tournament_entrants(signals, reviews, config)
     existing = store.get_tournament(day)
     complete = existing is not None and all(c.winner for c in existing.comparisons)
     if existing is not None and complete and existing.participants == entrants:
@@ -255,17 +254,40 @@ def review_day(
     return notes
 
 
-def final_scores(day: date, *, store: PaperStore, config: Config) -> list[Score]:
-    """The day's ranking: the signal scores, combined with reviews when there are any."""
-    signals = store.scores_for_day(day)
-    reviews = store.reviews_for_day(day)
+def _tournament_entrants(
+    signals: list[Score], reviews: dict[str, PaperReview], config: Config
+) -> list[str]:
+    """The best reviewed papers that could be picked, by the combined score before the
+    tournament (flagged and not-implementable ones are excluded there)."""
+    from .review.combined import combined_scores
+
+    before = combined_scores(signals, reviews, None, config.review, library_ids())
+    pickable = [
+        s.arxiv_id
+        for s in before
+        if not s.excluded and (r := reviews.get(s.arxiv_id)) is not None and r.overall is not None
+    ]
+    return pickable[: config.review.tournament_size]
+
+
+def _ranking(
+    signals: list[Score],
+    reviews: dict[str, PaperReview],
+    tournament: Tournament | None,
+    config: Config,
+) -> list[Score]:
     if not reviews:
         return signals
     from .review.combined import combined_scores
 
-    return combined_scores(
-        signals, reviews, store.get_tournament(day), config.review, library_ids()
-    )
+    return combined_scores(signals, reviews, tournament, config.review, library_ids())
+
+
+def final_scores(day: date, *, store: PaperStore, config: Config) -> list[Score]:
+    """The day's ranking: the signal scores, combined with reviews when there are any."""
+    reviews = store.reviews_for_day(day)
+    tournament = store.get_tournament(day) if reviews else None
+    return _ranking(store.scores_for_day(day), reviews, tournament, config)
 
 
 # -- train ------------------------------------------------------------------------------
@@ -325,13 +347,15 @@ def repair_after_failed_run(
     run: TrainingRun,
     *,
     store: PaperStore,
-    implementer: LLMImplementer | None,
+    implementer: Callable[[], LLMImplementer | None],
     backend: TrainingBackend,
     config: Config,
 ) -> TrainingRun | None:
     """A run of LLM-written code that the harness rejected before training (on AWS the
     training job is where the code is first validated): repair it and train the new code,
-    while attempts are left. Returns the new run, or None when nothing was retried."""
+    while attempts are left. Returns the new run, or None when nothing was retried.
+
+    `implementer` is called only when a repair is due (building one reads a secret)."""
     from .codegen.implementer import VALIDATION_STAGES, record_rejection
 
     impl = store.get_implementation(run.arxiv_id)
@@ -340,14 +364,15 @@ def repair_after_failed_run(
         return None
     if failure.stage not in VALIDATION_STAGES:
         return None
-    if implementer is None or len(impl.attempts) >= config.implement.max_attempts:
+    repairer = implementer() if len(impl.attempts) < config.implement.max_attempts else None
+    if repairer is None:
         store.save_implementation(record_rejection(impl, failure))
         return None
     paper = store.get_paper(run.arxiv_id)
     pick = next((p for p in store.picks_for_day(run.day) if p.arxiv_id == run.arxiv_id), None)
     if paper is None or pick is None:
         return None
-    impl = implementer.repair(paper, impl, failure)
+    impl = repairer.repair(paper, impl, failure)
     store.save_implementation(impl)
     if impl.status != "implemented":
         return None
@@ -400,12 +425,13 @@ def build_report(
     config = config or Config()
     sources = store.sources_for_day(day)
     papers = {p.arxiv_id: p for p in store.papers_for_day(day)}
+    reviews = store.reviews_for_day(day)
+    tournament = store.get_tournament(day)
     ranking = [
         RankedPaper(paper=papers[s.arxiv_id], score=s)
-        for s in final_scores(day, store=store, config=config)
+        for s in _ranking(store.scores_for_day(day), reviews, tournament, config)
         if s.arxiv_id in papers
     ]
-    reviews = store.reviews_for_day(day)
     calls = store.llm_calls_for_day(day)
     usage = None
     if calls:
@@ -438,7 +464,7 @@ def build_report(
         mode="llm" if reviews or calls else "signals-only",
         llm=usage,
         reviews=reviews,
-        tournament=store.get_tournament(day),
+        tournament=tournament,
     )
 
 

@@ -100,14 +100,18 @@ def _gather(
     return sample_day, sample_papers, statuses
 
 
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    )  # fmt: skip
+
+
 def _rank_all(
     day: date, queue: InProcessQueue, store: SqliteStore, blobs: FileBlobStore, console: Console
 ) -> None:
     context = pipeline.load_context(blobs, day)
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
+    progress = _progress(console)
     with progress:
         task = progress.add_task("Ranking", total=len(queue))
         for message in queue.drain():
@@ -144,10 +148,7 @@ def _build_llm(
 def _review(
     day: date, llm: LLMClient, store: SqliteStore, config: Config, console: Console
 ) -> list[str]:
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
+    progress = _progress(console)
     with progress:
         task = progress.add_task("LLM review", total=None)
 

@@ -19,6 +19,7 @@ from paperfoundry.models import Pick
 from tests.fakes.openai_server import (
     VALID_CODE,
     WRONG_SHAPE_CODE,
+    Reply,
     code_reply,
 )
 
@@ -217,3 +218,15 @@ def test_sandbox_runs_in_its_own_directory(tmp_path):
         + VALID_CODE
     )  # fmt: skip
     assert SandboxValidator("tiny", 120).validate(probe, "probe.py", "mqar") is None
+
+
+def test_a_plan_that_fails_leaves_the_pick_for_a_later_run(fake, implementer, store, tmp_path):
+    impl, spy = implementer
+    fake.add("plan", *[Reply("no plan today")] * 3)
+    store.upsert_papers([PAPERS[0]])
+    pick = Pick(arxiv_id=PAPERS[0].arxiv_id, day=DAY, rank=1, score=0.5, gpu_minutes=20)
+    first = pipeline.implement_pick(pick, store=store, implementer=impl)
+    assert first.status == "not_implemented" and first.reason.startswith("no plan")
+    assert first.attempts == [] and spy.sources == []
+    again = pipeline.implement_pick(pick, store=store, implementer=impl)  # plan works now
+    assert again.status == "implemented" and len(fake.requests_for("plan")) == 4

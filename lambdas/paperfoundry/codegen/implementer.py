@@ -122,11 +122,15 @@ def record_rejection(impl: Implementation, failure: Failure) -> Implementation:
     if impl.attempts:
         impl.attempts[-1] = impl.attempts[-1].model_copy(update={"ok": False, "failure": failure})
     impl.status, impl.validated = "failed", False
-    impl.reason = (
-        f"implementation failed after {len(impl.attempts)} attempts "
-        f"(last: {failure.stage} {failure.type}: {failure.message[:200]})"
-    )
+    impl.reason = failed_reason(impl.attempts)
     return impl
+
+
+def failed_reason(attempts: list[ImplementationAttempt]) -> str:
+    last = attempts[-1].failure if attempts else None
+    return f"implementation failed after {len(attempts)} attempts" + (
+        f" (last: {last.stage} {last.type}: {last.message[:200]})" if last else ""
+    )
 
 
 def file_name_for(arxiv_id: str) -> str:
@@ -239,11 +243,7 @@ class LLMImplementer:
                 impl.source_code, impl.sha256, impl.file_name = source, last.sha256, file_name
                 impl.validated = self.validator is not None
                 return impl
-        impl.status = "failed"
-        why = last.failure if last is not None and last.failure else None
-        impl.reason = f"implementation failed after {len(impl.attempts)} attempts" + (
-            f" (last: {why.stage} {why.type}: {why.message[:200]})" if why else ""
-        )
+        impl.status, impl.reason = "failed", failed_reason(impl.attempts)
         return impl
 
     def _account(self, impl: Implementation, since: int) -> Implementation:
@@ -267,7 +267,9 @@ class LLMImplementer:
         except SpendCapReached as exc:
             impl.status, impl.reason = "not_implemented", f"LLM spend cap reached ({exc})"
         except LLMError as exc:
-            impl.status, impl.reason = "failed", f"implementation failed: {exc}"[:500]
+            # the plan failed (code-step errors are attempts): nothing was tried, so a
+            # later run may try again, unlike a pick whose attempts are used up
+            impl.status, impl.reason = "not_implemented", f"no plan: {exc}"[:500]
         return self._account(impl, since)
 
     # -- public ----------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from .accounting import (
 
 T = TypeVar("T", bound=BaseModel)
 Provider = Literal["openai", "azure", "compatible"]
-STEPS = ("review", "compare", "plan", "code")
 # Request parameters that improve results but that some models or servers reject.
 OPTIONAL_PARAMS = ("reasoning_effort", "response_format", "max_completion_tokens")
 
@@ -156,7 +155,7 @@ class LLMClient:
             except KeyError as exc:  # fail before any call, not in the middle of the day
                 raise ValueError(exc.args[0]) from None
         self.sdk = sdk or _sdk_client(settings, credentials)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _record is also called with it held
         self._spent = sum(c.cost_usd for c in ledger.llm_calls_for_day(day))
         self.calls: list[LLMCall] = []  # this client's calls, in order (for per-step totals)
         self._unsupported: set[str] = set()  # optional parameters the server rejected
@@ -209,46 +208,40 @@ class LLMClient:
     def _request_args(self, step: str, as_json: bool) -> dict[str, Any]:
         s = self.settings
         args: dict[str, Any] = {"model": self.models[step]}
-        if self.credentials.provider == "compatible":
-            args["max_tokens"] = s.max_output_tokens
-        else:
-            args["max_completion_tokens"] = s.max_output_tokens
-            effort = (
-                s.review_reasoning_effort
-                if step in ("review", "compare")
-                else (s.implement_reasoning_effort)
-            )
-            if effort:
-                args["reasoning_effort"] = effort
+        tokens = (
+            "max_tokens" if self.credentials.provider == "compatible" else ("max_completion_tokens")
+        )
+        if tokens in self._unsupported:
+            tokens = "max_tokens"
+        args[tokens] = s.max_output_tokens
+        effort = (
+            s.review_reasoning_effort
+            if step in ("review", "compare")
+            else (s.implement_reasoning_effort)
+        )
+        if effort and self.credentials.provider != "compatible":
+            args["reasoning_effort"] = effort
         if as_json and s.json_mode:
             args["response_format"] = {"type": "json_object"}
-        for name in self._unsupported:
-            if name == "max_completion_tokens" and name in args:
-                args["max_tokens"] = args.pop(name)
-            else:
-                args.pop(name, None)
-        return args
+        return {k: v for k, v in args.items() if k not in self._unsupported}
 
-    def _create(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Any:
+    def _create(self, step: str, as_json: bool, messages: list[dict[str, str]]) -> Any:
         """One request; a 400 naming an optional parameter this model or server does not
         take (reasoning_effort on a non-reasoning deployment, response_format on an old
         server, ...) is retried once without it, and the parameter stays off afterwards."""
         import openai
 
+        args = self._request_args(step, as_json)
         try:
             return self.sdk.chat.completions.create(messages=messages, **args)
         except openai.BadRequestError as exc:
-            text = str(exc)
-            dropped = [name for name in OPTIONAL_PARAMS if name in args and name in text]
-            if not dropped:
+            rejected = {name for name in OPTIONAL_PARAMS if name in args and name in str(exc)}
+            if not rejected:
                 raise
             with self._lock:
-                self._unsupported.update(dropped)
-            for name in dropped:
-                value = args.pop(name)
-                if name == "max_completion_tokens":
-                    args["max_tokens"] = value
-            return self.sdk.chat.completions.create(messages=messages, **args)
+                self._unsupported |= rejected
+        args = self._request_args(step, as_json)
+        return self.sdk.chat.completions.create(messages=messages, **args)
 
     def _record(self, call: LLMCall) -> None:
         with self._lock:
@@ -261,8 +254,7 @@ class LLMClient:
     ) -> str:
         import openai
 
-        args = self._request_args(step, as_json)
-        model = args["model"]
+        model = self.models[step]
         price = price_for(model, self.settings.prices)
         call = LLMCall(day=self.day, step=step, arxiv_id=arxiv_id, model=model, at=_now())
         prompt_chars = sum(len(m["content"]) for m in messages)
@@ -270,14 +262,13 @@ class LLMClient:
             over = self._spent + estimated_prompt_cost(price, prompt_chars)
             if over > self.settings.daily_spend_cap_usd:
                 call.ok, call.error = False, NOT_SENT
-                self.calls.append(call)
-                self.ledger.record_llm_call(call)
+                self._record(call)
                 raise SpendCapReached(
                     f"LLM spend cap ${self.settings.daily_spend_cap_usd:.2f} reached "
                     f"(${self._spent:.4f} spent today)"
                 )
         try:
-            response = self._create(messages, args)
+            response = self._create(step, as_json, messages)
         except openai.APIError as exc:
             call.ok, call.error = False, _describe(exc)
             self._record(call)

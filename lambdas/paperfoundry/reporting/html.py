@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from ..models import (
+    LLM_STEPS,
     REVIEW_CRITERIA,
     DayReport,
     Implementation,
@@ -53,7 +54,6 @@ EXTRA_COLOURS = ["#db2777", "#65a30d", "#0891b2", "#9333ea", "#b91c1c"]
 
 OUTCOME_LABELS = {"better": "Better", "worse": "Worse", "inconclusive": "Inconclusive"}
 MODE_LABELS = {"llm": "LLM review", "signals-only": "signals only"}
-LLM_STEPS = ("review", "compare", "plan", "code")
 CRITERION_SHORT = {
     "novelty": "nov",
     "significance": "sig",

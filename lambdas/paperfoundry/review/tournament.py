@@ -12,17 +12,15 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from ..config import Review
 from ..llm.accounting import SpendCapReached
 from ..llm.client import LLMClient, LLMError
 from ..llm.untrusted import DATA_RULES, data_block
-from ..models import Comparison, Paper, PaperReview, Tournament
+from ..models import Comparison, Paper, Tournament
 from .reviewer import paper_fields
 
 PROMPT_VERSION = "compare-v1"
@@ -126,30 +124,3 @@ def run_tournament(
     ]
     tournament.strength = bradley_terry(tournament.participants, results)
     return tournament, capped.is_set()
-
-
-def tournament_entrants(
-    reviews: dict[str, PaperReview],
-    signal_totals: dict[str, float],
-    review: Review,
-    library: Collection[str] = (),
-) -> list[str]:
-    """The `review.tournament_size` best reviewed papers that could be picked (not flagged,
-    implementable or in the library), by the score before the tournament."""
-
-    def eligible(pid: str) -> bool:
-        r = reviews[pid]
-        if r.overall is None or r.flagged or pid not in signal_totals:
-            return False
-        implementability = r.criteria.get("implementability")
-        low = implementability is not None and implementability.mean < review.min_implementability
-        return pid in library or not low
-
-    def pre(pid: str) -> float:
-        overall = reviews[pid].overall
-        assert overall is not None
-        w = review.weights
-        return w.signals * signal_totals[pid] + w.review * (overall.mean - 1) / 9
-
-    ranked = sorted((pid for pid in reviews if eligible(pid)), key=lambda p: (-pre(p), p))
-    return ranked[: review.tournament_size]
