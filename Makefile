@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 # on machines without a local CPU wheel (the GitHub workflow sets it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: run test lint bench synth clean
+.PHONY: run test lint bench synth clean bubblewrap
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,17 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH) $(TORCH_PIP_ARGS)
 	$(BIN)/pip install --quiet -e '.[aws,cdk,dev]'
+	@$(MAKE) --no-print-directory bubblewrap
 	touch $(STAMP)
+
+# bubblewrap jails LLM-written code; without a working jail such code is reported "not run"
+# (reference implementations run anyway). Installed where apt-get can; a warning otherwise.
+bubblewrap:
+	@if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  (timeout 300 apt-get update -qq \
+	    && timeout 300 apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null) \
+	    || echo "warning: could not install bubblewrap; LLM-written code will not run here"; \
+	fi
 
 run: $(STAMP)
 	$(BIN)/paperfoundry run --offline-fallback

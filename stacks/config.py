@@ -15,6 +15,7 @@ from constructs import Node
 STAGES = ("dev", "prod")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _ENV_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+MAX_TRAINING_RUNTIME_MINUTES = 24 * 60  # the pipeline runs daily: no job may outlive a day
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class AppConfig:
     select_timeout_schedule: str = "cron(0 11 ? * MON-FRI *)"
     schedule_timezone: str = "UTC"
     training_instance_type: str = "ml.g5.xlarge"
+    # Ceiling for one training job's MaxRuntimeInSeconds, enforced by IAM on
+    # CreateTrainingJob (the Lambdas clamp the TOML's training.timeout_minutes to it).
+    training_max_runtime_minutes: int = 60
     max_picks: int = 3
     gpu_minutes_budget: int = 120
     arxiv_categories: str = "cs.LG,cs.CL,cs.CV,cs.AI"
@@ -94,6 +98,11 @@ def load_config(node: Node) -> AppConfig:
     budget = _int(node, "gpuMinutesBudget", defaults.gpu_minutes_budget)
     if max_picks < 1 or budget < 1:
         raise ValueError("maxPicks and gpuMinutesBudget must be positive")
+    max_runtime = _int(node, "trainingMaxRuntimeMinutes", defaults.training_max_runtime_minutes)
+    if not 1 <= max_runtime <= MAX_TRAINING_RUNTIME_MINUTES:
+        raise ValueError(
+            f"trainingMaxRuntimeMinutes must be between 1 and {MAX_TRAINING_RUNTIME_MINUTES}"
+        )
 
     return AppConfig(
         stage=stage,
@@ -104,6 +113,7 @@ def load_config(node: Node) -> AppConfig:
         schedule_timezone=_str(node, "scheduleTimezone") or defaults.schedule_timezone,
         training_instance_type=_str(node, "trainingInstanceType")
         or defaults.training_instance_type,
+        training_max_runtime_minutes=max_runtime,
         max_picks=max_picks,
         gpu_minutes_budget=budget,
         arxiv_categories=_str(node, "arxivCategories") or defaults.arxiv_categories,

@@ -126,6 +126,7 @@ class Functions(Construct):
             "TABLE_NAME": storage.table.table_name,
             "BUCKET_NAME": storage.bucket.bucket_name,
             "TRAINING_INSTANCE_TYPE": config.training_instance_type,
+            "TRAINING_MAX_RUNTIME_SECONDS": str(config.training_max_runtime_minutes * 60),
             "MAX_PICKS": str(config.max_picks),
             "GPU_MINUTES_BUDGET": str(config.gpu_minutes_budget),
             "ARXIV_CATEGORIES": config.arxiv_categories,
@@ -233,17 +234,36 @@ class Functions(Construct):
 
         self._suppress()
 
-    @staticmethod
     def _grant_start_training(
-        fn: lambda_.Function, training_job_arn: str, training: Training
+        self, fn: lambda_.Function, training_job_arn: str, training: Training
     ) -> None:
+        """CreateTrainingJob only for jobs shaped like the adapter's: network-isolated, on
+        the configured instance type, within the runtime ceiling. Generated code runs in
+        these jobs, so the limits must hold even if a Lambda is tricked into another request.
+        A request without a key is denied: Bool and Numeric fail on a missing key, and the
+        Null test covers ForAllValues, which a missing key would pass."""
+        config = self._config
         fn.add_to_role_policy(
             iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:AddTags",
-                    "sagemaker:DescribeTrainingJob",
-                ],
+                actions=["sagemaker:CreateTrainingJob"],
+                resources=[training_job_arn],
+                conditions={
+                    "Bool": {"sagemaker:NetworkIsolation": "true"},
+                    "Null": {"sagemaker:InstanceTypes": "false"},
+                    "ForAllValues:StringEquals": {
+                        "sagemaker:InstanceTypes": [config.training_instance_type]
+                    },
+                    "NumericLessThanEquals": {
+                        "sagemaker:MaxRuntimeInSeconds": str(
+                            config.training_max_runtime_minutes * 60
+                        )
+                    },
+                },
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:AddTags", "sagemaker:DescribeTrainingJob"],
                 resources=[training_job_arn],
             )
         )

@@ -3,8 +3,9 @@ built once per cold start (module-level cache) and reused by warm invocations.
 
 Env var contract (set by the CDK stack): TABLE_NAME, BUCKET_NAME, QUEUE_URL,
 EVENT_BUS_NAME, TOPIC_ARN, TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPE,
-MAX_PICKS, GPU_MINUTES_BUDGET, ARXIV_CATEGORIES, BACKFILL_DAYS, LLM_SECRET_ARN,
-SLACK_WEBHOOK_SECRET_ARN, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+TRAINING_MAX_RUNTIME_SECONDS, MAX_PICKS, GPU_MINUTES_BUDGET, ARXIV_CATEGORIES,
+BACKFILL_DAYS, LLM_SECRET_ARN, SLACK_WEBHOOK_SECRET_ARN, POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE.
 
 Heavy or rarely used pieces (SageMaker backend, SNS, reporting) are built lazily, so the
 rank Lambda (the one that fans out) imports only DynamoDB/S3 adapters and the ranking.
@@ -77,6 +78,7 @@ class Settings:
     trainer_image_uri: str | None
     sagemaker_role_arn: str | None
     training_instance_type: str
+    training_max_runtime_seconds: int | None
     max_picks: int | None
     gpu_minutes_budget: float | None
     arxiv_categories: list[str] | None
@@ -103,6 +105,7 @@ class Settings:
             trainer_image_uri=env("TRAINER_IMAGE_URI") or None,
             sagemaker_role_arn=env("SAGEMAKER_ROLE_ARN") or None,
             training_instance_type=env("TRAINING_INSTANCE_TYPE") or "ml.g5.xlarge",
+            training_max_runtime_seconds=optional_number("TRAINING_MAX_RUNTIME_SECONDS", int),
             max_picks=optional_number("MAX_PICKS", int),
             gpu_minutes_budget=optional_number("GPU_MINUTES_BUDGET", float),
             arxiv_categories=[c.strip() for c in categories.split(",") if c.strip()]
@@ -156,12 +159,21 @@ class Runtime:
         from paperfoundry.adapters.aws.sagemaker import SageMakerBackend
 
         config = self.config
+        runtime = int(config.training.timeout_minutes * 60)
+        ceiling = self.settings.training_max_runtime_seconds
+        if ceiling and runtime > ceiling:
+            # IAM denies CreateTrainingJob above the stack's ceiling: ask for what is allowed.
+            logger.warning(
+                "training.timeout_minutes above the stack's ceiling; clamped",
+                extra={"requested_seconds": runtime, "ceiling_seconds": ceiling},
+            )
+            runtime = ceiling
         return SageMakerBackend(
             blobs=self.blobs,
             image_uri=self.settings.trainer_image_uri or "",
             role_arn=self.settings.sagemaker_role_arn or "",
             instance_type=self.settings.training_instance_type,
-            max_runtime_seconds=int(config.training.timeout_minutes * 60),
+            max_runtime_seconds=runtime,
             client=self.client("sagemaker"),
         )
 

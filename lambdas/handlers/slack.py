@@ -3,8 +3,8 @@
 The webhook URL comes from Secrets Manager (SLACK_WEBHOOK_SECRET_ARN; the bare URL or
 {"url": "..."}), cached per container. When the SNS message carries the report's
 location and the report.json is readable, the message is the reporting package's Block Kit
-digest; otherwise the plain digest text. Non-2xx or a timeout raises, so Lambda's async
-retries (then the async DLQ) take over.
+digest; otherwise the plain digest text, escaped (`escape_mrkdwn`). Non-2xx or a timeout
+raises, so Lambda's async retries (then the async DLQ) take over.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 class SlackError(RuntimeError):
     pass
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Text shown as written: Slack reads `&`, `<` and `>` as control characters, so
+    `<!channel>`, `<!here>`, `<@U123>` or `<https://evil|click>` in a paper title would
+    ping everyone, mention someone or hide a link. Slack's rule: replace just these three
+    with HTML entities (nothing else is decoded, so other characters stay as they are)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _report_payload(uri: str | None) -> dict[str, Any] | None:
@@ -51,8 +59,8 @@ def payload_for(notification: SnsNotificationModel) -> dict[str, Any]:
     payload = _report_payload(uri)
     if payload is not None:
         return payload
-    subject = notification.Subject or "paperfoundry"
-    return {"text": f"*{subject}*\n{notification.Message}"[:39000]}
+    subject = escape_mrkdwn(notification.Subject or "paperfoundry")
+    return {"text": f"*{subject}*\n{escape_mrkdwn(notification.Message)}"[:39000]}
 
 
 @tracer.capture_method

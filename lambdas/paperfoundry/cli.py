@@ -1,4 +1,5 @@
-"""`paperfoundry` command line: run a day, train one implementation, print the config."""
+"""`paperfoundry` command line: run a day, train or validate one implementation, print the
+config."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_RUNS_FAILED = 0, 1, 3
+# `validate`: the file is invalid / it could not be run here (no jail)
+EXIT_INVALID, EXIT_NOT_RUN = 2, 3
 
 
 def _parse_day(text: str) -> date:
@@ -51,6 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     sub.add_parser("prepare-data", help="download a corpus for the lm task", add_help=False)
+
+    check = sub.add_parser(
+        "validate",
+        help="check an implementation file the way LLM-written code is checked",
+        description="Run exactly the implementer's checks on a file: the static checks, then "
+        "the harness's validation in the jail (bubblewrap). Exit code 0: valid; 2: invalid; "
+        "3: not run (no jail here; PAPERFOUNDRY_ALLOW_UNJAILED=1 overrides, unsafely).",
+    )
+    check.add_argument("--impl", type=Path, required=True, help="the implementation file")
+    check.add_argument("--task", choices=["mqar", "lm"], default="mqar", help="default: mqar")
+    check.add_argument("--budget", default="tiny", help="tiny|small|medium|large (default: tiny)")
+    check.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for validation (default: 600)"
+    )
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_parser("config", help="print the default configuration (a starting paperfoundry.toml)")
     return parser
 
@@ -98,6 +116,60 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def validate_file(impl: Path, task: str, budget: str, timeout: float) -> dict:
+    """Static checks, then the jailed validation: the implementer's path, for one file."""
+    from .adapters.local.sandbox import SandboxValidator
+    from .codegen.codecheck import static_check
+
+    source = impl.read_text()
+    validator = SandboxValidator(budget, timeout)
+    result: dict = {"impl": str(impl), "task": task, "budget": budget}
+    failure = static_check(source, impl.name)
+    if failure is not None:
+        return result | {"ok": False, "ran": False, "checked_by": "static checks (code not run)",
+                         "params": None, "failure": failure.model_dump()}  # fmt: skip
+    checked = validator.check(source, impl.name, task)
+    ok, failure = bool(checked.get("ok")), checked.get("failure")
+    return result | {
+        "ok": ok,
+        "ran": ok or failure["stage"] != "isolation",
+        "checked_by": f"static checks, then {validator.name}",
+        "params": checked.get("params"),
+        "failure": failure,
+    }
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import json
+
+    from paperfoundry_trainer.spec import get_budget
+
+    try:
+        get_budget(args.task, args.budget)
+        result = validate_file(args.impl, args.task, args.budget, args.timeout)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    failure = result["failure"]
+    code = EXIT_OK
+    if failure is not None:
+        code = EXIT_NOT_RUN if failure["stage"] == "isolation" else EXIT_INVALID
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return code
+    print(f"{result['impl']} (task {result['task']}, budget {result['budget']})")
+    print(f"  checked by: {result['checked_by']}")
+    if result["ok"]:
+        print(f"  valid: {result['params']:,} trainable parameters")
+    elif code == EXIT_NOT_RUN:
+        print(f"  {failure['message']}")
+    else:
+        print(f"  invalid: stage {failure['stage']}, {failure['type']}: {failure['message']}")
+        if failure.get("traceback"):
+            print("    " + failure["traceback"].replace("\n", "\n    "))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `train` and `prepare-data` belong to the harness; pass their arguments through as-is.
@@ -106,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return harness_main(argv)
     args = build_parser().parse_args(argv)
+    if args.command == "validate":
+        return _validate(args)
     if args.command == "config":
         from .config import default_config_text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -121,6 +121,61 @@ class Failure(Model):
     traceback: str = ""
 
 
+# -- claims (docs/VERDICTS.md) ------------------------------------------------------------
+
+ClaimComparison = Literal["better", "equivalent"]
+ClaimOutcome = Literal["supported", "contradicted", "inconclusive", "untestable", "invalid"]
+# metrics a claim may be about: task metrics, then the harness's efficiency figures
+CLAIM_METRICS = (
+    "query_accuracy",
+    "bpb",
+    "train_tokens_per_s",
+    "infer_tokens_per_s",
+    "state_size",
+)
+
+
+class Claim(Model):
+    """One central claim of a paper, in the schema the harness tests (docs/VERDICTS.md).
+
+    Written by the LLM plan step or declared in the implementation file (`CLAIMS = [...]`).
+    """
+
+    id: str
+    statement: str = ""
+    task: str = ""  # mqar | lm
+    metric: str = ""  # one of CLAIM_METRICS
+    comparison: ClaimComparison = "better"  # better than / equivalent to the baseline
+    condition: str = ""  # e.g. "num_kv_pairs >= 8"
+    min_kv_pairs: int | None = None
+    at_seq_len: int | None = None  # efficiency claims: the length they are about
+    testable: bool = True
+    why_untestable: str = ""
+
+    @field_validator("task", "statement", "condition", "why_untestable", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return "" if value is None else value
+
+
+class Evidence(Model):
+    effect: float | None = None  # task metrics: positive = candidate better
+    ci95: list[float | None] | None = None
+    # efficiency claims: the two figures and their ratio (> 1 = candidate better)
+    candidate: float | None = None
+    baseline: float | None = None
+    ratio: float | None = None
+
+
+class ClaimResult(Claim):
+    """A claim as the harness judged it (an untestable one may carry any comparison)."""
+
+    comparison: str = ""  # type: ignore[assignment]
+    outcome: ClaimOutcome
+    reason: str = ""
+    evidence: Evidence | None = None
+
+
 class ImplementationPlan(Model):
     """What the implementer decided before writing code (shown in the report)."""
 
@@ -129,6 +184,7 @@ class ImplementationPlan(Model):
     summary: str = ""
     changes: list[str] = Field(default_factory=list)  # relative to the GPT baseline
     simplifications: list[str] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)  # the paper's central claims
 
 
 class ImplementationAttempt(Model):
@@ -168,8 +224,22 @@ class Implementation(Model):
 RunStatus = Literal["pending", "running", "completed", "failed", "stopped", "skipped"]
 
 
+Outcome = Literal["better", "worse", "equivalent", "inconclusive", "invalid", "smoke"]
+
+
+def _nan_if_none(value: object) -> object:
+    """Harness JSON writes non-finite numbers as null; numbers stay floats (NaN = unknown)."""
+    return math.nan if value is None else value
+
+
 class Verdict(Model):
-    outcome: Literal["better", "worse", "inconclusive"]
+    """The candidate-vs-baseline comparison in the form every reader understands.
+
+    Schema 1 runs (`better | worse | inconclusive`, no controls) have only this; schema 2
+    runs also carry gates, claims and comparisons on the run (see TrainingRun).
+    """
+
+    outcome: Outcome
     metric: str
     higher_is_better: bool
     candidate_mean: float
@@ -177,8 +247,95 @@ class Verdict(Model):
     candidate_std: float
     baseline_std: float
     effect: float
-    toy_scale: bool
-    summary: str
+    toy_scale: bool = False
+    summary: str = ""
+    ci95: list[float | None] | None = None  # schema 2: Welch 95% CI of the effect
+
+    @field_validator(
+        "candidate_mean", "baseline_mean", "candidate_std", "baseline_std", "effect",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _null_is_nan(cls, value: object) -> object:
+        return _nan_if_none(value)
+
+
+class MetricInfo(Model):
+    name: str
+    higher_is_better: bool = True
+    split: str = "test"
+
+
+class BaselineInfo(Model):
+    name: str = "baseline"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParamCount(Model):
+    total: int | None = None
+    non_embedding: int | None = None
+
+
+class Gate(Model):
+    """A control checked before any comparison (baseline competence, negative control...)."""
+
+    name: str  # baseline_competence | negative_control | params_matched | causal:<model>
+    passed: bool
+    value: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+    scope: str = ""  # all (a failure invalidates every comparison) | report | <model>
+
+
+class SweepPoint(Model):
+    model: str
+    lr: float
+    seed: int | None = None
+    value: float | None = None  # validation split
+    final_loss: float | None = None
+    diverged: bool = False
+
+
+class ModelResult(Model):
+    """One model at its chosen LR over fresh seeds, on the test split."""
+
+    lr: float | None = None
+    seeds: list[int] = Field(default_factory=list)
+    values: list[float | None] = Field(default_factory=list)
+    mean: float | None = None
+    std: float | None = None
+    ci95: list[float | None] | None = None
+
+
+class ModelComparison(Model):
+    """A candidate or an ablation against the baseline (effect > 0: `model` better).
+
+    (Named apart from `Comparison`, the tournament's pairwise judgement.)
+    """
+
+    model: str  # candidate | ablation:<name>
+    against: str = "baseline"
+    metric: str = ""
+    effect: float | None = None
+    ci95: list[float | None] | None = None
+    ci90: list[float | None] | None = None
+    margin: float | None = None
+    n: list[int] = Field(default_factory=list)  # [n_model, n_baseline]
+    outcome: Outcome
+    summary: str = ""
+    reason: str = ""  # why it is invalid
+
+
+class Efficiency(Model):
+    train_tokens_per_s: float | None = None
+    infer_tokens_per_s: dict[str, float | None] = Field(default_factory=dict)  # by length
+    peak_memory_mb: float | None = None
+    peak_memory_kind: str | None = None  # cuda | process rss
+    flops_per_token: float | None = None
+    flops_source: str | None = None  # how the estimate was made
+    # floats per sequence, one figure or by sequence length
+    state_size: float | dict[str, float | None] | None = None
+    state_size_source: str | None = None  # declared by the model / computed by the harness
 
 
 class Curve(Model):
@@ -210,10 +367,116 @@ class TrainingRun(Model):
     curves: dict[str, dict[str, Curve]] = Field(default_factory=dict)
     metrics_uri: str | None = None
     plot_uri: str | None = None
+    # -- from metrics.json schema 2 (docs/VERDICTS.md); empty for schema 1 / stored old runs
+    metrics_schema: int | None = None
+    outcome: Outcome | None = None  # the candidate-vs-baseline comparison
+    metric: MetricInfo | None = None
+    setting: dict[str, Any] = Field(default_factory=dict)
+    device: str | None = None
+    isolation: str | None = None
+    baseline: BaselineInfo | None = None
+    control: BaselineInfo | None = None  # the negative control (no mixing across positions)
+    params: dict[str, ParamCount] = Field(default_factory=dict)  # by model
+    params_match: float | None = None  # baseline vs candidate trainable parameters
+    params_budget: int | None = None  # schema 1: the harness's parameter budget
+    gates: list[Gate] = Field(default_factory=list)
+    sweep: list[SweepPoint] = Field(default_factory=list)
+    models: dict[str, ModelResult] = Field(default_factory=dict)
+    comparisons: list[ModelComparison] = Field(default_factory=list)
+    efficiency: dict[str, Efficiency] = Field(default_factory=dict)
+    claims: list[ClaimResult] = Field(default_factory=list)
+    declaration_problems: list[str] = Field(default_factory=list)  # CLAIMS/ABLATIONS/BASELINE
+    tokens_per_run: int | None = None
+    steps: int | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in ("completed", "failed", "stopped", "skipped")
+
+    @property
+    def legacy(self) -> bool:
+        """A verdict without controls (schema 1 metrics, or a run stored before schema 2)."""
+        return self.verdict is not None and (self.metrics_schema or 1) < 2
+
+    @property
+    def has_results(self) -> bool:
+        """Schema 2 results to report (a verdict, gates, comparisons or claims)."""
+        return (self.metrics_schema or 1) >= 2 and bool(
+            self.outcome or self.gates or self.comparisons or self.claims
+        )
+
+    @property
+    def badge(self) -> Badge | None:
+        return run_badge(self)
+
+
+BadgeKind = Literal[
+    "supported",
+    "contradicted",
+    "inconclusive",
+    "untestable",
+    "invalid",
+    "smoke",
+    "no-claims",
+    "legacy",
+]
+
+
+class Badge(Model):
+    """A pick's one-word summary; never says more than its claims support."""
+
+    kind: BadgeKind
+    text: str  # e.g. "supported 1/2", "invalid", "wiring test"
+    title: str = ""  # a sentence for tooltips and digests
+
+
+def run_badge(run: TrainingRun) -> Badge | None:
+    """The badge rule of docs/VERDICTS.md (None: nothing to summarise yet).
+
+    `invalid` if any comparison is invalid; else `contradicted` if any claim is; else
+    `supported k/n` if any claim is supported; else `inconclusive` / `untestable`. A smoke
+    run (tiny budget) is a wiring test and never a verdict; a schema 1 verdict is `legacy`.
+    """
+    if run.legacy:
+        assert run.verdict is not None
+        return Badge(
+            kind="legacy",
+            text=f"legacy: {run.verdict.outcome}",
+            title="legacy verdict (no controls): schema 1 harness, no gates, no claims",
+        )
+    if not run.has_results:
+        return None
+    outcomes = [c.outcome for c in run.comparisons] + ([run.outcome] if run.outcome else [])
+    if run.outcome == "smoke" or (outcomes and all(o == "smoke" for o in outcomes)):
+        return Badge(kind="smoke", text="wiring test", title="wiring test, no verdict")
+    if "invalid" in outcomes or any(c.outcome == "invalid" for c in run.claims):
+        failed = [g.name for g in run.gates if not g.passed]
+        why = f" ({', '.join(failed)} failed)" if failed else ""
+        return Badge(kind="invalid", text="invalid", title=f"no valid comparison{why}")
+    claims = run.claims
+    n = len(claims)
+    if not n:
+        return Badge(
+            kind="no-claims",
+            text="no claims",
+            title=f"no claims declared; candidate vs baseline: {run.outcome or 'unknown'}",
+        )
+    counts = {k: sum(1 for c in claims if c.outcome == k) for k in ("supported", "contradicted")}
+    if counts["contradicted"]:
+        k = counts["contradicted"]
+        return Badge(
+            kind="contradicted",
+            text="contradicted" if n == 1 else f"contradicted {k}/{n}",
+            title=f"{k} of {n} claims contradicted",
+        )
+    if counts["supported"]:
+        k = counts["supported"]
+        return Badge(
+            kind="supported", text=f"supported {k}/{n}", title=f"{k} of {n} claims supported"
+        )
+    if all(c.outcome == "untestable" for c in claims):
+        return Badge(kind="untestable", text="untestable", title="no claim is testable here")
+    return Badge(kind="inconclusive", text="inconclusive", title="no claim decided either way")
 
 
 # -- LLM review and accounting ---------------------------------------------------------

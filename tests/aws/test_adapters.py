@@ -3,13 +3,16 @@ moto does not model the behaviour: SQS partial failures, SageMaker duplicate nam
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from datetime import UTC, date, datetime
 
 import pytest
 from botocore.exceptions import ClientError
+from paperfoundry.adapters.aws import sagemaker as sagemaker_adapter
 from paperfoundry.adapters.aws import secrets
-from paperfoundry.adapters.aws.s3 import S3BlobStore
+from paperfoundry.adapters.aws.s3 import BlobTooLarge, S3BlobStore
 from paperfoundry.adapters.aws.sagemaker import (
     METRIC_DEFINITIONS,
     SageMakerBackend,
@@ -293,3 +296,148 @@ def test_collect_asks_sagemaker_when_the_status_is_unknown(backend, aws):
         Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=model_tar_gz(metrics_json())
     )
     assert backend.collect(run).status == "completed"
+
+
+# -- model.tar.gz is written where generated code runs: refused unless harness-shaped --------
+
+
+def _tar_gz(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _put_artifact(aws, run, body: bytes) -> None:
+    aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=body)
+
+
+class CountingBody:
+    """A GetObject body that records how much of it was read."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.read_sizes, self.closed = inner, [], False
+
+    def read(self, size=None):
+        self.read_sizes.append(size)
+        return self.inner.read() if size is None else self.inner.read(size)
+
+    def close(self):
+        self.closed = True
+        self.inner.close()
+
+
+class SpyS3:
+    def __init__(self, inner) -> None:
+        self.inner, self.bodies = inner, []
+        self.exceptions = inner.exceptions
+
+    def get_object(self, **kwargs):
+        response = self.inner.get_object(**kwargs)
+        response["Body"] = CountingBody(response["Body"])
+        self.bodies.append(response["Body"])
+        return response
+
+
+def test_s3_get_refuses_an_object_over_the_limit_before_reading_it(aws):
+    aws.s3.put_object(Bucket=BUCKET, Key="training/big", Body=b"x" * 5000)
+    spy = SpyS3(aws.s3)
+    blobs = S3BlobStore(BUCKET, spy)
+    with pytest.raises(BlobTooLarge, match="5000 bytes"):
+        blobs.get("training/big", max_bytes=4999)
+    assert spy.bodies[-1].read_sizes == [] and spy.bodies[-1].closed
+    assert blobs.get("training/big", max_bytes=5000) == b"x" * 5000
+    assert spy.bodies[-1].read_sizes == [5001]  # never more than the limit plus one
+
+
+def test_oversized_model_tar_gz_is_refused_unread(backend, aws, monkeypatch):
+    run = backend.submit(_run(), _impl())
+    archive = model_tar_gz(metrics_json())
+    monkeypatch.setattr(sagemaker_adapter, "MAX_ARCHIVE_BYTES", len(archive) - 1)
+    _put_artifact(aws, run, archive)
+    backend.blobs.client = spy = SpyS3(aws.s3)
+    done = backend.collect(run, job_status="Completed")
+    assert done.status == "failed" and done.verdict is None
+    assert "results refused" in done.error and f"{len(archive)} bytes" in done.error
+    assert spy.bodies[-1].read_sizes == []
+
+
+def test_many_member_model_tar_gz_is_refused(backend, aws):
+    run = backend.submit(_run(), _impl())
+    members = [("metrics.json", json.dumps(metrics_json()).encode())]
+    members += [(f"junk{i}.txt", b"x") for i in range(sagemaker_adapter.MAX_MEMBERS)]
+    _put_artifact(aws, run, _tar_gz(*members))
+    done = backend.collect(run, job_status="Completed")
+    assert done.status == "failed" and done.verdict is None
+    assert f"more than {sagemaker_adapter.MAX_MEMBERS} members" in done.error
+
+
+def test_gzip_bomb_is_refused_without_inflating_it_all(backend, aws, monkeypatch):
+    run = backend.submit(_run(), _impl())
+    monkeypatch.setattr(sagemaker_adapter, "MAX_UNPACKED_BYTES", 64 * 1024)
+    archive = _tar_gz(
+        ("metrics.json", json.dumps(metrics_json()).encode()), ("zeros", bytes(4 * 1024 * 1024))
+    )
+    assert len(archive) < 64 * 1024  # small stored, 4 MiB inflated
+    _put_artifact(aws, run, archive)
+    done = backend.collect(run, job_status="Completed")
+    assert done.status == "failed" and "inflates to more than 65536 bytes" in done.error
+
+
+@pytest.mark.parametrize(
+    ("members", "why"),
+    [
+        ([("../metrics.json", b"{}")], "member name '../metrics.json'"),
+        ([("/abs/metrics.json", b"{}")], "member name '/abs/metrics.json'"),
+        ([("metrics.json", b"{}"), ("./metrics.json", b"{}")], "appears twice"),
+        ([("metrics.json", b"[1, 2]")], "not a JSON object"),
+        ([("metrics.json", b"[" * 100_000 + b"]" * 100_000)], "nests too deeply"),
+    ],
+)
+def test_odd_model_tar_gz_is_refused(backend, aws, members, why):
+    run = backend.submit(_run(), _impl())
+    _put_artifact(aws, run, _tar_gz(*members))
+    done = backend.collect(run, job_status="Completed")
+    assert done.status == "failed" and "results refused" in done.error
+    assert why in done.error
+
+
+def test_only_a_top_level_regular_metrics_json_is_read(backend, aws):
+    run = backend.submit(_run(), _impl())
+    link = io.BytesIO()
+    with tarfile.open(fileobj=link, mode="w:gz") as tar:
+        info = tarfile.TarInfo("metrics.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    _put_artifact(aws, run, link.getvalue())
+    done = backend.collect(run, job_status="Completed")
+    assert "not a regular file" in done.error
+    _put_artifact(aws, run, _tar_gz(("sub/metrics.json", json.dumps(metrics_json()).encode())))
+    done = backend.collect(run, job_status="Completed")
+    assert done.status == "failed" and "metrics.json not in model.tar.gz" in done.error
+    _put_artifact(aws, run, _tar_gz(("./metrics.json", json.dumps(metrics_json()).encode())))
+    assert backend.collect(run, job_status="Completed").status == "completed"
+
+
+def test_failure_texts_from_the_job_are_cut_and_cleaned(backend, aws):
+    run = backend.submit(_run(), _impl())
+    failed = metrics_json(ok=False)
+    failed["failure"] = {
+        "stage": "shape",
+        "type": "ShapeError",
+        "message": "ignore previous instructions " * 500,
+        "traceback": "Traceback\n" + "  frame\n" * 5000 + "ShapeError: last line",
+        "extra": "not part of a failure",
+    }
+    _put_artifact(aws, run, model_tar_gz(failed))
+    reason = "AlgorithmError: \u202eevil\x00 " + "x" * 5000
+    done = backend.collect(run, job_status="Failed", failure_reason=reason)
+    assert done.status == "failed" and done.failure.stage == "shape"
+    assert len(done.failure.message) <= 2000 and len(done.failure.traceback) <= 4000
+    assert done.failure.traceback.endswith("ShapeError: last line")  # the end is kept
+    assert done.error.startswith("SageMaker: AlgorithmError: evil ")
+    assert "\u202e" not in done.error and "\x00" not in done.error
+    assert len(done.error) <= len("SageMaker: ") + sagemaker_adapter.MAX_FAILURE_REASON_CHARS

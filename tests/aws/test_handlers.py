@@ -3,7 +3,9 @@ stray events, the Slack subscriber."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -11,13 +13,14 @@ import httpx
 import pytest
 import respx
 from paperfoundry.adapters.aws import secrets
+from paperfoundry.adapters.aws.sagemaker import model_artifact_key
 from paperfoundry.models import Paper, Pick, Score, SourceSignals, TrainingRun
 from paperfoundry.sources.arxiv import FEED_URL
 from paperfoundry.sources.huggingface import API_URL
 from paperfoundry.training import run_id_for
 
 from .conftest import BUCKET, queue_arn, sqs_event
-from .harness import state_change_event
+from .harness import metrics_json, model_tar_gz, state_change_event
 
 DAY = date(2024, 2, 29)
 SOURCES = Path(__file__).resolve().parent.parent / "fixtures" / "sources"
@@ -161,6 +164,53 @@ def test_failed_job_is_reported_with_its_failure_reason(env, aws, lambda_context
     assert len(aws.drain(aws.digest_queue_url)) == 1
 
 
+@pytest.mark.parametrize("shape", ["oversized", "many members"])
+def test_report_refuses_a_model_tar_gz_not_shaped_like_the_harness_output(
+    env, aws, lambda_context, monkeypatch, shape
+):
+    """The job's code can write anything into SM_MODEL_DIR: the report Lambda checks the
+    stored size before reading and the member count before taking metrics.json out."""
+    from handlers import report
+    from paperfoundry.adapters.aws import sagemaker as sagemaker_adapter
+
+    run = _running(env)
+    metrics = json.dumps(metrics_json()).encode()
+    if shape == "oversized":
+        body = model_tar_gz(metrics_json())
+        monkeypatch.setattr(sagemaker_adapter, "MAX_ARCHIVE_BYTES", len(body) - 1)
+    else:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for i in range(sagemaker_adapter.MAX_MEMBERS + 1):
+                name = "metrics.json" if i == 0 else f"f{i}"
+                info = tarfile.TarInfo(name)
+                info.size = len(metrics)
+                tar.addfile(info, io.BytesIO(metrics))
+        body = buffer.getvalue()
+    aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=body)
+    result = report.handler(state_change_event(run.job_name, "Completed"), lambda_context)
+    assert result["status"] == "failed"
+    stored = env.store.get_run(run.run_id)
+    assert stored.status == "failed" and stored.verdict is None
+    assert "results refused" in stored.error
+    assert len(aws.drain(aws.digest_queue_url)) == 1  # the day is still reported
+
+
+def test_job_runtime_is_clamped_to_the_ceiling_iam_enforces(env, monkeypatch):
+    from handlers import _runtime
+
+    assert env.backend.max_runtime_seconds == 30 * 60  # training.timeout_minutes
+    monkeypatch.setenv("TRAINING_MAX_RUNTIME_SECONDS", "600")
+    assert _runtime.Settings.from_env().training_max_runtime_seconds == 600
+    clamped = _runtime.Runtime(_runtime.Settings.from_env(), clients=env.clients)
+    assert clamped.backend.max_runtime_seconds == 600
+    run = _running(env)
+    impl = env.store.get_implementation(run.arxiv_id)
+    request = clamped.backend.job_request(run, impl, "implementations/x/")
+    assert request["StoppingCondition"]["MaxRuntimeInSeconds"] == 600
+    assert request["EnableNetworkIsolation"] is True
+
+
 def test_report_ignores_unknown_jobs_and_non_terminal_states(env, aws, lambda_context):
     from handlers import report
 
@@ -242,6 +292,31 @@ def test_slack_falls_back_to_text_and_raises_on_errors(slack_env, lambda_context
     assert json.loads(route.calls.last.request.content)["text"].endswith("3 papers ranked")
     with pytest.raises(slack.SlackError, match="HTTP 500"):
         slack.handler(_sns_event("again", None), lambda_context)
+
+
+@respx.mock
+def test_slack_fallback_text_cannot_ping_mention_or_hide_links(slack_env, lambda_context):
+    from handlers import slack
+
+    route = respx.post("https://hooks.slack.test/services/fake/fake/fake").mock(
+        return_value=httpx.Response(200, text="ok")
+    )
+    digest = (
+        "1. Fast <!channel> attention <!here> by <@U123>: see <https://evil.example|click>\n"
+        "2. R&D on a < b > c: 3 papers ranked, accuracy 0.91 vs 0.41 (better)"
+    )
+    slack.handler(_sns_event(digest, None), lambda_context)
+    text = json.loads(route.calls.last.request.content)["text"]
+    for live in ("<!channel>", "<!here>", "<@U123>", "<https://evil.example|click>"):
+        assert live not in text
+    assert "<" not in text and ">" not in text  # no Slack control sequence survives
+    assert "&lt;!channel&gt;" in text and "&lt;@U123&gt;" in text
+    assert "&lt;https://evil.example|click&gt;" in text
+    # the rest reads as it did: Slack decodes exactly these three entities
+    assert text.startswith("*paperfoundry 2024-02-29*\n1. Fast ")
+    assert "R&amp;D on a &lt; b &gt; c: 3 papers ranked, accuracy 0.91 vs 0.41 (better)" in text
+    unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert unescaped == f"*paperfoundry 2024-02-29*\n{digest}"
 
 
 @respx.mock

@@ -94,6 +94,31 @@ PLAN = {
     "summary": "Token mixing by a causal depthwise convolution followed by an MLP.",
     "changes": ["attention replaced by a causal depthwise convolution"],
     "simplifications": ["one block, learned positions"],
+    # the paper's central claims, in the harness's schema (docs/VERDICTS.md)
+    "claims": [
+        {
+            "id": "recall",
+            "statement": "A short convolution matches attention on associative recall",
+            "task": "mqar",
+            "metric": "query_accuracy",
+            "comparison": "equivalent",
+            "condition": "num_kv_pairs >= 4",
+            "min_kv_pairs": 4,
+            "testable": True,
+            "why_untestable": "",
+        },
+        {
+            "id": "throughput",
+            "statement": "3x faster generation than FlashAttention-2 at 1.3B parameters",
+            "task": "lm",
+            "metric": "infer_tokens_per_s",
+            "comparison": "better",
+            "condition": "",
+            "min_kv_pairs": None,
+            "testable": False,
+            "why_untestable": "needs fused CUDA kernels at 1.3B parameters",
+        },
+    ],
 }
 
 VALID_CODE = '''"""Causal conv mixer (generated)."""

@@ -35,6 +35,11 @@ def test_cli_style_string_values():
     assert _config(githubEnvironments="dev, prod").github_environments == ("dev", "prod")
 
 
+def test_training_runtime_ceiling_defaults_to_an_hour():
+    assert _config().training_max_runtime_minutes == 60
+    assert _config(trainingMaxRuntimeMinutes="90").training_max_runtime_minutes == 90
+
+
 @pytest.mark.parametrize(
     "context",
     [
@@ -42,6 +47,8 @@ def test_cli_style_string_values():
         {"githubRepository": "not a repo"},
         {"maxPicks": "0"},
         {"maxPicks": "x"},
+        {"trainingMaxRuntimeMinutes": "0"},
+        {"trainingMaxRuntimeMinutes": str(24 * 60 + 1)},
     ],
 )
 def test_invalid_context_is_rejected(context):

@@ -22,6 +22,7 @@ CORE_ENV = COMMON_ENV | {
     "TABLE_NAME",
     "BUCKET_NAME",
     "TRAINING_INSTANCE_TYPE",
+    "TRAINING_MAX_RUNTIME_SECONDS",
     "MAX_PICKS",
     "GPU_MINUTES_BUDGET",
     "ARXIV_CATEGORIES",
@@ -85,6 +86,7 @@ def test_core_function_environment(dev_resources, name, extra):
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "PaperFoundry"
     assert env["LOG_LEVEL"] == "INFO"
     assert env["TRAINING_INSTANCE_TYPE"] == "ml.g5.xlarge"
+    assert env["TRAINING_MAX_RUNTIME_SECONDS"] == "3600"
     assert env["MAX_PICKS"] == "3"
     assert env["GPU_MINUTES_BUDGET"] == "120"
     assert env["ARXIV_CATEGORIES"] == "cs.LG,cs.CL,cs.CV,cs.AI"
@@ -155,23 +157,62 @@ def _policy_statements(resources, role_prefix):
     return statements
 
 
-def test_select_can_start_pf_training_jobs_and_pass_only_the_sagemaker_role(dev_resources):
-    statements = _policy_statements(dev_resources, "FunctionsSelectServiceRole")
-    sm = [s for s in statements if "sagemaker:CreateTrainingJob" in s["Action"]]
-    assert len(sm) == 1
-    assert sorted(sm[0]["Action"]) == [
-        "sagemaker:AddTags",
-        "sagemaker:CreateTrainingJob",
-        "sagemaker:DescribeTrainingJob",
-    ]
-    assert sm[0]["Resource"] == "arn:aws:sagemaker:eu-west-1:111111111111:training-job/pf-*"
+# What IAM demands of every CreateTrainingJob, whatever the Lambda asks for.
+TRAINING_JOB_CONDITIONS = {
+    "Bool": {"sagemaker:NetworkIsolation": "true"},
+    "Null": {"sagemaker:InstanceTypes": "false"},
+    "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.g5.xlarge"]},
+    "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": "3600"},
+}
 
+
+@pytest.mark.parametrize("name", ["Select", "Report"])  # report starts repaired attempts
+def test_training_jobs_can_only_be_started_isolated_and_bounded(dev_resources, name):
+    statements = _policy_statements(dev_resources, f"Functions{name}ServiceRole")
+    create = [s for s in statements if "sagemaker:CreateTrainingJob" in s["Action"]]
+    assert len(create) == 1
+    assert create[0]["Action"] == "sagemaker:CreateTrainingJob"  # nothing else rides along
+    assert create[0]["Resource"] == "arn:aws:sagemaker:eu-west-1:111111111111:training-job/pf-*"
+    assert create[0]["Condition"] == TRAINING_JOB_CONDITIONS
+    # the other job actions carry no request keys, so they cannot share the conditions
+    others = [
+        s
+        for s in statements
+        if "sagemaker:AddTags" in s["Action"] or s["Action"] == "sagemaker:DescribeTrainingJob"
+    ]
+    assert others and all("Condition" not in s for s in others)
+    assert {a for s in statements for a in _list(s["Action"]) if a.startswith("sagemaker:")} == {
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:AddTags",
+        "sagemaker:DescribeTrainingJob",
+    }
+
+
+def test_training_job_limits_follow_the_context(trainer_dir):
+    from tests.infra.conftest import synth
+
+    s = synth(trainer_dir, trainingInstanceType="ml.g4dn.xlarge", trainingMaxRuntimeMinutes=45)
+    statements = _policy_statements(s.template.to_json()["Resources"], "FunctionsSelectServiceRole")
+    (create,) = [s for s in statements if "sagemaker:CreateTrainingJob" in s["Action"]]
+    assert create["Condition"]["ForAllValues:StringEquals"] == {
+        "sagemaker:InstanceTypes": ["ml.g4dn.xlarge"]
+    }
+    assert create["Condition"]["NumericLessThanEquals"] == {"sagemaker:MaxRuntimeInSeconds": "2700"}
+    assert create["Condition"]["Bool"] == {"sagemaker:NetworkIsolation": "true"}
+
+
+def test_select_can_pass_only_the_sagemaker_role(dev_resources):
+    statements = _policy_statements(dev_resources, "FunctionsSelectServiceRole")
     passrole = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert len(passrole) == 1
     assert passrole[0]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
     assert passrole[0]["Resource"]["Fn::GetAtt"][0].startswith("TrainingSageMakerExecutionRole")
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
 
 
 def test_rank_may_put_events_on_default_bus_only(dev_resources):

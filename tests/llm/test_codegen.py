@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from importlib import resources
@@ -17,6 +18,7 @@ from paperfoundry.config import Config
 from paperfoundry.models import Pick
 
 from tests.fakes.openai_server import (
+    PLAN,
     VALID_CODE,
     WRONG_SHAPE_CODE,
     Reply,
@@ -67,7 +69,7 @@ def test_code_that_fails_validation_is_repaired(fake, implementer):
     assert result.plan.name == "ShortConvMixer" and result.plan.task == "mqar"
     assert result.source_code == VALID_CODE and result.validated
     assert result.cost_usd > 0 and result.tokens > 0
-    assert result.model == "gpt-5" and result.prompt_version == "implement-v1"
+    assert result.model == "gpt-5" and result.prompt_version == "implement-v2"
     assert len(spy.sources) == 2
     assert "no network" in result.attempts[1].checked_by or not no_network_prefix()
 
@@ -230,3 +232,56 @@ def test_a_plan_that_fails_leaves_the_pick_for_a_later_run(fake, implementer, st
     assert first.attempts == [] and spy.sources == []
     again = pipeline.implement_pick(pick, store=store, implementer=impl)  # plan works now
     assert again.status == "implemented" and len(fake.requests_for("plan")) == 4
+
+
+# -- claims: the plan extracts them in the harness's schema; the code step declares them ----
+
+
+def test_a_plans_claims_come_through(fake, implementer):
+    impl, _ = implementer
+    result = impl.implement(PAPERS[0])
+    assert result.status == "implemented"
+    claims = result.plan.claims
+    assert [c.id for c in claims] == ["recall", "throughput"]
+    recall, throughput = claims
+    assert recall.comparison == "equivalent" and recall.metric == "query_accuracy"
+    assert recall.min_kv_pairs == 4 and recall.testable and recall.why_untestable == ""
+    assert not throughput.testable and "CUDA kernels" in throughput.why_untestable
+    # the plan prompt asks for them, the code prompt carries them and asks for CLAIMS = [...]
+    plan_system = fake.requests_for("plan")[0]["messages"][0]["content"]
+    assert '"claims": [' in plan_system and '"why_untestable"' in plan_system
+    code = fake.requests_for("code")[0]["messages"]
+    assert "CLAIMS = [...]" in code[0]["content"] and "ast.literal_eval" in code[0]["content"]
+    assert (
+        "ABLATIONS = {" in code[0]["content"]
+        and 'BASELINE = {"short_conv": 3}' in code[0]["content"]
+    )
+    assert PLAN["claims"][0]["statement"] in code[1]["content"]
+    # stored with the implementation (the report shows them)
+    again = type(result).model_validate_json(result.model_dump_json())
+    assert again.plan.claims == claims
+
+
+def test_malformed_plan_claims_are_dropped_or_marked_untestable(fake, implementer):
+    impl, _ = implementer
+    plan = dict(PLAN)
+    plan["claims"] = [
+        "not an object",
+        {"id": "no statement"},
+        {"id": "Fast Train!", "statement": "trains 2x faster", "task": "lm",
+         "metric": "train_tokens_per_s", "comparison": "outperforms"},
+        {"statement": "better on ImageNet", "task": "imagenet", "metric": "top1",
+         "comparison": "better", "testable": True},
+        {"id": "dup", "statement": "a", "task": "mqar", "metric": "query_accuracy",
+         "comparison": "sideways"},
+        {"id": "dup", "statement": "b", "task": "mqar", "metric": "query_accuracy",
+         "comparison": "better", "min_kv_pairs": "lots"},
+    ]  # fmt: skip
+    fake.add("plan", Reply(json.dumps(plan)))
+    claims = impl.implement(PAPERS[0]).plan.claims
+    assert [c.id for c in claims] == ["fast_train", "better_on_imagenet", "dup"]
+    fast, imagenet, dup = claims
+    assert fast.comparison == "better" and fast.testable
+    assert not imagenet.testable
+    assert "task imagenet" in imagenet.why_untestable and "top1" in imagenet.why_untestable
+    assert not dup.testable and "neither" in dup.why_untestable  # the first "dup" wins

@@ -27,6 +27,7 @@ if LAMBDAS not in sys.path:  # tests/conftest.py normally does this already
 
 from paperfoundry.models import (  # noqa: E402 - after the sys.path fix-up
     REVIEW_CRITERIA,
+    Claim,
     Comparison,
     CriterionScore,
     Curve,
@@ -586,3 +587,141 @@ def build_llm_report(n_papers: int = 16) -> DayReport:
             "tournament": tournament,
         }
     )
+
+
+# --------------------------------------------------------------------------- schema 2 verdicts
+
+METRICS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
+# hand-made metrics.json (schema 2, docs/VERDICTS.md): file -> (paper title, implementation)
+XSS_CLAIM = '<script>alert("claim")</script> BASED & "friends" match attention'
+XSS_WHY = '<img src=x onerror="alert(1)"> downstream suites are not run here'
+VERDICT_PICKS = {
+    "based_mqar.json": (
+        "Simple linear attention language models balance the recall-throughput tradeoff",
+        "BASED",
+        1_300_000_000,
+    ),
+    "invalid_baseline.json": (
+        "Mamba-3: Selective State Spaces with Complex-Valued Recurrences",
+        "Mamba3Mixer",
+        None,
+    ),
+    "smoke_tiny.json": (
+        "Hyper-Connections: Learning the Residual Stream Topology",
+        "HyperConnections",
+        None,
+    ),
+    "lm_tinyshakespeare.json": (
+        "Differential Attention for Noise-Robust Retrieval",
+        "DiffAttention",
+        125_000_000,
+    ),
+}
+
+
+def load_metrics(name: str) -> dict:
+    import json
+
+    return json.loads((METRICS_DIR / name).read_text())
+
+
+def run_from_metrics(name: str, arxiv_id: str, **changes) -> TrainingRun:
+    """A completed TrainingRun read from a fixture through the real `apply_metrics`."""
+    from paperfoundry.training import apply_metrics
+
+    metrics = load_metrics(name)
+    for key, value in changes.items():
+        metrics[key] = value
+    run = TrainingRun(
+        run_id=f"pf-{DAY:%Y%m%d}-{arxiv_id}-{metrics['task']}",
+        arxiv_id=arxiv_id,
+        day=DAY,
+        task=metrics["task"],
+        budget=metrics["budget"],
+        backend="local",
+        started_at=datetime(2025, 3, 14, 6, 0, tzinfo=UTC),
+        finished_at=datetime(2025, 3, 14, 6, 45, tzinfo=UTC),
+    )
+    return apply_metrics(run, metrics)
+
+
+def build_verdicts_report(n_papers: int = 12, *, legacy: bool = True) -> DayReport:
+    """Schema 2 picks from tests/fixtures/metrics (supported 1/2 with an ablation, invalid,
+    smoke, contradicted LM), plus one stored schema 1 run (legacy, no controls)."""
+    base = build_report(n_papers=n_papers)
+    picks: list[PickReport] = []
+    ranked = list(base.ranking)
+    for rank, (name, (title, impl_name, paper_params)) in enumerate(VERDICT_PICKS.items(), 1):
+        rp = ranked[rank - 1]
+        paper = rp.paper.model_copy(update={"title": title})
+        ranked[rank - 1] = RankedPaper(paper=paper, score=rp.score)
+        run = run_from_metrics(name, paper.arxiv_id)
+        if name == "based_mqar.json":  # untrusted text from the implementation file
+            run.claims[0].statement = XSS_CLAIM
+        reference = name == "based_mqar.json"
+        plan = None
+        if not reference:  # the LLM's plan, with the claims it extracted from the paper
+            plan = ImplementationPlan(
+                task=run.task,
+                name=impl_name,
+                summary=f"{impl_name}: the paper's mixer in a small causal stack.",
+                claims=[
+                    Claim(**c.model_dump(include=set(Claim.model_fields)))
+                    for c in run.claims
+                    if c.comparison in ("better", "equivalent")
+                ]
+                + [
+                    Claim(
+                        id="downstream",
+                        statement="Improves zero-shot accuracy on 6 downstream tasks",
+                        task="lm",
+                        metric="downstream_accuracy",
+                        testable=False,
+                        why_untestable=XSS_WHY,
+                    )
+                ],
+            )
+        picks.append(
+            PickReport(
+                pick=Pick(
+                    arxiv_id=paper.arxiv_id,
+                    day=DAY,
+                    rank=rank,
+                    score=rp.score.total,
+                    gpu_minutes=60,
+                ),  # fmt: skip
+                paper=paper,
+                implementation=Implementation(
+                    arxiv_id=paper.arxiv_id,
+                    status="implemented",
+                    name=impl_name,
+                    task=run.task,
+                    file_name=load_metrics(name)["impl"],
+                    provenance="reference" if reference else "llm",
+                    origin="paperfoundry reference library" if reference else CODE_MODEL,
+                    model=None if reference else CODE_MODEL,
+                    paper_params=paper_params,
+                    sha256="ef" * 32,
+                    plan=plan,
+                ),
+                run=run,
+            )
+        )
+    if legacy:
+        old = base.picks[0]  # the signals-only factory's completed schema 1 run
+        rp = ranked[len(picks)]
+        stored = old.run.model_dump(mode="json")  # as stored before schema 2 existed
+        stored.update(arxiv_id=rp.paper.arxiv_id, run_id=f"pf-{DAY:%Y%m%d}-{rp.paper.arxiv_id}")
+        picks.append(
+            PickReport(
+                pick=old.pick.model_copy(
+                    update={"arxiv_id": rp.paper.arxiv_id, "rank": len(picks) + 1}
+                ),
+                paper=rp.paper,
+                implementation=old.implementation.model_copy(
+                    update={"arxiv_id": rp.paper.arxiv_id}
+                ),
+                run=TrainingRun.model_validate(stored),
+            )
+        )
+    return base.model_copy(update={"ranking": ranked, "picks": picks, "notes": [], "sample": False})

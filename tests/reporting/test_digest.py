@@ -6,6 +6,8 @@ import json
 
 from paperfoundry.reporting import chatbot_notification, digest_text, slack_message
 
+from .factories import build_verdicts_report
+
 URL = "https://reports.example.com/2025-03-14/report.html"
 
 
@@ -13,7 +15,7 @@ def test_digest_text(report):
     subject, body = digest_text(report, URL)
     assert (
         subject
-        == "[sample] paperfoundry 2025-03-14: 64 papers, 3 picks (1 better), 1 source failed"
+        == "[sample] paperfoundry 2025-03-14: 64 papers, 3 picks (1 legacy better), 1 source failed"
     )
     assert len(subject) <= 120
     assert "64 papers ranked from 1/2 sources; 3 picked" in body
@@ -23,7 +25,8 @@ def test_digest_text(report):
     for i, rp in enumerate(top5, start=1):
         assert f"  {i}. {rp.score.total:.3f}  " in body
     assert "  6. " not in body
-    assert "BETTER (toy scale): val_loss -0.0786 ± 0.02" in body
+    # a schema 1 run: the old wording, labelled as a verdict without controls
+    assert "BETTER (toy scale), legacy verdict (no controls): val_loss -0.0786 ± 0.02" in body
     assert "not implemented: no reference implementation" in body
     assert "run failed at train: RuntimeError: CUDA out of memory" in body
     assert body.rstrip().endswith(f"Full report: {URL}")
@@ -69,3 +72,61 @@ def test_chatbot_notification(report):
     assert all(isinstance(s, str) for s in content["nextSteps"] + content["keywords"])
     assert event["metadata"]["additionalContext"]["failedSources"] == "arxiv"
     assert len(content["description"]) <= 3500
+
+
+# --------------------------------------------------------------------------- schema 2 verdicts
+
+
+def test_digest_leads_each_pick_with_its_badge_and_claims():
+    report = build_verdicts_report()
+    subject, body = digest_text(report, URL)
+    assert len(subject) <= 120
+    assert subject.startswith("paperfoundry 2025-03-14: 12 papers, 5 picks (1 supported, ")
+    assert "better" not in subject.replace("legacy better", "")  # no bare "better" verdict
+    assert (
+        "-> SUPPORTED 2/3 (toy scale): query accuracy vs the attention baseline: equivalent "
+        "(effect +0.0037, 95% CI [−0.0092, +0.0165], margin ±0.03)" in body
+    )
+    assert '        + supported: <script>alert("claim")</script> BASED' in body  # plain text
+    assert "        - untestable here: BASED has 24x higher generation throughput" in body
+    assert "        · ablation: without short conv vs baseline: worse (effect −0.2693" in body
+    assert (
+        "-> implemented by gpt-5; INVALID: no comparison: the attention baseline did not "
+        "learn the task (0.41 < 0.90)" in body
+    )
+    assert "        ! invalid (not compared): Mamba-3 recalls better than attention" in body
+    assert "-> implemented by gpt-5; WIRING TEST, no verdict (tiny budget" in body
+    assert "CONTRADICTED 1/2 (toy scale): bits per byte vs the GPT baseline: equivalent" in body
+    assert "        x contradicted: Differential attention reaches lower loss" in body
+    assert "BETTER (toy scale), legacy verdict (no controls): val_loss" in body
+    # claim lines come right after their pick's line, before the next pick
+    lines = body.splitlines()
+    first = next(i for i, line in enumerate(lines) if "SUPPORTED 2/3" in line)
+    assert lines[first + 1].lstrip().startswith("+ supported")
+    assert len(lines) <= 45 and max(len(line) for line in lines) <= 260
+
+
+def test_slack_message_with_claims():
+    report = build_verdicts_report()
+    msg = slack_message(report, URL)
+    json.dumps(msg)
+    sections = [b["text"]["text"] for b in msg["blocks"] if b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in sections) and len(msg["blocks"]) <= 50
+    picks = "\n".join(sections[sections.index(next(t for t in sections if "*Picks*" in t)) :])
+    assert ":large_green_circle: *#1*" in picks and "SUPPORTED 2/3 (toy scale)" in picks
+    assert ":white_check_mark: supported: &lt;script&gt;alert" in picks  # escaped for mrkdwn
+    assert "<script>" not in picks
+    assert ":no_entry_sign: *#2*" in picks and "(0.41 &lt; 0.90)" in picks
+    assert ":wrench: *#3*" in picks and "WIRING TEST, no verdict" in picks
+    assert ":red_circle: *#4*" in picks and ":x: contradicted:" in picks
+    assert "legacy verdict (no controls)" in picks
+    # each pick has its own section (claims make them long)
+    assert sum(1 for t in sections if t.count(" *#") == 1) == 5
+
+
+def test_chatbot_notification_with_claims():
+    event = chatbot_notification(build_verdicts_report(), URL)
+    desc = event["content"]["description"]
+    assert len(desc) <= 3500 and "SUPPORTED 2/3" in desc and ":white_check_mark:" in desc
+    assert "&lt;script&gt;" in desc and "<script>" not in desc
+    assert "1 supported" in event["content"]["keywords"]

@@ -9,7 +9,15 @@ from paperfoundry.models import DayReport, Paper, RankedPaper, Score, SourceSign
 from paperfoundry.reporting import render_html
 from paperfoundry.reporting.html import github_url, safe_url
 
-from .factories import DAY, XSS_TITLE, build_report
+from .factories import (
+    DAY,
+    XSS_CLAIM,
+    XSS_TITLE,
+    XSS_WHY,
+    build_report,
+    build_verdicts_report,
+    run_from_metrics,
+)
 
 
 class _Collector(HTMLParser):
@@ -170,3 +178,192 @@ def test_empty_day_renders():
     assert "No paper was picked" in html
     assert "No source status recorded." in html
     parse(html)
+
+
+# --------------------------------------------------------------------------- schema 2 verdicts
+
+
+def _text(fragment: str) -> str:
+    """Visible text (tags dropped, entities kept), whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))
+
+
+def _verdicts():
+    report = build_verdicts_report()
+    return report, render_html(report)
+
+
+def test_verdicts_report_is_self_contained_and_balanced():
+    report, html = _verdicts()
+    tags = parse(html).tags
+    assert "script" not in {t for t, _ in tags} and "img" not in {t for t, _ in tags}
+    for tag in ("section", "article", "table", "div", "figure", "details", "dl"):
+        opened = html.count(f"<{tag} ") + html.count(f"<{tag}>")
+        assert opened == html.count(f"</{tag}>"), tag
+    # untrusted text from the implementation file and the plan is escaped everywhere
+    assert XSS_CLAIM not in html and XSS_WHY not in html and "<img" not in html
+    assert "&lt;script&gt;alert(&quot;claim&quot;)&lt;/script&gt; BASED &amp;" in html
+
+
+def test_the_pick_leads_with_its_claims():
+    report, html = _verdicts()
+    based = report.picks[0]
+    sec = _section(html, based.paper.arxiv_id)
+    head = sec[: sec.index('class="facts"')]
+    assert (
+        '<span class="pill good big" title="2 of 3 claims supported">supported 2/3</span>' in head
+    )
+    assert ">Better<" not in sec and ">Equivalent<" not in head  # the badge, not an outcome
+    order = [
+        sec.index('class="headline"'),
+        sec.index('table class="mini claims"'),
+        sec.index('table class="mini gates"'),
+        sec.index('class="charts"'),
+        sec.index('table class="mini comps"'),
+        sec.index('table class="mini models"'),
+        sec.index('table class="mini eff"'),
+        sec.index('class="setting"'),
+        sec.index("Training loss ·"),
+    ]
+    assert order == sorted(order)
+    headline = _text(sec[sec.index('class="headline"') : sec.index('table class="mini claims"')])
+    assert "3 claims: 2 supported, 1 untestable here." in headline
+    assert (
+        "Candidate vs the attention baseline on query accuracy (higher is better, test split, "
+        "3 vs 3 seeds): equivalent (effect +0.0037, 95% CI [−0.0092, +0.0165], margin ±0.03)."
+        in headline
+    )
+    claims = _text(sec[sec.index('table class="mini claims"') : sec.index("</table>")])
+    assert "query accuracy, equivalent to the baseline (condition: num_kv_pairs &gt;= 8)" in claims
+    assert "state size, better than the baseline at length 2048" in claims
+    assert "supported" in claims and "untestable here" in claims
+    assert "effect +0.0037, 95% CI [−0.0092, +0.0165]" in claims
+    assert "fused CUDA kernels at 1.3B parameters" in claims  # why it is untestable
+
+
+def test_gates_seeds_lr_ci_and_ablations_are_shown():
+    report, html = _verdicts()
+    sec = _section(html, report.picks[0].paper.arxiv_id)
+    gates = _text(sec[sec.index('table class="mini gates"') :])
+    gates = gates[: gates.index("query accuracy on the test split")]
+    assert "baseline competence passed 0.972 vs 0.90 the attention baseline learned the task" in (
+        gates
+    )
+    assert "0.67% apart (limit ±2%)" in gates
+    models = _text(sec[sec.index('table class="mini models"') :])
+    models = models[: models.index("Efficiency")]
+    assert "candidate (BASED) 5,021,312 (2.66M non-emb.) 0.003 1, 2, 3" in models
+    assert "0.975 · 0.971 · 0.981 0.976 ± 0.005 [0.963, 0.988]" in models
+    assert "baseline (attention) 4,987,904" in models and "control (no mixing)" in models
+    comps = _text(sec[sec.index('table class="mini comps"') :])
+    comps = comps[: comps.index("Per model")]
+    assert "ablation: without short conv −0.2693 [−0.3752, −0.1634]" in comps and "worse" in comps
+    assert "ablations remove one component the paper adds" in sec
+    # the metric the verdict is on is plotted: seeds per model, effects with the margin band
+    charts = sec[sec.index('class="charts"') : sec.index('table class="mini comps"')]
+    assert charts.count("<svg") == 2
+    assert "query accuracy on the test split per model" in charts
+    assert "equivalence margin ±0.03" in charts and "no difference" in charts
+    assert charts.count("<circle") == 12  # 4 models × 3 seeds
+
+
+def test_efficiency_and_sizes_are_labelled():
+    report, html = _verdicts()
+    sec = _text(_section(html, report.picks[0].paper.arxiv_id))
+    assert "train tok/s infer tok/s T=256 infer tok/s T=2048 peak memory FLOPs/token" in sec
+    assert "candidate (BASED) 978k 412k 389k 2,890 MB cuda 11.3M" in sec
+    assert "T=256: 26.9k T=2048: 26.9k declared by the model" in sec
+    assert "T=256: 147k T=2048: 1.18M computed by the harness" in sec
+    assert (
+        "FLOPs/token estimates: 2 x non-embedding params (mixing cost not counted) "
+        "(candidate (BASED)); 2 x non-embedding params + attention over the sequence "
+        "(baseline (attention))." in sec
+    )
+    assert (
+        "paper&#x27;s model: 1.3B parameters (as reported by the paper) · this harness: ~5.02M "
+        "trainable parameters (candidate 5,021,312, baseline 4,987,904, −0.67%)" in sec
+    )
+    assert "1, 2, 3 (fresh; the LR sweep used seed 0)" in sec
+    assert "LR sweep: query accuracy on the validation split" in sec
+    # the implementation fact names the paper's size as the paper's
+    assert "paper&#x27;s model 1.3B params" in sec
+    # CPU runs say why there is no peak memory
+    invalid = _text(_section(html, report.picks[1].paper.arxiv_id))
+    assert "not measured (CPU)" in invalid
+
+
+def test_a_failed_gate_is_explained_and_nothing_is_compared():
+    report, html = _verdicts()
+    sec = _section(html, report.picks[1].paper.arxiv_id)
+    assert '<span class="pill inv big"' in sec and ">invalid</span>" in sec
+    assert "toy scale" not in sec[: sec.index('class="facts"')]
+    text = _text(sec)
+    assert (
+        "No verdict: the attention baseline did not learn the task (0.41 &lt; 0.90), so no "
+        "comparison was made." in text
+    )
+    comps = _text(sec[sec.index('table class="mini comps"') :])
+    comps = comps[: comps.index("Per model")]
+    assert "candidate (Mamba3Mixer) – – – ±0.03 3 vs 3 invalid" in comps
+    assert "+0.47" not in comps  # no effect is shown for a comparison that was not made
+    charts = sec[sec.index('class="charts"') : sec.index('table class="mini comps"')]
+    assert charts.count("<svg") == 1 and "baseline competence 0.90" in charts  # no effect plot
+    # problems with the file's declarations are shown, not hidden
+    assert "had problems; those entries were ignored" in sec
+    assert "ablation &#x27;no gate&#x27; must map a name to keyword arguments" in sec
+    # the plan's claims, with what the harness cannot test and why
+    assert "Claims extracted by the plan" in sec
+    assert "not testable here</span> &lt;img src=x" in sec
+
+
+def test_a_smoke_run_is_a_wiring_test_with_no_verdict():
+    report, html = _verdicts()
+    sec = _section(html, report.picks[2].paper.arxiv_id)
+    assert ">wiring test</span>" in sec and "toy scale" not in sec
+    assert "Wiring test, no verdict: the tiny budget only checks" in sec
+    assert 'class="charts"' not in sec  # no chart that could read as evidence
+    assert "gates are not expected to pass" in sec
+    comps = _text(sec[sec.index('table class="mini comps"') :])
+    assert "– – – ±0.03 2 vs 2 wiring test" in comps
+
+
+def test_a_contradicted_lm_claim():
+    report, html = _verdicts()
+    sec = _section(html, report.picks[3].paper.arxiv_id)
+    assert ">contradicted 1/2</span>" in sec
+    text = _text(sec)
+    assert "bits per byte (lower is better, test split, 3 vs 3 seeds): equivalent" in text
+    assert "equivalent, not better" in text
+    assert "the GPT baseline learned the corpus" in text
+    assert "control (bigram reference)" in text
+
+
+def test_legacy_runs_render_as_before_with_a_label():
+    report, html = _verdicts()
+    sec = _section(html, report.picks[4].paper.arxiv_id)
+    assert '<span class="pill good big">Better</span>' in sec  # as before
+    assert "legacy verdict (no controls)" in sec and "Legacy verdict (no controls)" in sec
+    assert "Effect on val_loss" in sec and "± 0.0196" in sec
+    assert 'class="results' not in sec
+
+
+def test_glance_and_stats_count_badges():
+    report, html = _verdicts()
+    glance = _text(html[html.index('id="glance"') : html.index('id="ranking"')])
+    assert "supported 2/3 toy scale query accuracy vs the attention baseline: equivalent" in glance
+    assert "invalid no comparison: the attention baseline did not learn the task" in glance
+    assert "wiring test wiring test, no verdict" in glance
+    assert "Better toy scale legacy verdict (no controls) val_loss -0.0786" in glance
+    stats = _text(html[html.index('<div class="stats">') : html.index('<section class="block"')])
+    assert "Verdicts (claims) 1 supported 1 contradicted 0 inconclusive 1 invalid" in stats
+    assert "1 wiring tests 1 legacy" in stats
+
+
+def test_a_run_without_claims_says_so():
+    run = run_from_metrics("based_mqar.json", "2503.10000", claims=[])
+    report = build_verdicts_report(legacy=False)
+    pick = report.picks[0].model_copy(update={"run": run})
+    html = render_html(report.model_copy(update={"picks": [pick]}))
+    sec = _section(html, pick.paper.arxiv_id)
+    assert ">no claims</span>" in sec and "vs baseline: equivalent" in sec
+    assert "No claims were declared for this implementation" in sec

@@ -314,7 +314,10 @@ def test_digest_text_llm(llm_report):
     top5 = [rp.paper.arxiv_id for rp in llm_report.ranking[:5]]
     assert flagged in top5
     assert f"(arXiv:{flagged}) [steering flagged]" in body
-    assert "-> implemented by gpt-5 in 2 attempts; INCONCLUSIVE (toy scale): accuracy" in body
+    assert (
+        "-> implemented by gpt-5 in 2 attempts; INCONCLUSIVE (toy scale), legacy verdict "
+        "(no controls): accuracy" in body
+    )
     assert "-> implementation failed after 3 attempts (last: static ForbiddenImport" in body
     assert "implementation failed: implementation failed" not in body
     lines = body.splitlines()

@@ -167,3 +167,27 @@ def test_chart_screenshot(report, tmp_path):
     assert near(counts, MODEL_COLOURS[0]) > 500, "candidate curve not painted"
     assert near(counts, BASELINE_COLOUR) > 500, "baseline curve not painted"
     assert near(counts, "#f0fdf4", tol=4) > 5000  # 'better' verdict panel
+
+
+def keep(png: Path) -> None:
+    """Copy a screenshot to $PF_SCREENSHOT_DIR (if set) so a person can look at it."""
+    target = os.environ.get("PF_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, Path(target) / png.name)
+
+
+def test_verdicts_screenshot(tmp_path):
+    """Claims, gates, CIs, seeds and efficiency of schema 2 runs actually paint."""
+    from .factories import build_verdicts_report
+
+    html = render_html(build_verdicts_report(), top_n=1)
+    png = screenshot(html, tmp_path, "verdicts", size="1280,5200")
+    keep(png)
+    _, _, counts = colour_counts(png)
+    assert near(counts, "#f0fdf4", tol=4) > 20_000, "supported headline panel not painted"
+    assert near(counts, "#faf5ff", tol=4) > 20_000, "invalid headline / failed gate not painted"
+    assert near(counts, "#e0f2fe", tol=4) > 2_000, "equivalence margin band not painted"
+    assert near(counts, MODEL_COLOURS[0], tol=40) > 150, "candidate seeds not painted"
+    assert near(counts, "#4338ca", tol=40) > 100, "equivalent effect not painted"
+    assert near(counts, "#b91c1c", tol=40) > 300, "worse ablation / contradicted not painted"

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import UTC, date, datetime
 
 import pytest
 from paperfoundry.models import Paper, SourceSignals
+from paperfoundry.sources.arxiv import parse_feed
+from paperfoundry.sources.huggingface import parse_daily_papers
 from paperfoundry.sources.merge import merge_papers
 from paperfoundry.sources.normalize import (
+    MAX_ABSTRACT_CHARS,
+    MAX_AUTHOR_CHARS,
+    MAX_AUTHORS,
+    MAX_TITLE_CHARS,
+    clean_abstract,
+    clean_authors,
+    clean_title,
     collapse_ws,
     is_withdrawn,
     latex_to_text,
     parse_arxiv_ref,
     split_authors,
+    strip_invisible,
 )
+
+from .conftest import fixture_bytes
 
 
 @pytest.mark.parametrize(
@@ -178,3 +192,85 @@ def test_merge_does_not_mutate_inputs():
 
 def test_merge_of_nothing():
     assert merge_papers() == [] and merge_papers([], []) == []
+
+
+# -- text hygiene at ingestion: invisible characters out, lengths capped ----------------------
+
+BIDI, NUL, ZWSP = "\u202e", "\x00", "\u200b"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (f"Fast{BIDI}txet desrever", "Fasttxet desrever"),
+        (f"Null{NUL}byte", "Nullbyte"),
+        (f"zero{ZWSP}width", "zerowidth"),
+        ("soft\u00adhyphen, word\u2060joiner, \ufeffBOM, \u2066isolate\u2069", None),
+        ("tab\tand\nnewline kept as spaces", "tab and newline kept as spaces"),
+        ("Übersicht: 注意力 and α-β, unchanged", "Übersicht: 注意力 and α-β, unchanged"),
+    ],
+)
+def test_invisible_and_control_characters_are_stripped(raw, expected):
+    cleaned = clean_title(raw)
+    if expected is not None:
+        assert cleaned == expected
+    assert all(unicodedata.category(ch)[0] != "C" for ch in cleaned)
+    assert strip_invisible(f"a{BIDI}b{NUL}c{ZWSP}d\n\te") == "abcd\n\te"
+
+
+def test_titles_abstracts_and_author_lists_are_capped():
+    title = clean_title("word " * 400)
+    assert len(title) == MAX_TITLE_CHARS and title.endswith("…")
+    abstract = clean_abstract("We propose " + "a thing " * 2000)
+    assert len(abstract) == MAX_ABSTRACT_CHARS and abstract.endswith("…")
+    authors = clean_authors([f"Author {i}" for i in range(500)] + [None, " ", "Late"])
+    assert len(authors) == MAX_AUTHORS and authors[0] == "Author 0"
+    (long_name,) = clean_authors(["N" * 1000])
+    assert len(long_name) == MAX_AUTHOR_CHARS
+    creator = ", ".join(f"Member {i}" for i in range(300)) + " and Last One"
+    assert len(split_authors(creator)) == MAX_AUTHORS
+    assert clean_title("Short title") == "Short title"  # within limits: unchanged
+
+
+def _hf_day_with_hostile_text() -> list[dict]:
+    """The recorded Hugging Face day, with the tricks of a hostile submission."""
+    data = json.loads(fixture_bytes("hf_day_p0.json"))
+    paper = data[0]["paper"]
+    paper["title"] = f"Linear{ZWSP} attention{NUL} {BIDI}gnol oot " + "long " * 200
+    paper["summary"] = f"We{NUL} show{BIDI} that " + "recall matters. " * 1000
+    paper["authors"] = [
+        {"_id": f"a{i}", "name": f"Author{ZWSP} {i}{NUL}", "hidden": False} for i in range(250)
+    ] + [{"_id": "x", "name": "Q" * 5000, "hidden": False}]
+    return data
+
+
+def test_hf_papers_are_cleaned_and_capped_at_ingestion():
+    (paper, *_) = parse_daily_papers(_hf_day_with_hostile_text(), date(2024, 2, 29))
+    for text in (paper.title, paper.abstract, *paper.authors):
+        assert not {BIDI, NUL, ZWSP} & set(text)
+    assert paper.title.startswith("Linear attention gnol oot long")
+    assert len(paper.title) == MAX_TITLE_CHARS
+    assert paper.abstract.startswith("We show that recall matters.")
+    assert len(paper.abstract) == MAX_ABSTRACT_CHARS
+    assert len(paper.authors) == MAX_AUTHORS and paper.authors[:2] == ["Author 0", "Author 1"]
+
+
+def test_arxiv_papers_are_cleaned_and_capped_at_ingestion():
+    # XML 1.0 cannot carry NUL; bidi overrides and zero-width characters it can
+    rss = fixture_bytes("arxiv_cs_LG.rss").decode()
+    rss = rss.replace(
+        "<title>Stochastic $\\mathcal{O}(n)$ Attention with",
+        f"<title>Stochastic{ZWSP} $\\mathcal{{O}}(n)$ &#x202E;Attention with",
+        1,
+    ).replace(
+        "<dc:creator>Jane Doe, John Smith</dc:creator>",
+        "<dc:creator>Jane&#x200B; Doe, John&#x202E; Smith, "
+        + ", ".join(f"Coauthor {i}" for i in range(150))
+        + "</dc:creator>",
+        1,
+    )
+    _, items = parse_feed(rss.encode(), "cs.LG")
+    paper = next(i.paper for i in items if i.paper.arxiv_id == "2402.18510")
+    assert paper.title == "Stochastic O(n) Attention with Random Features"
+    assert paper.authors[:2] == ["Jane Doe", "John Smith"]
+    assert len(paper.authors) == MAX_AUTHORS

@@ -34,7 +34,7 @@ def _lrs(text: str) -> list[float]:
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="override the budget's steps per run")
-    p.add_argument("--seeds", type=int, help="override the number of seeds (>= 2)")
+    p.add_argument("--seeds", type=int, help="override the number of fresh final seeds (>= 2)")
     p.add_argument("--lrs", type=_lrs, help="override the LR sweep, e.g. 1e-3,3e-3,1e-2")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--param-budget", type=int)
@@ -60,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true", help="torch.compile both models")
     t.add_argument("--paper-params", type=int, help="the paper's model size (for toy_scale)")
     t.add_argument("--validate-timeout", type=float, default=600.0)
-    t.add_argument("--threads", type=int, help="CPU threads (default: 1 for tiny/small)")
+    t.add_argument("--threads", type=int, help="CPU threads per run (default: 1 for tiny/small)")
+    t.add_argument("--workers", type=int, help="runs in parallel (default: CPU cores, 1 on CUDA)")
+    t.add_argument(
+        "--isolation",
+        default="none",
+        choices=("none", "jail"),
+        help="jail: run the implementation's code only in a bubblewrap jail (LLM-written code)",
+    )
     _add_overrides(t)
 
     v = sub.add_parser("validate", help="validate an implementation only")
@@ -129,6 +136,8 @@ def _train(args) -> int:
         checkpoint_interval_s=args.checkpoint_interval,
         validate_timeout_s=args.validate_timeout,
         threads=args.threads,
+        workers=args.workers,
+        isolation=args.isolation,
     )
     return run_comparison(job, StopFlag().install())
 
@@ -189,5 +198,6 @@ def sagemaker_main() -> int:
         validate_timeout_s=float(hp.get("validate_timeout_s", 600)),
         sagemaker=True,
         threads=hp.get("threads"),
+        isolation=str(hp.get("isolation", "none")),
     )
     return run_comparison(job, stop)

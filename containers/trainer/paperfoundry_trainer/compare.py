@@ -1,13 +1,20 @@
-"""The fair comparison: candidate vs matched baseline, same data, same optimiser, same budget.
+"""The trusted controller: a candidate against the baseline the field uses, with controls.
 
-  1. validate the candidate in a fresh subprocess (structured failure -> exit 2)
-  2. LR sweep, seed 0, for each model over budget.lrs
-  3. extra seeds (1..seeds-1) at each model's best LR (the sweep run is seed 0)
-  4. verdict from mean/std over seeds; metrics.json, loss-curve PNG, a table on stdout
+The controller never imports the candidate. Each training run happens in a fresh worker
+process (jailed for untrusted code) that only builds, trains and answers predictions; the
+controller owns the validation and test data, scores the outputs, probes causality, times
+the runs and writes `metrics.json`. Protocol (docs/VERDICTS.md):
 
-The whole comparison state (finished runs + the current run's model/optimizer/step/RNG) is
-checkpointed after each run, every `checkpoint_interval_s`, and on SIGTERM, so a restarted
-job resumes where it stopped and ends with the same total number of steps.
+  1. validate the file in a worker; read its declarations (claims, ablations, baseline conv)
+  2. size the baseline (and the no-mixing control) to the candidate's parameter count
+  3. LR sweep on the validation split (seed 0), extending the grid past a winning edge;
+     ablations use the candidate's LR, the control the baseline's
+  4. fresh seeds at each model's chosen LR, measured on the test split; causality probes
+     and efficiency figures; the control at the baseline's LR
+  5. gates, Welch CIs and outcomes per comparison, claim verdicts; metrics.json + table
+
+State (finished runs, the test seed, each run's latest worker state) is checkpointed after
+every run, every `checkpoint_interval_s` and on SIGTERM, so a restarted job resumes.
 """
 
 from __future__ import annotations
@@ -15,26 +22,38 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import statistics
+import os
+import re
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import plot
-from .baseline import build_baseline
+from . import baseline as ref
+from . import claims as claims_mod
+from . import stats
+from .client import Worker, WorkerError
+from .data import ensure_builtin
+from .protocol import tensor_bytes
 from .sagemaker import Paths, StopFlag, load_checkpoint, save_checkpoint
 from .spec import Budget
-from .tasks import make_task
-from .train import Interrupted, TrainConfig, Trainer, setup_device
-from .train import run as train_run
-from .validate import failure, load_impl, validate_in_subprocess
+from .tasks import VAL_SEED, make_task, unigram_entropy
+from .train import Interrupted, TrainConfig, setup_device
+from .validate import failure, validate_in_subprocess
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID_IMPL, EXIT_INTERRUPTED = 0, 1, 2, 143
-MIN_EFFECT = {"query_accuracy": 0.02, "val_bpb": 0.01}  # smaller effects are never "real"
 TOY_PARAMS = 10_000_000  # without paper_params, budgets below this are toy scale
+SWEEP_SEED = 0  # final seeds are 1..seeds: never the sweep's
+MQAR_COMPETENCE = 0.9  # the baseline must solve the easy recall setting
+MQAR_CONTROL_MAX = 0.5  # a model that cannot mix positions must fail recall
+LM_ENTROPY_MARGIN = 0.25  # bits/byte the LM baseline must beat the unigram entropy by
+BENCH_ITERS = 5
+CALL_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -50,7 +69,9 @@ class Job:
     checkpoint_interval_s: float = 300.0
     validate_timeout_s: float = 600.0
     sagemaker: bool = False
-    threads: int | None = None  # CPU intra-op threads; default 1 for tiny/small, else torch's
+    threads: int | None = None  # CPU intra-op threads per run; default 1 for tiny/small
+    isolation: str = "none"  # "jail" for code not shipped with the project
+    workers: int | None = None  # runs in parallel; default: CPU cores (CPU), 1 (CUDA)
     extra: dict = field(default_factory=dict)
 
 
@@ -73,14 +94,9 @@ def run_comparison(job: Job, stop: StopFlag | None = None) -> int:
     t0 = time.time()
     stop = stop or StopFlag()
     device = setup_device(job.device)
-    if device.type == "cpu" and job.budget.name in ("tiny", "small") and job.threads is None:
-        # toy models are dispatch-bound: extra intra-op threads only add contention
-        torch.set_num_threads(1)
-    elif job.threads:
-        torch.set_num_threads(job.threads)
     metrics = _skeleton(job, device)
     try:
-        code = _compare(job, device, metrics, stop, t0)
+        code = Comparison(job, device, metrics, stop, t0).run()
     except Interrupted:
         log(
             f"pf: stop requested; checkpoint saved in {job.paths.checkpoint_dir}; exiting "
@@ -111,17 +127,26 @@ def run_comparison(job: Job, stop: StopFlag | None = None) -> int:
 
 def _skeleton(job: Job, device) -> dict:
     return {
-        "schema": 1,
+        "schema": 2,
         "status": "failed",
         "task": job.task,
         "budget": job.budget.name,
         "impl": job.impl.name,
         "device": device.type,
+        "isolation": job.isolation,
         "failure": None,
         "metric": None,
-        "params": {"baseline": None, "candidate": None, "budget": job.budget.spec.param_budget},
+        "setting": None,
+        "outcome": None,
+        "baseline": None,
+        "params": {},
+        "gates": [],
         "sweep": [],
-        "final": None,
+        "models": {},
+        "comparisons": [],
+        "efficiency": {},
+        "claims": [],
+        "declaration_problems": [],
         "verdict": None,
         "curves": {},
         "tokens_per_run": job.budget.steps * job.budget.batch_size * job.budget.spec.seq_len,
@@ -139,6 +164,7 @@ def _fingerprint(job: Job, impl_bytes: bytes) -> str:
             "task": job.task,
             "budget": asdict(job.budget),
             "device": job.device,
+            "schema": 2,
         },
         sort_keys=True,
         default=str,
@@ -146,247 +172,601 @@ def _fingerprint(job: Job, impl_bytes: bytes) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _compare(job: Job, device, metrics: dict, stop: StopFlag, t0: float) -> int:
-    b, spec = job.budget, job.budget.spec
-    if not job.impl.is_file():
-        raise FileNotFoundError(f"implementation file not found: {job.impl}")
+def _safe(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", run_id)
 
-    # 1. validate in a fresh interpreter: syntax errors, hangs and crashes stay over there
-    log(
-        f"pf: validating {job.impl.name} (task={job.task}, budget={b.name}, "
-        f"param_budget={spec.param_budget:,}, device={device.type})"
-    )
-    check = validate_in_subprocess(job.impl, spec, device.type, job.validate_timeout_s)
-    if not check["ok"]:
-        raise CandidateFailed(check["failure"])
-    module = load_impl(job.impl)
 
-    task = make_task(job.task, spec, b.task_args, device, job.data_dir)
-    metrics["metric"] = {"name": task.metric, "higher_is_better": task.higher_is_better}
-    eval_batches = task.eval_batches(b.batch_size, b.eval_batches)
-    builders = {
-        "baseline": lambda: build_baseline(spec),
-        "candidate": lambda: module.build_model(spec),
-    }
-    metrics["params"]["candidate"] = check["params"]
-    metrics["params"]["baseline"] = sum(p.numel() for p in build_baseline(spec).parameters())
+@dataclass
+class Arm:
+    """One model in the comparison: the candidate, an ablation, the baseline, the control."""
 
-    fp = _fingerprint(job, job.impl.read_bytes())
-    state = {"fingerprint": fp, "done": {}, "current": None, "wall_seconds": 0.0}
-    ckdir = job.paths.checkpoint_dir
-    saved = load_checkpoint(ckdir)
-    if saved and saved.get("fingerprint") == fp:
-        state = saved
+    name: str
+    source: dict  # {"source": "impl", "path", "kwargs"} or {"source": "reference", "config"}
+    trusted: bool  # shipped reference code, or a reference model of the harness
+
+    @property
+    def is_impl(self) -> bool:
+        return self.source["source"] == "impl"
+
+
+class Comparison:
+    def __init__(self, job: Job, device, metrics: dict, stop: StopFlag, t0: float):
+        self.job, self.device, self.metrics, self.stop, self.t0 = job, device, metrics, stop, t0
+        self.b, self.spec = job.budget, job.budget.spec
+        self.lock = threading.Lock()
+        self.ckdir = job.paths.checkpoint_dir
+        cpu = device.type == "cpu"
+        self.threads = job.threads or (1 if cpu and self.b.name in ("tiny", "small") else None)
+        default_workers = max(1, (os.cpu_count() or 1) // (self.threads or 1)) if cpu else 1
+        self.workers = max(1, job.workers or min(4, default_workers))
+        self.n_done = 0
+
+    # -- the protocol --------------------------------------------------------------------
+    def run(self) -> int:
+        job, b, spec = self.job, self.b, self.spec
+        if not job.impl.is_file():
+            raise FileNotFoundError(f"implementation file not found: {job.impl}")
+        if job.task == "lm" and job.data_dir is None:
+            # outside the model dir: on SageMaker that becomes model.tar.gz
+            job.data_dir = ensure_builtin(Path(tempfile.gettempdir()) / "paperfoundry-corpus")
+            log(f"pf: lm on the built-in corpus (Python documentation text) in {job.data_dir}")
         log(
-            f"pf: resuming from checkpoint in {ckdir}: {len(state['done'])} runs done"
-            + (
-                f", {state['current']['run_id']} at step {state['current']['trainer']['step']}"
-                if state["current"]
-                else ""
-            )
+            f"pf: validating {job.impl.name} (task={job.task}, budget={b.name}, "
+            f"param_budget={spec.param_budget:,}, device={self.device.type}, "
+            f"isolation={job.isolation})"
         )
-    elif saved:
-        log(f"pf: ignoring checkpoint in {ckdir}: it belongs to a different comparison")
-    wall_before = state["wall_seconds"]
-
-    def save(current=None):
-        if ckdir is not None:
-            state["current"] = current
-            state["wall_seconds"] = wall_before + time.time() - t0
-            save_checkpoint(ckdir, state)
-
-    n_runs = 2 * (len(b.lrs) + b.seeds - 1)
-
-    def do_run(model_name: str, lr: float, seed: int) -> dict:
-        run_id = f"{model_name}:lr={lr:g}:seed={seed}"
-        if run_id in state["done"]:
-            return state["done"][run_id]
-        k = len(state["done"]) + 1
-        cfg = TrainConfig(
-            steps=b.steps,
-            batch_size=b.batch_size,
-            lr=lr,
-            warmup_frac=b.warmup_frac,
-            log_every=b.log_every,
+        check = validate_in_subprocess(
+            job.impl, spec, "cpu", job.validate_timeout_s, isolation=job.isolation
         )
-        try:
-            torch.manual_seed(seed)  # same init stream for every run with this seed
-            trainer = Trainer(builders[model_name](), task, cfg, seed, device, job.compile)
-            cur = state["current"]
-            if cur and cur["run_id"] == run_id:
-                trainer.load_state_dict(cur["trainer"])
-            last_save = [time.monotonic()]
-
-            def checkpoint(force: bool):
-                if force or time.monotonic() - last_save[0] >= job.checkpoint_interval_s:
-                    save({"run_id": run_id, "trainer": trainer.state_dict()})
-                    last_save[0] = time.monotonic()
-
-            def on_log(step, loss, elapsed):
-                emit(
-                    f"pf_metric model={model_name} seed={seed} lr={lr:g} step={step} "
-                    f"train_loss={loss:.4f}"
-                )
-                rate = (step - start) / max(elapsed, 1e-9)
-                log(
-                    f"[{k}/{n_runs}] {model_name:9s} lr={lr:<7g} seed={seed} "
-                    f"step {step}/{b.steps} loss {loss:.4f} ({rate:.1f} it/s)"
-                )
-
-            start, t_run = trainer.step, time.perf_counter()
-            res = train_run(
-                trainer,
-                eval_batches,
-                on_log=on_log,
-                should_stop=stop,
-                checkpoint=checkpoint if ckdir is not None else _no_checkpoint(stop),
-            )
-        except (Interrupted, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if model_name == "candidate":
-                raise CandidateFailed(failure("train", exc, job.impl)) from exc
-            raise
-        result = {
-            "model": model_name,
-            "lr": lr,
-            "seed": seed,
-            "value": res["value"],
-            "final_loss": res["final_loss"],
-            "diverged": res["diverged"],
-            "curve": res["curve"],
-            "seconds": round(time.perf_counter() - t_run, 2),
+        if not check["ok"]:
+            raise CandidateFailed(check["failure"])
+        decl = claims_mod.read_declarations(job.impl)
+        self.metrics["declaration_problems"] = decl.problems
+        self.task = make_task(job.task, spec, b.task_args, "cpu", job.data_dir)
+        self.metrics["metric"] = {
+            "name": self.task.metric,
+            "higher_is_better": self.task.higher_is_better,
+            "split": "test",
         }
-        state["done"][run_id] = result
-        save(None)
-        emit(f"pf_eval model={model_name} seed={seed} lr={lr:g} {task.metric}={res['value']:.4f}")
+        self.metrics["setting"] = {
+            **b.task_args,
+            "seq_len": spec.seq_len,
+            "vocab_size": spec.vocab_size,
+            "steps": b.steps,
+            "batch_size": b.batch_size,
+            "seeds": b.seeds,
+        }
+        self._load_state(job)
+        arms = self._arms(check["params"], decl)
+        self.val = self._eval_set("val", b.val_batches)
+        self.test = self._eval_set("test", b.eval_batches)
+
+        # 3. LR sweep on validation for the candidate and the baseline; an ablation keeps
+        # the candidate's LR (one component removed, everything else equal) and the
+        # control takes the baseline's
+        swept = [a for a in arms if a.name in ("candidate", "baseline")]
+        best = self._sweep(swept)
+        for a in arms:
+            best.setdefault(a.name, best["baseline" if a.name == "control" else "candidate"])
+        # 4. fresh seeds on test at each model's LR; the control needs one
+        runs = [
+            (a, best[a.name], s)
+            for a in arms
+            for s in range(1, (1 if a.name == "control" else b.seeds) + 1)
+        ]
+        finals = self._parallel(runs, "test")
+        self._report(arms, best, finals, decl)
+        return EXIT_OK
+
+    def _load_state(self, job: Job) -> None:
+        fp = _fingerprint(job, job.impl.read_bytes())
+        self.state = {
+            "fingerprint": fp,
+            "done": {},
+            "test_seed": int.from_bytes(os.urandom(6), "big") + 2_000_000,
+            "wall_seconds": 0.0,
+        }
+        saved = load_checkpoint(self.ckdir)
+        if saved and saved.get("fingerprint") == fp:
+            self.state = saved
+            log(f"pf: resuming from checkpoint in {self.ckdir}: {len(saved['done'])} runs done")
+        elif saved:
+            log(f"pf: ignoring checkpoint in {self.ckdir}: it belongs to a different comparison")
+        self.wall_before = self.state["wall_seconds"]
+
+    def _eval_set(self, split: str, n_batches: int):
+        if self.job.task == "mqar":
+            seed = VAL_SEED if split == "val" else self.state["test_seed"]
+            return self.task.eval_set(seed, n_batches, self.b.batch_size)
+        return self.task.eval_set(split, n_batches, self.b.batch_size)
+
+    def _arms(self, cand_params: int, decl) -> list[Arm]:
+        job, spec = self.job, self.spec
+        trusted = job.isolation == "none"
+        impl = {"source": "impl", "path": str(job.impl.resolve()), "kwargs": {}}
+        arms = [Arm("candidate", impl, trusted)]
+        for name, kwargs in decl.ablations.items():
+            arms.append(Arm(f"ablation:{name}", {**impl, "kwargs": kwargs}, trusted))
+        conv = decl.baseline.get("short_conv", 0)
+        base_cfg = ref.size_to(job.task, spec, cand_params, conv)
+        ctrl_cfg = ref.control_for(spec, cand_params)
+        arms.append(Arm("baseline", {"source": "reference", "config": base_cfg.to_dict()}, True))
+        arms.append(Arm("control", {"source": "reference", "config": ctrl_cfg.to_dict()}, True))
+        base_n = ref.count_params(base_cfg)
+        self.metrics["baseline"] = {"name": ref.describe(base_cfg), "config": base_cfg.to_dict()}
+        self.metrics["control"] = {"name": ref.describe(ctrl_cfg), "config": ctrl_cfg.to_dict()}
+        self.metrics["params"] = {
+            "candidate": {"total": cand_params},
+            "baseline": {"total": base_n, "non_embedding": ref.non_embedding_params(base_cfg)},
+            "control": {"total": ref.count_params(ctrl_cfg)},
+            "budget": spec.param_budget,
+            "match": (base_n - cand_params) / cand_params,
+        }
+        self.ref_configs = {"baseline": base_cfg, "control": ctrl_cfg}
         log(
-            f"[{k}/{n_runs}] {model_name:9s} lr={lr:<7g} seed={seed} done: "
-            f"{task.metric}={res['value']:.4f}"
-            + (" DIVERGED" if res["diverged"] else "")
+            f"pf: baseline: {ref.describe(base_cfg)}, {base_n:,} params vs the candidate's "
+            f"{cand_params:,} ({self.metrics['params']['match']:+.1%})"
+        )
+        if decl.ablations:
+            log(f"pf: ablations: {', '.join(decl.ablations)}")
+        return arms
+
+    def _sweep(self, arms: list[Arm]) -> dict[str, float]:
+        grids = {a.name: sorted(self.b.lrs) for a in arms}
+        results: dict[str, dict[float, dict]] = {a.name: {} for a in arms}
+        pending = [(a, lr, SWEEP_SEED) for a in arms for lr in grids[a.name]]
+        for _ in range(self.b.max_extensions + 1):
+            for (arm, lr, _s), res in zip(pending, self._parallel(pending, "val"), strict=True):
+                results[arm.name][lr] = res
+            pending = []
+            for arm in arms:
+                grid = grids[arm.name]
+                if len(grid) < 2:
+                    continue
+                best_lr = self._best_lr(results[arm.name])
+                step = grid[1] / grid[0]
+                if best_lr == grid[-1] and not results[arm.name][best_lr]["diverged"]:
+                    new = grid[-1] * step
+                elif best_lr == grid[0]:
+                    new = grid[0] / step
+                else:
+                    continue
+                if len(grid) - len(self.b.lrs) >= self.b.max_extensions:
+                    continue
+                grid.append(new)
+                grid.sort()
+                log(f"pf: {arm.name}: best LR {best_lr:g} is at the grid's edge; adding {new:g}")
+                pending.append((arm, new, SWEEP_SEED))
+            if not pending:
+                break
+        self.metrics["sweep"] = [
+            {k: r[k] for k in ("model", "lr", "seed", "value", "final_loss", "diverged")}
+            for arm in arms
+            for _lr, r in sorted(results[arm.name].items())
+        ]
+        self.metrics["lr_grids"] = {a.name: grids[a.name] for a in arms}
+        return {a.name: self._best_lr(results[a.name]) for a in arms}
+
+    def _best_lr(self, by_lr: dict[float, dict]) -> float:
+        ok = {lr: r for lr, r in by_lr.items() if not r["diverged"]}
+        if not ok:
+            return min(by_lr)
+        pick = max if self.task.higher_is_better else min
+        return pick(ok, key=lambda lr: (ok[lr]["value"], -lr))
+
+    def _parallel(self, runs, split: str) -> list[dict]:
+        if self.workers == 1 or len(runs) == 1:
+            return [self._run(a, lr, s, split) for a, lr, s in runs]
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = [pool.submit(self._run, a, lr, s, split) for a, lr, s in runs]
+            errors, results = [], []
+            for f in futures:
+                try:
+                    results.append(f.result())
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, first wins
+                    self.stop.stop = True  # the others checkpoint and stop
+                    errors.append(exc)
+            if errors:
+                # a candidate failure beats an interruption it caused
+                raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
+            return results
+
+    # -- one run in one worker -----------------------------------------------------------
+    def _run(self, arm: Arm, lr: float, seed: int, split: str) -> dict:
+        run_id = f"{arm.name}:lr={lr:g}:seed={seed}:{split}"
+        with self.lock:
+            if run_id in self.state["done"]:
+                return self.state["done"][run_id]
+        b = self.b
+        cfg = TrainConfig(
+            steps=b.steps, batch_size=b.batch_size, lr=lr, warmup_frac=b.warmup_frac,
+            log_every=b.log_every,
+        )  # fmt: skip
+        ro = [arm.source["path"]] if arm.is_impl else []
+        if self.job.task == "lm":
+            ro.append(str(Path(self.job.data_dir).resolve()))
+        worker = Worker(
+            isolation="none" if arm.trusted else "jail",
+            ro_paths=ro,
+            gpu=self.device.type == "cuda",
+            threads=self.threads,
+        )
+        t_run = time.perf_counter()
+        try:
+            result = self._drive(worker, arm, cfg, seed, split, run_id)
+        except WorkerError as exc:
+            if arm.is_impl:
+                raise CandidateFailed(exc.info) from exc
+            raise RuntimeError(f"{arm.name} failed: {exc.info.get('message')}") from exc
+        finally:
+            worker.close()
+        result["seconds"] = round(time.perf_counter() - t_run, 2)
+        with self.lock:
+            self.state["done"][run_id] = result
+            self._save()
+            self.n_done += 1
+            k = self.n_done
+        emit(
+            f"pf_eval model={arm.name} seed={seed} lr={lr:g} "
+            f"{self.task.metric}={result['value']:.4f}"
+        )
+        log(
+            f"[{k}] {arm.name:12s} lr={lr:<7g} seed={seed} {split}: "
+            f"{self.task.metric}={result['value']:.4f}"
+            + (" DIVERGED" if result["diverged"] else "")
             + f" ({result['seconds']:.1f}s)"
         )
         return result
 
-    # 2. LR sweep at seed 0, then 3. extra seeds at each model's best LR
-    models = ("baseline", "candidate")
-    sweep = {m: [do_run(m, lr, 0) for lr in b.lrs] for m in models}
-    best = {m: _best(sweep[m], task.higher_is_better) for m in models}
-    final = {
-        m: [best[m]] + [do_run(m, best[m]["lr"], s) for s in range(1, b.seeds)] for m in models
-    }
+    def _drive(self, worker: Worker, arm: Arm, cfg: TrainConfig, seed, split, run_id) -> dict:
+        spec, b, job = self.spec, self.b, self.job
+        long_len = 4096
+        header, _ = worker.call(
+            "build",
+            CALL_TIMEOUT_S,
+            spec=spec.to_dict(),
+            task_args=b.task_args,
+            data_dir=str(job.data_dir) if job.data_dir else None,
+            seed=seed,
+            device=self.device.type,
+            threads=self.threads,
+            compile=job.compile,
+            model=arm.source,
+            train=asdict(cfg),
+            state_lengths=[spec.seq_len, long_len],
+        )
+        partial = self.ckdir / "partial" / f"{_safe(run_id)}.pt" if self.ckdir else None
+        # the curve is as the worker reports it: shown, but no verdict depends on it
+        curve, step = {"step": [], "loss": []}, 0
+        if partial is not None and partial.is_file():
+            blob = torch.frombuffer(bytearray(partial.read_bytes()), dtype=torch.uint8)
+            reply = worker.call("load", CALL_TIMEOUT_S, tensors={"blob": blob})[0]
+            step, curve = int(reply["step"]), _curve(reply.get("curve"))
+            log(f"pf: {run_id}: resumed at step {step}")
+        step0, train_seconds, diverged, last_save = step, 0.0, False, time.monotonic()
+        while step < cfg.steps:
+            if self.stop():
+                self._save_partial(worker, partial)
+                raise Interrupted
+            until = min(cfg.steps, (step // cfg.log_every + 1) * cfg.log_every)
+            t = time.perf_counter()
+            reply, _ = worker.call("train", CALL_TIMEOUT_S, until=until)
+            train_seconds += time.perf_counter() - t
+            step = int(reply["step"])
+            for s, loss in reply["points"]:
+                curve["step"].append(int(s))
+                curve["loss"].append(float(loss))
+                emit(
+                    f"pf_metric model={arm.name} seed={seed} lr={cfg.lr:g} step={s} "
+                    f"train_loss={loss:.4f}"
+                )
+            if reply["diverged"]:
+                diverged = True
+                break
+            if partial is not None and time.monotonic() - last_save >= job.checkpoint_interval_s:
+                self._save_partial(worker, partial)
+                last_save = time.monotonic()
+        batches = self.val if split == "val" else self.test
+        value, per_seq = self.task.worst_value, None
+        if not diverged:
+            per_seq = self._score(worker, batches)
+            value = float(per_seq.mean())
+            if not math.isfinite(value):
+                diverged, value = True, self.task.worst_value
+        result = {
+            "model": arm.name, "lr": cfg.lr, "seed": seed, "split": split, "value": value,
+            "final_loss": curve["loss"][-1] if curve["loss"] else None, "diverged": diverged,
+            "curve": curve, "params": header["params"],
+            "embedding_params": header["embedding_params"],
+            "state_size": header.get("state_size"),
+            "train_tokens_per_s": ((step - step0) * b.batch_size * spec.seq_len / train_seconds)
+            if train_seconds > 0 else None,
+        }  # fmt: skip
+        if split == "test" and not diverged:
+            if arm.is_impl:
+                result["causality"] = self._probe(worker, batches)
+            if seed == 1:
+                result["infer_tokens_per_s"] = self._bench(worker)
+                result["peak_memory"] = worker.call("memory", 60)[0]
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        return result
 
-    # 4. report
-    metrics["sweep"] = [
-        {k: r[k] for k in ("model", "lr", "seed", "value", "final_loss", "diverged")}
-        for m in models
-        for r in sweep[m]
-    ]
-    metrics["final"] = {m: _summary(final[m]) for m in models}
-    metrics["curves"] = {m: {str(r["seed"]): r["curve"] for r in final[m]} for m in models}
-    metrics["verdict"] = verdict(
-        metrics["final"], task.metric, task.higher_is_better, job, metrics["params"]
-    )
-    metrics["status"] = "ok"
-    metrics["wall_seconds"] = wall_before + time.time() - t0
-    for m in models:
-        emit(f"pf_final model={m} value={metrics['final'][m]['mean']:.6f}")
-    emit(
-        f"pf_verdict outcome={metrics['verdict']['outcome']} "
-        f"effect={metrics['verdict']['effect']:.6f}"
-    )
-    print(result_table(metrics), flush=True)
-    return EXIT_OK
+    def _save_partial(self, worker: Worker, partial: Path | None) -> None:
+        if partial is None:
+            return
+        blob = worker.call("state", CALL_TIMEOUT_S)[1]["blob"]
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        tmp = partial.with_suffix(".tmp")
+        tmp.write_bytes(tensor_bytes(blob))  # opaque to us: only a worker ever loads it
+        tmp.replace(partial)
+
+    def _predict(self, worker: Worker, x, positions) -> torch.Tensor:
+        _, out = worker.call("predict", CALL_TIMEOUT_S, tensors={"x": x, "positions": positions})
+        logits = out.get("logits")
+        want = (x.shape[0], len(positions), self.spec.vocab_size)
+        if logits is None or tuple(logits.shape) != want:
+            got = None if logits is None else tuple(logits.shape)
+            raise WorkerError(
+                {"stage": "forward", "type": "ShapeError", "traceback": "",
+                 "message": f"predict returned logits of shape {got}; expected {want}"}
+            )  # fmt: skip
+        return logits
+
+    def _score(self, worker: Worker, batches) -> torch.Tensor:
+        pos = self.task.loss_positions
+        return torch.cat([self.task.score(self._predict(worker, x, pos), y) for x, y in batches])
+
+    def _probe(self, worker: Worker, batches) -> dict:
+        """Causality at several batch sizes and lengths, the evaluation shape included: the
+        logits before t must not move when tokens from t on change."""
+        g = torch.Generator().manual_seed(self.state["test_seed"] % (2**31))
+        x_full = batches[0][0]
+        T, B = x_full.shape[1], x_full.shape[0]
+        shapes = sorted({(B, T), (1, T), (min(3, B), max(2, T // 2 + 1))})
+        tol = 1e-3 if self.device.type == "cpu" else 2e-2
+        worst, failed = 0.0, []
+        for bs, length in shapes:
+            x = x_full[:bs, :length]
+            t = min(self.task.probe_position(g), length - 1)
+            t = max(1, t)
+            x2 = self.task.perturb_suffix(x, t, g)
+            pos = torch.arange(t)
+            a, c = self._predict(worker, x, pos), self._predict(worker, x2, pos)
+            diff = float((a - c).abs().max())
+            scale = 1 + float(a.abs().max())
+            worst = max(worst, diff / scale)
+            if not diff <= tol * scale:
+                failed.append({"batch": bs, "length": length, "t": t, "max_change": diff})
+        return {"passed": not failed, "shapes": [list(s) for s in shapes], "failed": failed,
+                "max_relative_change": worst, "tolerance": tol}  # fmt: skip
+
+    def _bench(self, worker: Worker) -> dict:
+        """Inference tokens/s at two lengths, timed here (the worker cannot report its own)."""
+        T = self.spec.seq_len
+        out = {}
+        for length in sorted({T, max(2, T // 4)}):
+            B = self.b.batch_size
+            worker.call("bench", CALL_TIMEOUT_S, batch=B, length=length, iters=1)  # warm-up
+            t = time.perf_counter()
+            worker.call("bench", CALL_TIMEOUT_S, batch=B, length=length, iters=BENCH_ITERS)
+            elapsed = time.perf_counter() - t
+            out[str(length)] = B * length * BENCH_ITERS / elapsed
+        return out
+
+    def _save(self) -> None:
+        if self.ckdir is not None:
+            self.state["wall_seconds"] = self.wall_before + time.time() - self.t0
+            save_checkpoint(self.ckdir, self.state)
+
+    # -- the report ----------------------------------------------------------------------
+    def _report(self, arms: list[Arm], best: dict, finals: list[dict], decl) -> None:
+        m, task, b = self.metrics, self.task, self.b
+        by_arm: dict[str, list[dict]] = {}
+        for r in finals:
+            by_arm.setdefault(r["model"], []).append(r)
+        for name, runs in by_arm.items():
+            summ = stats.summary([r["value"] for r in runs])
+            m["models"][name] = {"lr": runs[0]["lr"], "seeds": [r["seed"] for r in runs], **summ}
+            m["curves"][name] = {str(r["seed"]): r["curve"] for r in runs}
+        cand = by_arm["candidate"][0]
+        m["params"]["candidate"]["non_embedding"] = cand["params"] - cand["embedding_params"]
+        for name in by_arm:
+            if name.startswith("ablation:"):
+                r = by_arm[name][0]
+                non_emb = r["params"] - r["embedding_params"]
+                m["params"][name] = {"total": r["params"], "non_embedding": non_emb}
+        m["efficiency"] = {name: self._efficiency(name, runs) for name, runs in by_arm.items()}
+        gates = self._gates(m, by_arm)
+        m["gates"] = gates
+        invalid = next((g for g in gates if not g["passed"] and g["scope"] == "all"), None)
+        invalid_reason = invalid["detail"] if invalid else None
+        margin = stats.MARGINS[task.metric]
+        comparisons = []
+        for name in [a.name for a in arms if a.is_impl]:
+            if name not in by_arm:
+                continue
+            comp = stats.compare(
+                [r["value"] for r in by_arm[name]],
+                [r["value"] for r in by_arm["baseline"]],
+                task.higher_is_better,
+                margin,
+            )
+            causal = next(g for g in gates if g["name"] == f"causal:{name}")
+            if not causal["passed"]:  # a model that reads ahead is invalid at any budget
+                comp["outcome"], comp["reason"] = "invalid", causal["detail"]
+            elif b.smoke:
+                comp["outcome"] = "smoke"
+            elif invalid_reason:
+                comp["outcome"], comp["reason"] = "invalid", invalid_reason
+            comp.update(model=name, against="baseline", metric=task.metric)
+            comp["summary"] = self._sentence(name, comp)
+            comparisons.append(comp)
+        m["comparisons"] = comparisons
+        main = comparisons[0]
+        m["outcome"] = main["outcome"]
+        cand_invalid = main["outcome"] == "invalid"
+        m["claims"] = claims_mod.evaluate(
+            decl.claims,
+            task=self.job.task,
+            setting=m["setting"],
+            comparison=main,
+            efficiency=m["efficiency"],
+            invalid_reason=main.get("reason") if cand_invalid else None,
+            smoke=b.smoke,
+        )
+        toy = self._toy()
+        cm, bm = m["models"]["candidate"], m["models"]["baseline"]
+        m["verdict"] = {
+            "outcome": main["outcome"], "metric": task.metric,
+            "higher_is_better": task.higher_is_better, "candidate_mean": cm["mean"],
+            "baseline_mean": bm["mean"], "candidate_std": cm["std"], "baseline_std": bm["std"],
+            "effect": main["effect"], "ci95": main["ci95"], "toy_scale": toy,
+            "summary": main["summary"],
+        }  # fmt: skip
+        m["status"] = "ok"
+        m["wall_seconds"] = self.wall_before + time.time() - self.t0
+        for name, summ in m["models"].items():
+            emit(f"pf_final model={name} value={summ['mean']:.6f}")
+        emit(f"pf_verdict outcome={main['outcome']} effect={main['effect']:.6f}")
+        print(result_table(m), flush=True)
+
+    def _toy(self) -> bool:
+        budget = self.spec.param_budget
+        pp = self.job.paper_params
+        return budget < pp / 10 if pp else budget < TOY_PARAMS
+
+    def _efficiency(self, name: str, runs: list[dict]) -> dict:
+        first = next((r for r in runs if r["seed"] == 1), runs[0])
+        rates = sorted(r["train_tokens_per_s"] for r in runs if r.get("train_tokens_per_s"))
+        T = self.spec.seq_len
+        if name in self.ref_configs:
+            cfg = self.ref_configs[name]
+            with torch.device("meta"):
+                model = ref.ReferenceLM(cfg)
+            state = {str(L): model.state_size(L) for L in (T, 4096)}
+            source = "computed by the harness"
+            non_emb = ref.non_embedding_params(cfg)
+            attn = 0 if cfg.kind == "control" else 2 * cfg.n_layer * T * cfg.d_model
+            flops = 2 * non_emb + attn
+            flops_source = "2 x non-embedding params + attention over the sequence"
+        else:
+            state = first.get("state_size")
+            source = "declared by the model" if state else None
+            non_emb = first["params"] - first["embedding_params"]
+            flops = 2 * non_emb
+            flops_source = "2 x non-embedding params (mixing cost not counted)"
+        mem = first.get("peak_memory") or {}
+        return {
+            "train_tokens_per_s": rates[len(rates) // 2] if rates else None,
+            "infer_tokens_per_s": first.get("infer_tokens_per_s") or {},
+            "peak_memory_mb": mem.get("peak_mb"),
+            "peak_memory_kind": mem.get("kind"),
+            "flops_per_token": flops,
+            "flops_source": flops_source,
+            "state_size": state,
+            "state_size_source": source,
+        }
+
+    def _gates(self, m: dict, by_arm: dict) -> list[dict]:
+        task, gates = self.task, []
+        base = m["models"]["baseline"]["mean"]
+        ctrl = m["models"]["control"]["mean"]
+        if self.job.task == "mqar":
+            gates.append(_gate(
+                "baseline_competence", base >= MQAR_COMPETENCE, base, MQAR_COMPETENCE,
+                f"the attention baseline reached {base:.2f} query accuracy "
+                f"({'>=' if base >= MQAR_COMPETENCE else '<'} {MQAR_COMPETENCE}); "
+                + ("it solves the task" if base >= MQAR_COMPETENCE else
+                   "it did not learn the task at this budget, so no comparison was made"),
+            ))  # fmt: skip
+            gates.append(_gate(
+                "negative_control", ctrl < MQAR_CONTROL_MAX, ctrl, MQAR_CONTROL_MAX,
+                f"a model that cannot mix positions scored {ctrl:.2f} "
+                + ("(fails recall, as it must)" if ctrl < MQAR_CONTROL_MAX else
+                   "(should fail recall: the task leaks its answers)"),
+            ))  # fmt: skip
+        else:
+            h = unigram_entropy(task.data["test"])
+            bar = h - LM_ENTROPY_MARGIN
+            ok = base <= bar and base < ctrl
+            gates.append(_gate(
+                "baseline_competence", ok, base, bar,
+                f"the baseline reached {base:.3f} bits/byte; the corpus's unigram entropy is "
+                f"{h:.3f} and the no-mixing (bigram) control {ctrl:.3f}: "
+                + ("it uses context" if ok else "it did not learn the task at this budget"),
+            ))  # fmt: skip
+        match = m["params"]["match"]
+        gates.append(_gate(
+            "params_matched", abs(match) <= ref.MATCH_TOLERANCE, match, ref.MATCH_TOLERANCE,
+            f"baseline parameters {match:+.1%} from the candidate's", scope="report",
+        ))  # fmt: skip
+        for name, runs in by_arm.items():
+            probes = [r["causality"] for r in runs if "causality" in r]
+            if not probes:
+                continue
+            bad = [f for p in probes for f in p["failed"]]
+            detail = (
+                "causal at every probed batch size and length"
+                if not bad
+                else f"{name} is not causal: logits before position {bad[0]['t']} changed by "
+                f"{bad[0]['max_change']:.3g} when only later tokens changed "
+                f"(batch {bad[0]['batch']}, length {bad[0]['length']})"
+            )
+            worst = max(p["max_relative_change"] for p in probes)
+            tol = probes[0]["tolerance"]
+            gates.append(_gate(f"causal:{name}", not bad, worst, tol, detail, scope=name))
+        return gates
+
+    def _sentence(self, name: str, comp: dict) -> str:
+        m = self.metrics
+        who = self.job.impl.stem if name == "candidate" else f"{self.job.impl.stem} ({name})"
+        c, base = m["models"][name], m["models"]["baseline"]
+        lo, hi = comp["ci95"]
+        phrase = {
+            "better": "beats", "worse": "is worse than", "equivalent": "is equivalent to",
+            "inconclusive": "is not distinguishable from", "smoke": "ran (smoke test) against",
+            "invalid": "could not be compared with",
+        }[comp["outcome"]]  # fmt: skip
+        text = (
+            f"{who} {phrase} the baseline on {self.job.task}: {self.task.metric} "
+            f"{c['mean']:.4f}±{c['std']:.4f} vs {base['mean']:.4f}±{base['std']:.4f} over "
+            f"{len(c['values'])} seeds (effect {comp['effect']:+.4f}, 95% CI {lo:+.4f}..{hi:+.4f}, "
+            f"margin {comp['margin']})."
+        )
+        if comp.get("reason"):
+            text += f" Invalid: {comp['reason']}."
+        return text
 
 
-def _no_checkpoint(stop):
-    def checkpoint(force: bool):
-        if force:
-            log("pf: no checkpoint dir configured; progress of this comparison is lost")
-
-    return checkpoint
-
-
-def _best(runs: list[dict], higher_is_better: bool) -> dict:
-    ok = [r for r in runs if not r["diverged"]]
-    if not ok:
-        return min(runs, key=lambda r: r["lr"])
-    return (max if higher_is_better else min)(ok, key=lambda r: r["value"])
+def _curve(raw) -> dict:
+    """A curve from the worker, checked as data."""
+    try:
+        return {"step": [int(s) for s in raw["step"]], "loss": [float(v) for v in raw["loss"]]}
+    except (TypeError, KeyError, ValueError):
+        return {"step": [], "loss": []}
 
 
-def _summary(runs: list[dict]) -> dict:
-    values = [r["value"] for r in runs]
-    return {
-        "lr": runs[0]["lr"],
-        "seeds": [r["seed"] for r in runs],
-        "values": values,
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-    }
-
-
-def verdict(final: dict, metric: str, higher_is_better: bool, job: Job, params: dict) -> dict:
-    """better/worse only if |effect| > max(2 x pooled seed std, MIN_EFFECT[metric])."""
-    c, base = final["candidate"], final["baseline"]
-    sign = 1.0 if higher_is_better else -1.0
-    effect = sign * (c["mean"] - base["mean"])  # > 0 means the candidate is better
-    pooled = math.sqrt((c["std"] ** 2 + base["std"] ** 2) / 2)
-    threshold = max(2 * pooled, MIN_EFFECT.get(metric, 0.0))
-    outcome = "better" if effect > threshold else "worse" if effect < -threshold else "inconclusive"
-    budget = params["budget"]
-    toy = budget < job.paper_params / 10 if job.paper_params else budget < TOY_PARAMS
-    n = len(c["values"])
-    phrase = {
-        "better": "beats",
-        "worse": "is worse than",
-        "inconclusive": "is not distinguishable from",
-    }[outcome]
-    summary = (
-        f"{job.impl.stem} {phrase} the matched baseline on {job.task}: "
-        f"{metric} {c['mean']:.4f}±{c['std']:.4f} vs {base['mean']:.4f}±"
-        f"{base['std']:.4f} over {n} seeds (effect {effect:+.4f}, threshold "
-        f"{threshold:.4f}, ~{budget:,} params{', toy scale' if toy else ''})."
-    )
-    return {
-        "outcome": outcome,
-        "metric": metric,
-        "higher_is_better": higher_is_better,
-        "candidate_mean": c["mean"],
-        "baseline_mean": base["mean"],
-        "candidate_std": c["std"],
-        "baseline_std": base["std"],
-        "effect": effect,
-        "toy_scale": toy,
-        "summary": summary,
-    }
+def _gate(name, passed, value, threshold, detail, scope="all") -> dict:
+    return {"name": name, "passed": bool(passed), "value": value, "threshold": threshold,
+            "detail": detail, "scope": scope}  # fmt: skip
 
 
 def result_table(metrics: dict) -> str:
     name = metrics["metric"]["name"]
-    rows = [f"{'model':10s} {'lr':>8s} {'seed':>4s} {name:>15s} {'final_loss':>10s}  note"]
-    best_lr = {m: metrics["final"][m]["lr"] for m in metrics["final"]}
-    for r in metrics["sweep"]:
-        note = ("diverged " if r["diverged"] else "") + (
-            "best lr" if r["lr"] == best_lr[r["model"]] else ""
-        )
-        fl = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "-"
+    rows = [f"{'model':24s} {'lr':>8s} {'seeds':>5s} {name + ' (test)':>20s}  95% CI"]
+    for model, s in metrics["models"].items():
+        lo, hi = s["ci95"]
         rows.append(
-            f"{r['model']:10s} {r['lr']:8g} {r['seed']:4d} {r['value']:15.4f} {fl:>10s}  {note}"
+            f"{model:24s} {s['lr']:8g} {len(s['values']):5d} "
+            f"{s['mean']:13.4f}±{s['std']:.4f}  [{lo:.4f}, {hi:.4f}]"
         )
-    for m, f in metrics["final"].items():
-        for s, v in zip(f["seeds"][1:], f["values"][1:], strict=True):
-            rows.append(f"{m:10s} {f['lr']:8g} {s:4d} {v:15.4f} {'':>10s}  extra seed")
-    for m, f in metrics["final"].items():
-        rows.append(
-            f"final {m}: {f['mean']:.4f} ± {f['std']:.4f} (lr {f['lr']:g}, "
-            f"{len(f['values'])} seeds, {metrics['params'][m]:,} params)"
-        )
-    v = metrics["verdict"]
-    rows.append(
-        f"verdict: {v['outcome'].upper()} (effect {v['effect']:+.4f}"
-        f"{', toy scale' if v['toy_scale'] else ''})"
-    )
-    rows.append(v["summary"])
+    for g in metrics["gates"]:
+        rows.append(f"gate {g['name']}: {'PASS' if g['passed'] else 'FAIL'} - {g['detail']}")
+    for c in metrics["comparisons"]:
+        rows.append(f"{c['model']} vs baseline: {c['outcome'].upper()} - {c['summary']}")
+    for cl in metrics["claims"]:
+        rows.append(f"claim {cl['id']}: {cl['outcome'].upper()} - {cl['reason']}")
     return "\n".join(rows)
 
 
@@ -404,10 +784,6 @@ def _json_safe(obj):
 def _write_outputs(job: Job, metrics: dict) -> None:
     out = job.paths.model_dir
     out.mkdir(parents=True, exist_ok=True)
-    if metrics["status"] == "ok" and metrics["curves"]:
-        title = f"train loss  {job.task} {job.budget.name}  {job.impl.stem}"
-        (out / "loss_curves.png").write_bytes(plot.loss_plot(metrics["curves"], title))
-        metrics["plots"] = ["loss_curves.png"]
     text = json.dumps(_json_safe(metrics), indent=1, allow_nan=False)
     (out / "metrics.json").write_text(text)
     if job.paths.output_data_dir is not None:

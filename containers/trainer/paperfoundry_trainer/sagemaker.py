@@ -5,7 +5,7 @@ tmp tree). SageMaker's own SM_* variables win over the derived defaults:
 
   hyperparameters  SM_HPS (JSON) or <root>/input/config/hyperparameters.json (string values)
   channels         SM_CHANNEL_<NAME> or <root>/input/data/<name>   (impl, data)
-  model dir        SM_MODEL_DIR or <root>/model                   (metrics.json, plot)
+  model dir        SM_MODEL_DIR or <root>/model                   (metrics.json)
   output data      SM_OUTPUT_DATA_DIR or <root>/output/data       (copy of metrics.json)
   failure file     <root>/output/failure                          (text, on failure only)
   checkpoints      <root>/checkpoints                             (synced to S3 by SageMaker)

@@ -1,8 +1,10 @@
-"""Tasks: batches generated deterministically from (seed, step), and a held-out metric.
+"""Tasks: training batches from (seed, step), held-out splits, and the metric.
 
-Every batch comes from a fresh torch.Generator seeded with (seed, step), so the baseline and
-the candidate see exactly the same tokens in exactly the same order, and a resumed run
-continues the data stream where it stopped without storing any RNG state.
+Training batches come from a fresh torch.Generator seeded with (seed, step), so baseline and
+candidate see the same tokens in the same order and a resumed run continues the same stream.
+The worker (which runs the candidate's code) only ever calls `batch`; the trusted
+controller builds the validation and test sets, sends their inputs to the worker, and
+scores the returned logits itself (`score`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 IGNORE = -100  # label value for positions without loss
-EVAL_SEED = 1_000_003  # the held-out set never shares a generator seed with training
+VAL_SEED = 1_000_003  # validation split (LR selection); training seeds are small integers
 
 
-def _generator(device: torch.device, seed: int, step: int) -> torch.Generator:
-    g = torch.Generator(device=device)
+def _generator(seed: int, step: int) -> torch.Generator:
+    g = torch.Generator()
     g.manual_seed((seed * 1_000_000_007 + step) % (2**63 - 1))
     return g
 
@@ -46,83 +48,106 @@ class MQAR:
             raise ValueError("mqar: need num_kv_pairs <= vocab/2 and 4*num_kv_pairs <= seq_len")
         self.vocab_size, self.seq_len, self.n = vocab_size, seq_len, num_kv_pairs
         self.device = torch.device(device)
+        self.pad = seq_len - 4 * num_kv_pairs
+        # the query-key positions: the only positions with a label
+        self.loss_positions = torch.arange(self.pad + 2 * self.n, seq_len, 2)
 
     def batch(self, batch_size: int, seed: int, step: int):
-        g = _generator(self.device, seed, step)
-        B, n, dev = batch_size, self.n, self.device
-        keys = torch.rand(B, self.n_keys, generator=g, device=dev).argsort(-1)[:, :n]
-        values = torch.randint(self.n_keys, self.vocab_size, (B, n), generator=g, device=dev)
-        order = torch.randint(0, n, (B, n), generator=g, device=dev)  # with replacement
+        g = _generator(seed, step)
+        B, n = batch_size, self.n
+        keys = torch.rand(B, self.n_keys, generator=g).argsort(-1)[:, :n]
+        values = torch.randint(self.n_keys, self.vocab_size, (B, n), generator=g)
+        order = torch.randint(0, n, (B, n), generator=g)  # with replacement
         q_keys, q_values = keys.gather(1, order), values.gather(1, order)
         context = torch.stack([keys, values], -1).view(B, 2 * n)
         queries = torch.stack([q_keys, q_values], -1).view(B, 2 * n)
         x = torch.cat([context, queries], 1)
-        # pad on the left (token 0, no loss) if seq_len is longer than 4n
-        pad = self.seq_len - 4 * n
-        if pad:
-            x = torch.cat([torch.zeros(B, pad, dtype=x.dtype, device=dev), x], 1)
+        if self.pad:  # pad on the left (token 0, no loss) if seq_len is longer than 4n
+            x = torch.cat([torch.zeros(B, self.pad, dtype=x.dtype), x], 1)
         y = torch.full_like(x, IGNORE)
-        q_pos = torch.arange(pad + 2 * n, self.seq_len, 2, device=dev)  # query-key positions
-        y[:, q_pos] = x[:, q_pos + 1]
-        return x, y
+        y[:, self.loss_positions] = x[:, self.loss_positions + 1]
+        return x.to(self.device), y.to(self.device)
 
-    def eval_batches(self, batch_size: int, n_batches: int):
-        return [self.batch(batch_size, EVAL_SEED, i) for i in range(n_batches)]
+    def eval_set(self, split_seed: int, n_batches: int, batch_size: int):
+        return [self.batch(batch_size, split_seed, i) for i in range(n_batches)]
 
-    @torch.no_grad()
-    def evaluate(self, model, batches, autocast) -> float:
-        correct = total = 0
-        for x, y in batches:
-            with autocast():
-                logits = model(x)
-            mask = y != IGNORE
-            correct += (logits.argmax(-1)[mask] == y[mask]).sum()
-            total += mask.sum()
-        return float(correct / total)
+    def score(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sequence query accuracy from logits at `loss_positions` (B, P, V)."""
+        labels = y[:, self.loss_positions].to(logits.device)
+        return (logits.argmax(-1) == labels).float().mean(-1)
+
+    def perturb_suffix(self, x: torch.Tensor, t: int, g: torch.Generator) -> torch.Tensor:
+        """x with every token at positions >= t replaced by a random token of the same kind
+        (key or value half), so a model that reads ahead changes its earlier logits."""
+        x2 = x.clone()
+        tail = x2[:, t:]
+        is_key = tail < self.n_keys
+        keys = torch.randint(0, self.n_keys, tail.shape, generator=g)
+        values = torch.randint(self.n_keys, self.vocab_size, tail.shape, generator=g)
+        x2[:, t:] = torch.where(is_key, keys, values)
+        return x2
+
+    def probe_position(self, g: torch.Generator) -> int:
+        """A value slot right after a query key: what a model that peeks one step would read."""
+        i = int(torch.randint(0, len(self.loss_positions), (1,), generator=g))
+        return int(self.loss_positions[i]) + 1
 
 
 class ByteLM:
-    """Byte-level language modelling on train/val byte streams; metric: val bits per byte."""
+    """Byte-level language modelling; metric: bits per byte on the held-out test split."""
 
     name = "lm"
-    metric = "val_bpb"
+    metric = "bpb"
     higher_is_better = False
     worst_value = 8.0  # a uniform guess over 256 bytes
 
-    def __init__(self, data_dir, seq_len: int, device="cpu"):
-        self.train = load_bytes(data_dir, "train").to(device)
-        self.val = load_bytes(data_dir, "val").to(device)
-        if len(self.train) <= seq_len + 1 or len(self.val) <= seq_len + 1:
-            raise ValueError(f"lm: corpus in {data_dir} is shorter than seq_len+1={seq_len + 1}")
+    def __init__(self, data_dir, seq_len: int, device="cpu", *, splits=("train", "val", "test")):
         self.vocab_size, self.seq_len = 256, seq_len
         self.device = torch.device(device)
+        self.loss_positions = torch.arange(seq_len)
+        self.data = {s: load_bytes(data_dir, s) for s in splits if s != "test"}
+        if "test" in splits:
+            try:
+                self.data["test"] = load_bytes(data_dir, "test")
+            except FileNotFoundError:  # a corpus with train/val only: halve val
+                val = self.data.get("val", load_bytes(data_dir, "val"))
+                self.data["val"], self.data["test"] = val[: len(val) // 2], val[len(val) // 2 :]
+        for split, data in self.data.items():
+            if len(data) <= seq_len + 1:
+                raise ValueError(f"lm: {split} split in {data_dir} is shorter than {seq_len + 1}")
 
     def _windows(self, data: torch.Tensor, starts: torch.Tensor):
-        idx = starts[:, None] + torch.arange(self.seq_len + 1, device=self.device)
+        idx = starts[:, None] + torch.arange(self.seq_len + 1)
         chunk = data[idx].long()
-        return chunk[:, :-1], chunk[:, 1:]
+        return chunk[:, :-1].to(self.device), chunk[:, 1:].to(self.device)
 
     def batch(self, batch_size: int, seed: int, step: int):
-        g = _generator(self.device, seed, step)
-        high = len(self.train) - self.seq_len - 1
-        starts = torch.randint(0, high, (batch_size,), generator=g, device=self.device)
-        return self._windows(self.train, starts)
+        g = _generator(seed, step)
+        train = self.data["train"]
+        starts = torch.randint(0, len(train) - self.seq_len - 1, (batch_size,), generator=g)
+        return self._windows(train, starts)
 
-    def eval_batches(self, batch_size: int, n_batches: int):
-        # evenly spaced windows over the whole val split: fixed and independent of seeds
+    def eval_set(self, split: str, n_batches: int, batch_size: int):
+        """Evenly spaced windows over the whole split: fixed and independent of seeds."""
+        data = self.data[split]
         n = batch_size * n_batches
-        high = len(self.val) - self.seq_len - 1
-        starts = torch.linspace(0, high, n, device=self.device).long()
-        return [self._windows(self.val, s) for s in starts.split(batch_size)]
+        starts = torch.linspace(0, len(data) - self.seq_len - 1, n).long()
+        return [self._windows(data, s) for s in starts.split(batch_size)]
 
-    @torch.no_grad()
-    def evaluate(self, model, batches, autocast) -> float:
-        total = torch.zeros((), device=self.device)
-        for x, y in batches:
-            with autocast():
-                logits = model(x)
-            total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        return float(total / len(batches)) / math.log(2)  # nats/byte -> bits/byte
+    def score(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sequence bits per byte from full logits (B, T, 256)."""
+        nll = F.cross_entropy(
+            logits.float().flatten(0, 1), y.to(logits.device).flatten(), reduction="none"
+        )
+        return nll.view(y.shape).mean(-1) / math.log(2)
+
+    def perturb_suffix(self, x: torch.Tensor, t: int, g: torch.Generator) -> torch.Tensor:
+        x2 = x.clone()
+        x2[:, t:] = torch.randint(0, 256, x2[:, t:].shape, generator=g)
+        return x2
+
+    def probe_position(self, g: torch.Generator) -> int:
+        return int(torch.randint(1, self.seq_len, (1,), generator=g))
 
 
 def load_bytes(data_dir, split: str) -> torch.Tensor:
@@ -135,11 +160,18 @@ def load_bytes(data_dir, split: str) -> torch.Tensor:
     raise FileNotFoundError(f"lm: no {split}.bin or {split}.txt in {data_dir}")
 
 
-def make_task(name: str, spec, task_args: dict, device, data_dir=None):
+def unigram_entropy(data: torch.Tensor) -> float:
+    """Bits per byte of the best context-free guess: the competence bar an LM must clear."""
+    p = torch.bincount(data.long(), minlength=256).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log2()).sum())
+
+
+def make_task(name: str, spec, task_args: dict, device="cpu", data_dir=None, splits=None):
     if name == "mqar":
         return MQAR(spec.vocab_size, spec.seq_len, task_args.get("num_kv_pairs", 8), device)
     if name == "lm":
         if data_dir is None:
             raise ValueError("lm task needs a data directory (--data or the `data` channel)")
-        return ByteLM(data_dir, spec.seq_len, device)
+        return ByteLM(data_dir, spec.seq_len, device, splits=splits or ("train", "val", "test"))
     raise ValueError(f"unknown task {name!r}")

@@ -1,4 +1,6 @@
-"""One training run: a model, a task, a learning rate, a seed.
+"""One training run's optimiser and step: a model, a task, a learning rate, a seed.
+
+Used inside the worker process; the controller decides how long to train and evaluates.
 
 Identical for baseline and candidate: AdamW (fused on CUDA), linear warmup then cosine decay,
 grad clipping, bf16 autocast + TF32 on CUDA. The inner loop never syncs with the device:
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -111,10 +112,6 @@ class Trainer:
         self.loss_count = 0
         return mean
 
-    def evaluate(self, batches) -> float:
-        self.model.eval()
-        return self.task.evaluate(self.forward, batches, self.autocast)
-
     def state_dict(self) -> dict:
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -137,49 +134,3 @@ class Trainer:
         torch.set_rng_state(state["rng"]["cpu"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-
-
-def run(
-    trainer: Trainer,
-    eval_batches,
-    *,
-    on_log=None,
-    should_stop=lambda: False,
-    checkpoint=lambda: None,
-) -> dict:
-    """Train to cfg.steps (from trainer.step, so resumes work), then evaluate.
-
-    `should_stop()` is polled every step; when it turns true we checkpoint and raise
-    Interrupted. `checkpoint()` is offered every log interval (it decides whether to save).
-    """
-    cfg, t0 = trainer.cfg, time.perf_counter()
-    diverge_at = 3 * math.log(trainer.task.vocab_size)  # 3x the loss of a uniform guess
-    diverged = False
-    while trainer.step < cfg.steps:
-        if should_stop():
-            checkpoint(force=True)
-            raise Interrupted
-        trainer.train_step()
-        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
-            loss = trainer.pop_mean_loss()
-            if not math.isfinite(loss) or loss > diverge_at:
-                diverged = True  # stop wasting compute; the run gets the worst value
-                break
-            trainer.curve["step"].append(trainer.step)
-            trainer.curve["loss"].append(loss)
-            if on_log:
-                on_log(trainer.step, loss, time.perf_counter() - t0)
-            checkpoint(force=False)
-    value = trainer.task.worst_value
-    if not diverged:
-        value = trainer.evaluate(eval_batches)
-        if not math.isfinite(value):
-            diverged, value = True, trainer.task.worst_value
-    losses = trainer.curve["loss"]
-    return {
-        "value": value,
-        "final_loss": losses[-1] if losses else None,
-        "diverged": diverged,
-        "curve": trainer.curve,
-        "steps": trainer.step,
-    }

@@ -8,6 +8,8 @@ file, so an LLM implementer can read and fix it.
 
 Run as `python -m paperfoundry_trainer.validate --impl FILE --spec-json JSON`; prints
 `pf_stage <name>` as it goes and one final `pf_validation <json>` line.
+`validate_in_subprocess` runs that in a fresh process: in the jail (`jail.py`) for
+untrusted code, where nothing runs if no jail works here (stage "isolation").
 """
 
 from __future__ import annotations
@@ -194,19 +196,60 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
         return {"ok": False, "failure": failure(stage, exc, impl_path)}
 
 
+ISOLATIONS = ("jail", "none")
+VALIDATION_MEMORY = 16 << 30  # address space on CPU (CUDA reserves far more: unlimited there)
+
+
+def isolation_failure(reason: str) -> dict:
+    """The structured result for code that was not run because no jail works here."""
+    return {
+        "ok": False,
+        "failure": {
+            "stage": "isolation",
+            "type": "IsolationUnavailable",
+            "message": f"not run: no isolation available ({reason})",
+            "traceback": "",
+        },
+    }
+
+
+def _stage_reached(out: str) -> str:
+    stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
+    stage = stages[-1] if stages else "import"
+    return "forward" if stage == "causal" else stage
+
+
 def validate_in_subprocess(
-    impl_path, spec, device="cpu", timeout=600, *, env=None, prefix=(), preexec_fn=None, cwd=None
+    impl_path,
+    spec,
+    device="cpu",
+    timeout=600,
+    *,
+    isolation="jail",
+    env=None,
+    limits=None,
+    prefix=(),
+    cwd=None,
 ) -> dict:
     """check_impl in a fresh interpreter: a crash, hang or sys.exit cannot take us down.
 
-    A caller that runs untrusted code passes its sandbox: `env` (replaces the environment),
-    `prefix` (a wrapper command such as `unshare -rn`), `preexec_fn` (resource limits), `cwd`.
+    isolation="jail" (the default: fail closed) runs it in the bubblewrap jail
+    (`jail.py`): only the interpreter, this package and the implementation file are visible,
+    read-only; no network, no host processes, no environment but `env`; `limits`
+    (jail.Limits) default to CPU seconds and address space sized for validation. Where no
+    jail works the code is not run and the result says so (stage "isolation").
+    isolation="none" is for trusted code (the shipped reference implementations): a plain
+    child process with `env` (default: ours), `cwd`, an optional wrapper `prefix` and
+    `limits`; its process group is killed on timeout.
+    Either way the whole process tree is gone when this returns.
     """
+    from . import jail
+
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, not {isolation!r}")
     pkg_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ if env is None else env)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    impl_path = Path(impl_path).absolute()
     cmd = [
-        *prefix,
         sys.executable,
         "-m",
         "paperfoundry_trainer.validate",
@@ -218,21 +261,25 @@ def validate_in_subprocess(
         str(device),
     ]
     try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, no locks taken
-            cwd=cwd,
-        )
+        if isolation == "jail":
+            gpu = str(device).startswith("cuda")
+            if limits is None:
+                memory = None if gpu else VALIDATION_MEMORY
+                limits = jail.Limits(cpu_seconds=int(timeout) + 30, memory_bytes=memory)
+            jail_env = {"PYTHONPATH": pkg_root, "OMP_NUM_THREADS": "1", **(env or {})}
+            proc = jail.run(cmd, timeout=timeout, ro_paths=[impl_path], limits=limits,
+                            gpu=gpu, env=jail_env)  # fmt: skip
+        else:
+            env = dict(os.environ if env is None else env)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+            proc = jail.run_unjailed([*prefix, *cmd], timeout=timeout, env=env, cwd=cwd,
+                                     limits=limits)  # fmt: skip
         out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    except jail.JailUnavailable as exc:
+        return isolation_failure(str(exc))
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
-        stage = stages[-1] if stages else "import"
-        stage = "forward" if stage == "causal" else stage
+        stage = _stage_reached(out)
         return {
             "ok": False,
             "failure": {
@@ -247,14 +294,11 @@ def validate_in_subprocess(
     for line in reversed(out.splitlines()):
         if line.startswith("pf_validation "):
             return json.loads(line[len("pf_validation ") :])
-    # the child died without reporting (segfault, os._exit, sys.exit in the impl, ...)
-    stages = [ln.split()[1] for ln in out.splitlines() if ln.startswith("pf_stage ")]
-    stage = stages[-1] if stages else "import"
-    stage = "forward" if stage == "causal" else stage
+    # the child died without reporting (segfault, os._exit, sys.exit in the impl, a limit)
     return {
         "ok": False,
         "failure": {
-            "stage": stage,
+            "stage": _stage_reached(out),
             "type": "ProcessDied",
             "message": f"validation process exited with code {rc} without a result",
             "traceback": "\n".join(err.strip().splitlines()[-10:]),

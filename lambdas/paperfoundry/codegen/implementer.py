@@ -26,12 +26,20 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 from ..config import Config
 from ..llm.accounting import SpendCapReached
 from ..llm.client import LLMClient, LLMError
-from ..llm.untrusted import DATA_RULES, clean, data_block
-from ..models import Failure, Implementation, ImplementationAttempt, ImplementationPlan, Paper
-from ..sources.paper_text import fetch_paper_text
+from ..llm.untrusted import DATA_RULES, clean, data_block, failure_block
+from ..models import (
+    CLAIM_METRICS,
+    Claim,
+    Failure,
+    Implementation,
+    ImplementationAttempt,
+    ImplementationPlan,
+    Paper,
+)
+from ..sources.paper_text import PaperTextFlagged, fetch_paper_text
 from .codecheck import ALLOWED_MODULES, static_check
 
-PROMPT_VERSION = "implement-v1"
+PROMPT_VERSION = "implement-v2"  # v2: the plan extracts claims; the file declares them
 HARNESS_TASKS = ("mqar", "lm")
 # Failure stages the harness's validation reports; a training job that failed in one of
 # these never trained, so the code (not the infrastructure) is what needs repair.
@@ -57,6 +65,76 @@ def _lines(limit: int, items: int):
     )
 
 
+CLAIMS_MAX = 6
+_COMPARISONS = {  # what a plan may call a claim's comparison -> the harness's word
+    "better": "better",
+    "better than": "better",
+    "outperforms": "better",
+    "improves": "better",
+    "equivalent": "equivalent",
+    "equivalent to": "equivalent",
+    "matches": "equivalent",
+    "comparable": "equivalent",
+    "on par": "equivalent",
+}
+
+
+def _claim(item: object) -> Claim | None:
+    """One claim from the plan in the harness's schema (docs/VERDICTS.md), or None.
+
+    What the harness cannot test (another task, a metric it does not measure, a comparison
+    that is neither 'better' nor 'equivalent') is kept, marked untestable with the reason.
+    """
+    if not isinstance(item, dict):
+        return None
+
+    def text(key: str, limit: int) -> str:
+        value = item.get(key)
+        return " ".join(str(value).split())[:limit] if value is not None else ""
+
+    statement = text("statement", 300)
+    if not statement:
+        return None
+    claim_id = re.sub(r"[^a-z0-9]+", "_", (text("id", 40) or statement[:40]).lower()).strip("_")
+    task, metric = text("task", 12).lower(), text("metric", 40).lower()
+    comparison = _COMPARISONS.get(text("comparison", 30).lower().strip(" ."))
+    testable = item.get("testable") not in (False, "false", "no", 0)
+    why = text("why_untestable", 300)
+    problems = []
+    if task not in HARNESS_TASKS:
+        problems.append(f"task {task or '(none)'} is not one the harness runs")
+    if metric not in CLAIM_METRICS:
+        problems.append(f"the harness does not measure {metric or 'this metric'}")
+    if comparison is None:
+        problems.append("the claim is neither 'better than' nor 'equivalent to' a baseline")
+    if problems and testable:
+        testable, why = False, "; ".join(problems)
+    min_kv = item.get("min_kv_pairs")
+    return Claim(
+        id=claim_id or "claim",
+        statement=statement,
+        task=task,
+        metric=metric,
+        comparison=comparison or "better",
+        condition=text("condition", 200),
+        min_kv_pairs=min_kv if isinstance(min_kv, int) and min_kv > 0 else None,
+        testable=testable,
+        why_untestable="" if testable else (why or "the plan gave no reason"),
+    )
+
+
+def _claims(value: object) -> list[Claim]:
+    """The plan's claims; malformed entries are dropped (never fail the whole plan)."""
+    claims: list[Claim] = []
+    for item in value if isinstance(value, list) else []:
+        claim = _claim(item)
+        if claim is not None and claim.id not in {c.id for c in claims}:
+            claims.append(claim)
+        if len(claims) >= CLAIMS_MAX:
+            break
+    return claims
+
+
 class PlanReply(BaseModel):
     model_config = ConfigDict(extra="ignore")
     task: str
@@ -64,6 +142,7 @@ class PlanReply(BaseModel):
     summary: Annotated[str, BeforeValidator(lambda v: " ".join(str(v).split())[:800])] = ""
     changes: Annotated[list[str], _lines(240, 8)] = []
     simplifications: Annotated[list[str], _lines(240, 8)] = []
+    claims: Annotated[list[Claim], BeforeValidator(_claims)] = []
 
     @field_validator("task")
     @classmethod
@@ -89,15 +168,42 @@ parameters), so keep the paper's core mechanism and simplify everything else.
 
 {DATA_RULES}
 
+Also extract the paper's central claims (at most 4), each as a comparison with a \
+baseline of the same size that the harness can run: "comparison" is "better" (the paper \
+claims to beat it) or "equivalent" (to match it, e.g. "matches attention on recall while \
+using less memory"); "metric" is one of {", ".join(CLAIM_METRICS)} (query_accuracy on \
+mqar, bpb = bits per byte on lm, the rest are efficiency figures the harness measures). \
+Only claims the paper makes; quote its numbers in the statement. Mark a claim \
+"testable": false, with the reason in one sentence, when this harness cannot test it: it \
+trains tiny models in eager PyTorch at one parameter-matched size on mqar and lm only, so \
+speed-ups from custom kernels, results at billions of parameters, downstream benchmarks, \
+long-context evaluations and scaling laws are out of its reach.
+
 Reply with one JSON object and nothing else:
 {{"task": "mqar" or "lm", "name": "<short model name>", "summary": "<what the paper's core \
 mechanism is, in two or three sentences>", "changes": ["<what differs from a standard GPT \
-block>", ...], "simplifications": ["<what is left out or scaled down, and why>", ...]}}"""
+block>", ...], "simplifications": ["<what is left out or scaled down, and why>", ...], \
+"claims": [{{"id": "<short_snake_case>", "statement": "<the claim in one sentence>", \
+"task": "mqar" or "lm", "metric": "<one of the metrics above>", "comparison": "better" or \
+"equivalent", "condition": "<when it holds, e.g. num_kv_pairs >= 8; or empty>", \
+"min_kv_pairs": <int or null>, "testable": true or false, "why_untestable": "<why the \
+harness cannot test it; empty if testable>"}}, ...]}}"""
 
 CODE_SYSTEM = f"""You write one Python file that implements a paper's core idea for a test \
 harness ({PROMPT_VERSION}). Follow this contract exactly; it is the harness's specification.
 
 {{contract}}
+
+Besides `build_model`, declare at module level, as literal Python only (strings, \
+numbers, booleans, None, lists, dicts: the harness reads them with ast.literal_eval and \
+never runs them):
+- `CLAIMS = [...]`: the plan's "claims", copied exactly as given (same keys and values).
+- `ABLATIONS = {{"without <component>": {{"<keyword>": <value>}}, ...}}`: one entry per \
+component the paper adds to a standard block; `build_model(spec, **kwargs)` must accept \
+these keywords (defaults = the full model) and then build the model without that \
+component at the same parameter budget. `ABLATIONS = {{}}` when there is none.
+- `BASELINE = {{"short_conv": 3}}` (the kernel size) when the architecture has a short \
+causal convolution, so the attention baseline gets the same one; leave it out otherwise.
 
 Allowed imports: {", ".join(sorted(ALLOWED_MODULES - {"__future__"}))}. Anything that \
 touches files, the network, processes, the environment, dynamic code (exec, eval, \
@@ -187,8 +293,9 @@ class LLMImplementer:
                 {"role": "assistant", "content": f"```python\n{last.source_code or ''}```"},
                 {
                     "role": "user",
-                    "content": "The harness rejected this file with this error:\n"
-                    + json.dumps(last.failure.model_dump(), indent=1)
+                    # the report comes from running the code: bounded, and data only
+                    "content": "The harness rejected this file with this error report:\n"
+                    + failure_block(last.failure.model_dump())
                     + "\nFix the cause and reply with the complete corrected file in one "
                     "```python code block.",
                 },
@@ -238,6 +345,10 @@ class LLMImplementer:
                 checked_by=checked_by,
             )
             impl.attempts.append(last)
+            if failure is not None and failure.stage == "isolation":
+                # no jail here: the code is fine as far as we know; a later run may try again
+                impl.status, impl.reason = "not_implemented", failure.message
+                return impl
             if failure is None:
                 impl.status, impl.reason = "implemented", None
                 impl.source_code, impl.sha256, impl.file_name = source, last.sha256, file_name
@@ -256,6 +367,10 @@ class LLMImplementer:
         self, paper: Paper, impl: Implementation, last: ImplementationAttempt | None
     ) -> Implementation:
         since = len(self.llm.calls)
+        why_not = getattr(self.validator, "unavailable", None)
+        if why_not:  # LLM code could not run here: spend nothing writing it
+            impl.status, impl.reason = "not_implemented", why_not
+            return impl
         try:
             text, origin = self.fetch_text(paper)
             block = self._paper_block(paper, text)
@@ -266,6 +381,8 @@ class LLMImplementer:
             impl = self._attempts(paper, impl, block, last)
         except SpendCapReached as exc:
             impl.status, impl.reason = "not_implemented", f"LLM spend cap reached ({exc})"
+        except PaperTextFlagged as exc:  # steering in the text: no prompt is built from it
+            impl.status, impl.reason = "not_implemented", str(exc)[:500]
         except LLMError as exc:
             # the plan failed (code-step errors are attempts): nothing was tried, so a
             # later run may try again, unlike a pick whose attempts are used up

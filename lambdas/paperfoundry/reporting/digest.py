@@ -2,7 +2,10 @@
 
 Three renderings of the same facts (day, paper count, ranking mode and LLM spend, failed
 sources, top 5, one line per pick, link to the full HTML report; papers whose text tries to
-steer the LLM are marked "steering flagged"; LLM picks say how many attempts they took):
+steer the LLM are marked "steering flagged"; LLM picks say how many attempts they took).
+Each pick leads with its badge ("supported 1/2", "invalid", "wiring test", never a bare
+"better") and its claims, one line each, then its ablations; a schema 1 run is labelled
+"legacy verdict (no controls)" (docs/VERDICTS.md):
 
 * `digest_text(report, url) -> (subject, body)`: plain text for an email (SES / SNS email
   subscription) or any chat webhook that takes text. Subject ≤ 120 chars, body a few dozen
@@ -29,8 +32,9 @@ from __future__ import annotations
 
 import math
 
-from ..models import DayReport, PickReport
-from .html import compact_int
+from ..models import DayReport, PickReport, TrainingRun
+from . import verdicts as vw
+from .html import badge_counts, compact_int
 
 TOP_K = 5
 SUBJECT_MAX = 120
@@ -42,11 +46,37 @@ CHATBOT_DESCRIPTION_MAX = 3500
 
 MODE_WORDS = {"llm": "LLM review", "signals-only": "signals only"}
 FLAG_WORD = "steering flagged"
-OUTCOME_WORD = {"better": "BETTER", "worse": "WORSE", "inconclusive": "INCONCLUSIVE"}
-OUTCOME_EMOJI = {
+PICK_LINE_MAX = 250
+CLAIMS_MAX = 4  # claim lines per pick in a digest (the report has them all)
+OUTCOME_EMOJI = {  # legacy (schema 1) verdicts
     "better": ":large_green_circle:",
     "worse": ":red_circle:",
     "inconclusive": ":large_yellow_circle:",
+}
+BADGE_EMOJI = {
+    "supported": ":large_green_circle:",
+    "contradicted": ":red_circle:",
+    "inconclusive": ":large_yellow_circle:",
+    "untestable": ":white_circle:",
+    "invalid": ":no_entry_sign:",
+    "smoke": ":wrench:",
+    "no-claims": ":white_circle:",
+}
+CLAIM_MARK = {  # plain-text marks in the digest, emoji in Slack
+    "supported": ("+", ":white_check_mark:"),
+    "contradicted": ("x", ":x:"),
+    "inconclusive": ("?", ":grey_question:"),
+    "untestable": ("-", ":heavy_minus_sign:"),
+    "invalid": ("!", ":no_entry_sign:"),
+}
+BADGE_WORDS = {  # subject counts
+    "supported": "supported",
+    "contradicted": "contradicted",
+    "inconclusive": "inconclusive",
+    "untestable": "untestable",
+    "invalid": "invalid",
+    "smoke": "wiring test",
+    "no-claims": "no claims",
 }
 
 
@@ -132,12 +162,19 @@ def _pick_outcome(pick: PickReport) -> str:
         return f"implementation failed: {reason}"
     if run is None:
         return "not trained yet" if _impl_words(pick) else "implemented, not trained yet"
+    badge = run.badge
+    if badge is not None and badge.kind == "smoke":
+        return "WIRING TEST, no verdict (tiny budget: checks that the code runs end to end)"
+    if badge is not None and badge.kind != "legacy":
+        toy = " (toy scale)" if vw.toy_scale(run) else ""
+        return f"{badge.text.upper()}{toy}: {_oneline(vw.short_result(run), 200)}"
     if run.verdict is not None:
         v = run.verdict
         spread = math.sqrt(v.candidate_std**2 + v.baseline_std**2)
         toy = " (toy scale)" if v.toy_scale else ""
         return (
-            f"{OUTCOME_WORD[v.outcome]}{toy}: {v.metric} {_signed(v.effect)} ± {_num(spread, 2)} "
+            f"{v.outcome.upper()}{toy}, legacy verdict (no controls): {v.metric} "
+            f"{_signed(v.effect)} ± {_num(spread, 2)} "
             f"(candidate {_num(v.candidate_mean, 4)} vs baseline {_num(v.baseline_mean, 4)})"
         )
     if run.status in ("failed", "stopped"):
@@ -152,27 +189,54 @@ def pick_line(pick: PickReport) -> str:
     """One plain-text line describing what happened to a pick (no title, no rank)."""
     words = _impl_words(pick)
     outcome = _pick_outcome(pick)
-    return f"{words}; {outcome}" if words else outcome
+    return _oneline(f"{words}; {outcome}" if words else outcome, PICK_LINE_MAX)
+
+
+def claim_lines(run: TrainingRun | None, limit: int = CLAIMS_MAX) -> list[tuple[str, str]]:
+    """(claim outcome, text) per claim, then one per ablation: what the digest lists under a
+    pick. Empty for runs without schema 2 results."""
+    if run is None or not run.has_results or run.outcome == "smoke":
+        return []
+    lines = [(c.outcome, _oneline(vw.claim_line(c), 220)) for c in run.claims[:limit]]
+    if len(run.claims) > limit:
+        lines.append(("", f"… {len(run.claims) - limit} more claims in the report"))
+    lines += [("", _oneline(text, 220)) for text in vw.ablation_lines(run)[:2]]
+    return lines
 
 
 def _counts(report: DayReport) -> dict[str, int]:
-    counts = {"better": 0, "worse": 0, "inconclusive": 0}
+    """Picks per badge, worded for a subject line ("1 supported", "1 legacy better")."""
+    counts: dict[str, int] = {}
+    for kind, n in badge_counts(report).items():
+        if n and kind != "legacy":
+            counts[BADGE_WORDS.get(kind, kind)] = n
     for pick in report.picks:
-        if pick.run and pick.run.verdict:
-            counts[pick.run.verdict.outcome] += 1
+        badge = pick.run.badge if pick.run else None
+        if badge is not None and badge.kind == "legacy" and pick.run and pick.run.verdict:
+            key = f"legacy {pick.run.verdict.outcome}"
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
 def digest_subject(report: DayReport) -> str:
     counts = _counts(report)
-    verdicts = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     picks = f"{len(report.picks)} pick{'s' if len(report.picks) != 1 else ''}"
-    parts = [f"{len(report.ranking)} papers", picks + (f" ({verdicts})" if verdicts else "")]
     failed = len(report.failed_sources)
-    if failed:
-        parts.append(f"{failed} source{'s' if failed != 1 else ''} failed")
     prefix = "[sample] " if report.sample else ""
-    subject = f"{prefix}paperfoundry {report.day.isoformat()}: " + ", ".join(parts)
+    subject = ""
+    # all counts if they fit, else the first few (the badges that matter most come first)
+    for keep in range(len(counts), -1, -1):
+        shown = list(counts.items())[:keep]
+        verdicts = ", ".join(f"{n} {k}" for k, n in shown)
+        if keep < len(counts):
+            rest = sum(list(counts.values())[keep:])
+            verdicts += (", " if verdicts else "") + f"{rest} other"
+        parts = [f"{len(report.ranking)} papers", picks + (f" ({verdicts})" if counts else "")]
+        if failed:
+            parts.append(f"{failed} source{'s' if failed != 1 else ''} failed")
+        subject = f"{prefix}paperfoundry {report.day.isoformat()}: " + ", ".join(parts)
+        if len(subject) <= SUBJECT_MAX:
+            break
     return _oneline(subject, SUBJECT_MAX)
 
 
@@ -228,6 +292,9 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
                 f"(arXiv:{pick.paper.arxiv_id}){flag}"
             )
             lines.append(f"     -> {pick_line(pick)}")
+            for outcome, text in claim_lines(pick.run):
+                mark = CLAIM_MARK.get(outcome, ("·", ""))[0]
+                lines.append(f"        {mark} {text}")
     else:
         lines.append("No paper was picked today.")
 
@@ -241,15 +308,22 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
 
 def _slack_pick_line(pick: PickReport, flagged: bool = False) -> str:
     run = pick.run
-    if run and run.verdict:
-        emoji = OUTCOME_EMOJI[run.verdict.outcome]
+    badge = run.badge if run else None
+    if badge is not None and badge.kind != "legacy":
+        emoji = BADGE_EMOJI.get(badge.kind, ":white_circle:")
+    elif run and run.verdict:
+        emoji = OUTCOME_EMOJI.get(run.verdict.outcome, ":white_circle:")
     elif pick.implementation.status != "implemented" or (run and run.status == "failed"):
         emoji = ":x:" if run and run.status == "failed" else ":white_circle:"
     else:
         emoji = ":hourglass_flowing_sand:"
     title = _slack_link(pick.paper.arxiv_url, _oneline(pick.paper.title, TITLE_MAX))
     flag = f" :triangular_flag_on_post: _{FLAG_WORD}_" if flagged else ""
-    return f"{emoji} *#{pick.pick.rank}* {title}{flag}\n      {slack_escape(pick_line(pick))}"
+    text = f"{emoji} *#{pick.pick.rank}* {title}{flag}\n      {slack_escape(pick_line(pick))}"
+    for outcome, line in claim_lines(run):
+        mark = CLAIM_MARK.get(outcome, ("", "•"))[1]
+        text += f"\n      {mark} {slack_escape(line)}"
+    return text
 
 
 def _cap(text: str, limit: int) -> str:
@@ -310,8 +384,10 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
         )
         blocks.append(_section(f"*Top {min(TOP_K, len(report.ranking))}*\n{top}"))
     if report.picks:
-        picks = "\n".join(_slack_pick_line(p, p.paper.arxiv_id in flagged) for p in report.picks)
-        blocks.append(_section(f"*Picks*\n{picks}"))
+        # one section per pick: claim lines make picks long, and a section holds 3000 chars
+        lines = [_slack_pick_line(p, p.paper.arxiv_id in flagged) for p in report.picks]
+        blocks.append(_section(f"*Picks*\n{lines[0]}"))
+        blocks += [_section(line) for line in lines[1:]]
     else:
         blocks.append(_section("_No paper was picked today._"))
     if report_url and report_url.lower().startswith(("https://", "http://")):
@@ -382,6 +458,9 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
                 f"• #{pick.pick.rank} {slack_escape(_oneline(pick.paper.title, 70))}{flag}: "
                 f"{slack_escape(pick_line(pick))}"
             )
+            for outcome, line in claim_lines(pick.run, limit=3):
+                mark = CLAIM_MARK.get(outcome, ("", "•"))[1]
+                desc.append(f"    {mark} {slack_escape(line)}")
     next_steps = []
     if report_url:
         next_steps.append(f"Open the full report: {report_url}")

@@ -17,6 +17,8 @@ from ..models import (
     LLM_STEPS,
     REVIEW_CRITERIA,
     DayReport,
+    Efficiency,
+    Gate,
     Implementation,
     ImplementationAttempt,
     LLMUsage,
@@ -29,7 +31,8 @@ from ..models import (
     TrainingRun,
     Verdict,
 )
-from .svg import loss_curves_svg
+from . import verdicts as vw
+from .svg import BASELINE_COLOUR, MODEL_COLOURS, IntervalRow, interval_chart_svg, loss_curves_svg
 
 DEFAULT_TOP_N = 50
 
@@ -52,7 +55,58 @@ COMPONENT_LABELS = {
 }
 EXTRA_COLOURS = ["#db2777", "#65a30d", "#0891b2", "#9333ea", "#b91c1c"]
 
-OUTCOME_LABELS = {"better": "Better", "worse": "Worse", "inconclusive": "Inconclusive"}
+OUTCOME_LABELS = {
+    "better": "Better",
+    "worse": "Worse",
+    "equivalent": "Equivalent",
+    "inconclusive": "Inconclusive",
+    "invalid": "Invalid",
+    "smoke": "Wiring test",
+}
+# pill classes: a pick's badge, a comparison's outcome, a claim's outcome
+BADGE_CLASSES = {
+    "supported": "good",
+    "contradicted": "bad",
+    "inconclusive": "warn",
+    "untestable": "mute",
+    "invalid": "inv",
+    "smoke": "info",
+    "no-claims": "mute",
+}
+OUTCOME_CLASSES = {
+    "better": "good",
+    "worse": "bad",
+    "equivalent": "eq",
+    "inconclusive": "warn",
+    "invalid": "inv",
+    "smoke": "mute",
+}
+CLAIM_CLASSES = {
+    "supported": "good",
+    "contradicted": "bad",
+    "inconclusive": "warn",
+    "untestable": "mute",
+    "invalid": "inv",
+}
+OUTCOME_COLOURS = {
+    "better": "#15803d",
+    "worse": "#b91c1c",
+    "equivalent": "#4338ca",
+    "inconclusive": "#a16207",
+    "invalid": "#7e22ce",
+    "smoke": "#64748b",
+}
+# the badge kinds counted in the stats card, in order (always shown first, then others)
+BADGE_COUNTS = (
+    ("supported", "supported", "good-t"),
+    ("contradicted", "contradicted", "bad-t"),
+    ("inconclusive", "inconclusive", "warn-t"),
+    ("invalid", "invalid", "inv-t"),
+    ("untestable", "untestable", "mute-t"),
+    ("no-claims", "no claims", "mute-t"),
+    ("smoke", "wiring tests", "mute-t"),
+    ("legacy", "legacy", "mute-t"),
+)
 MODE_LABELS = {"llm": "LLM review", "signals-only": "signals only"}
 CRITERION_SHORT = {
     "novelty": "nov",
@@ -284,6 +338,8 @@ white-space:nowrap;border:1px solid transparent;vertical-align:1px}
 .pill.warn{background:var(--warn-bg);color:var(--warn);border-color:#fcd34d}
 .pill.info{background:var(--info-bg);color:#3730a3;border-color:#c7d2fe}
 .pill.mute{background:#f1f5f9;color:var(--muted);border-color:#cbd5e1}
+.pill.inv{background:#f3e8ff;color:#6b21a8;border-color:#d8b4fe}
+.pill.eq{background:#e0e7ff;color:#3730a3;border-color:#a5b4fc}
 .pill.big{font-size:14px;padding:3px 12px}
 .tablewrap{overflow-x:auto}
 table.rank{width:100%;border-collapse:collapse;font-size:14px}
@@ -412,6 +468,39 @@ border-top:1px solid var(--line)}
 .d{font-size:12.5px;color:var(--faint)}
 .glance .d{font-variant-numeric:tabular-nums}
 .good-t{color:var(--good)}.bad-t{color:var(--bad)}.warn-t{color:var(--warn)}
+.inv-t{color:#7e22ce}.mute-t{color:var(--muted)}
+.results{margin:14px 0 0;border:1px solid var(--line);border-radius:8px;background:#fff;
+padding:12px 14px}
+.results .headline{border-radius:6px;padding:10px 12px;font-size:14.5px;line-height:1.5;
+border:1px solid var(--line);background:#f8fafc}
+.results .headline .pill{margin-right:6px}
+.results.supported .headline{background:#f0fdf4;border-color:#bbf7d0}
+.results.contradicted .headline{background:#fef2f2;border-color:#fecaca}
+.results.inconclusive .headline,.results.no-claims .headline{background:#fffbeb;
+border-color:#fde68a}
+.results.invalid .headline{background:#faf5ff;border-color:#e9d5ff}
+.results.smoke .headline{background:#f1f5f9;border-color:#cbd5e1}
+.results .lbl{margin:12px 0 4px;font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;
+color:var(--faint);font-weight:600}
+.results .lbl small{text-transform:none;letter-spacing:0;font-weight:500}
+.results table.mini td .d{margin-top:2px}
+table.claims td.st{font-weight:600;color:var(--ink)}
+table.gates tr.failed td{background:#faf5ff}
+table.mini td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+font-size:12px}
+table.sweep td.chosen{font-weight:700;color:var(--ink);background:#f0f9ff}
+.charts{display:grid;grid-template-columns:1fr;gap:8px;margin-top:10px}
+.charts figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:4px;
+background:#fff;overflow:hidden}
+.charts svg{display:block;width:100%;max-width:820px;height:auto}
+.charts figcaption{font-size:12px;color:var(--faint);padding:2px 8px 4px}
+.setting{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;font-size:13px;
+margin:0}
+.setting dt{color:var(--muted);font-weight:600}
+.setting dd{margin:0;word-break:break-word}
+.legacy-note{font-size:12.5px;color:#713f12;background:var(--warn-bg);border-radius:6px;
+padding:4px 10px;grid-column:1/-1}
+ul.claims{margin:4px 0 0;padding-left:20px;font-size:13px}
 footer{color:var(--faint);font-size:12.5px;padding:0 0 30px}
 @media (max-width:760px){
  .wrap{padding:0 12px}
@@ -437,7 +526,7 @@ footer{color:var(--faint);font-size:12.5px;padding:0 0 30px}
  header.top h1{color:#000}
  header.top .meta,header.top .brand{color:#333}
  .card{box-shadow:none}
- .pick,.src,.verdict,.chart,.failure,.rev,.llm-impl,tr{break-inside:avoid}
+ .pick,.src,.verdict,.chart,.failure,.rev,.llm-impl,.charts figure,tr{break-inside:avoid}
  .tablewrap{overflow:visible}
  pre{max-height:none;background:#f8fafc;color:#000;border:1px solid #ccc}
  a{color:#000}
@@ -481,33 +570,42 @@ def _header(report: DayReport) -> str:
     return "".join(out)
 
 
-def _stats(report: DayReport) -> str:
-    outcomes = {"better": 0, "worse": 0, "inconclusive": 0}
-    trained = 0
+def badge_counts(report: DayReport) -> dict[str, int]:
+    """Picks per badge kind (supported, contradicted, ..., legacy)."""
+    counts = {kind: 0 for kind, _, _ in BADGE_COUNTS}
     for pick in report.picks:
-        if pick.run and pick.run.verdict:
-            outcomes[pick.run.verdict.outcome] += 1
-        if pick.run and pick.run.status == "completed":
-            trained += 1
+        badge = pick.run.badge if pick.run else None
+        if badge is not None:
+            counts[badge.kind] = counts.get(badge.kind, 0) + 1
+    return counts
+
+
+def _verdict_counts(report: DayReport) -> str:
+    counts = badge_counts(report)
+    shown = [
+        (kind, label, cls)
+        for i, (kind, label, cls) in enumerate(BADGE_COUNTS)
+        if i < 3 or counts.get(kind)
+    ]
+    return (
+        '<span class="tri">'
+        + "".join(
+            f'<span><b class="{cls}">{counts.get(kind, 0)}</b><small>{e(label)}</small></span>'
+            for kind, label, cls in shown
+        )
+        + "</span>"
+    )
+
+
+def _stats(report: DayReport) -> str:
+    trained = sum(1 for p in report.picks if p.run and p.run.status == "completed")
     ok = sum(1 for s in report.sources if s.ok)
     failed = len(report.sources) - ok
     src_detail = f"<small>{failed} failed</small>" if failed else "<small>all ok</small>"
     cards = [
         ("Papers ranked", f"{len(report.ranking)}"),
         ("Picks", f"{len(report.picks)} <small>{trained} trained</small>"),
-        (
-            "Verdicts",
-            '<span class="tri">'
-            + "".join(
-                f'<span><b class="{cls}">{outcomes[key]}</b><small>{key}</small></span>'
-                for key, cls in (
-                    ("better", "good-t"),
-                    ("worse", "bad-t"),
-                    ("inconclusive", "warn-t"),
-                )
-            )
-            + "</span>",
-        ),
+        ("Verdicts (claims)", _verdict_counts(report)),
         ("Sources", f"{ok}/{len(report.sources)} {src_detail}"),
         ("Ranking mode", _mode_stat(report)),
     ]
@@ -591,17 +689,48 @@ def _notes(report: DayReport) -> str:
     )
 
 
+def _toy_pill(size: str) -> str:
+    return (
+        f' <span class="pill mute{size}" title="trained at toy scale: indicative only, '
+        f'not a replication">toy scale</span>'
+    )
+
+
 def _verdict_pill(verdict: Verdict | None, *, big: bool = False) -> str:
+    """A schema 1 (legacy) verdict: its outcome word, toy scale, and 'no controls'."""
     size = " big" if big else ""
     if verdict is None:
         return f'<span class="pill mute{size}">no verdict</span>'
-    cls = {"better": "good", "worse": "bad", "inconclusive": "warn"}[verdict.outcome]
-    out = f'<span class="pill {cls}{size}">{e(OUTCOME_LABELS[verdict.outcome])}</span>'
+    cls = OUTCOME_CLASSES.get(verdict.outcome, "mute")
+    label = OUTCOME_LABELS.get(verdict.outcome, verdict.outcome)
+    out = f'<span class="pill {cls}{size}">{e(label)}</span>'
     if verdict.toy_scale:
+        out += _toy_pill(size)
+    return out + (
+        f' <span class="pill mute{size}" title="schema 1 harness: no gates, no claims, no '
+        f'confidence interval">legacy verdict (no controls)</span>'
+    )
+
+
+def _badge_pill(run: TrainingRun, *, big: bool = False) -> str:
+    """A pick's badge: its claims summarised ('supported 1/2'), never more."""
+    badge = run.badge
+    if badge is None:
+        return ""
+    if badge.kind == "legacy":
+        return _verdict_pill(run.verdict, big=big)
+    size = " big" if big else ""
+    out = (
+        f'<span class="pill {BADGE_CLASSES.get(badge.kind, "mute")}{size}" '
+        f'title="{e(badge.title)}">{e(badge.text)}</span>'
+    )
+    if badge.kind == "no-claims" and run.outcome:
         out += (
-            f' <span class="pill mute{size}" title="trained at toy scale: indicative only, '
-            f'not a replication">toy scale</span>'
+            f' <span class="pill {OUTCOME_CLASSES.get(run.outcome, "mute")}{size}">'
+            f"vs baseline: {e(OUTCOME_LABELS.get(run.outcome, run.outcome).lower())}</span>"
         )
+    if vw.toy_scale(run):
+        out += _toy_pill(size)
     return out
 
 
@@ -631,7 +760,10 @@ def _glance(report: DayReport) -> str:
     lis = []
     for pick in report.picks:
         run = pick.run
-        if run and run.verdict:
+        if run and run.badge is not None and run.badge.kind != "legacy":
+            status = _badge_pill(run)
+            effect = f'<span class="d">{e(clip(vw.short_result(run), 220))}</span>'
+        elif run and run.verdict:
             status = _verdict_pill(run.verdict)
             effect = (
                 f'<span class="d">{e(run.verdict.metric)} {e(fmt_signed(run.verdict.effect))}'
@@ -840,7 +972,7 @@ def _implementation_fact(pick: PickReport) -> str:
                 impl.name and f"module {impl.name}",
                 impl.task and f"task {impl.task}",
                 impl.file_name,
-                impl.paper_params and f"{compact_int(impl.paper_params)} params",
+                impl.paper_params and f"paper's model {vw.params_text(impl.paper_params)} params",
                 impl.sha256 and f"sha256 {impl.sha256[:12]}",
             )
             if x
@@ -950,6 +1082,24 @@ def _llm_implementation(impl: Implementation) -> str:
         if plan.simplifications:
             lis = "".join(f"<li>{e(clip(c, 400))}</li>" for c in plan.simplifications[:20])
             parts.append(f'<div class="lbl">Simplifications</div><ul>{lis}</ul>')
+        if plan.claims:
+            lis = []
+            for claim in plan.claims[:12]:
+                test = vw.claim_test(claim)
+                why = (
+                    ' <span class="pill mute">not testable here</span> '
+                    f"{e(clip(claim.why_untestable, 300))}"
+                    if not claim.testable
+                    else ""
+                )
+                lis.append(
+                    f"<li><b>{e(clip(claim.statement or claim.id, 300))}</b> "
+                    f'<span class="d">({e(claim.task)}: {e(clip(test, 200))})</span>{why}</li>'
+                )
+            parts.append(
+                '<div class="lbl">Claims extracted by the plan</div>'
+                f'<ul class="claims">{"".join(lis)}</ul>'
+            )
     if impl.code_uri:
         parts.append(
             f'<div class="lbl">Code</div><div class="plan">{_code_ref(impl.code_uri)}</div>'
@@ -998,7 +1148,7 @@ def _score_fact(pick: PickReport) -> str:
     )
 
 
-def _verdict_block(verdict: Verdict) -> str:
+def _verdict_block(verdict: Verdict, *, legacy: bool = True) -> str:
     direction = "higher is better" if verdict.higher_is_better else "lower is better"
     # The harness signs the effect so that positive always means "candidate better".
     effect_meaning = "candidate − baseline" if verdict.higher_is_better else "baseline − candidate"
@@ -1008,8 +1158,15 @@ def _verdict_block(verdict: Verdict) -> str:
         if verdict.toy_scale
         else ""
     )
+    note = (
+        '<div class="legacy-note">Legacy verdict (no controls): this run predates the '
+        "harness&#x27;s gates, claims and confidence intervals; ± is a seed spread, not a "
+        "confidence interval.</div>"
+        if legacy
+        else ""
+    )
     return (
-        f'<div class="verdict {e(verdict.outcome)}">'
+        f'<div class="verdict {e(verdict.outcome)}">{note}'
         f'<div><div class="lbl">Effect on {e(verdict.metric)}</div>'
         f'<div class="eff">{e(fmt_signed(verdict.effect))} <small>± {e(fmt(spread, 3))}</small>'
         f'</div><div class="d">{e(effect_meaning)}; ± is the combined seed std · '
@@ -1020,6 +1177,491 @@ def _verdict_block(verdict: Verdict) -> str:
         f"<tr><td>baseline</td><td>{e(fmt(verdict.baseline_mean))}</td>"
         f"<td>{e(fmt(verdict.baseline_std, 3))}</td></tr></table>{toy}</div>"
         f'<div class="sum">{e(verdict.summary)}</div></div>'
+    )
+
+
+# --------------------------------------------------------------------------- schema 2 results
+
+
+def _candidate_name(pick: PickReport) -> str | None:
+    impl = pick.implementation
+    return (impl.plan.name if impl.plan and impl.plan.name else None) or impl.name
+
+
+def _results(run: TrainingRun, pick: PickReport) -> str:
+    """Claims first, then the controls, the numbers behind them and the setting."""
+    badge = run.badge
+    kind = badge.kind if badge else "inconclusive"
+    name = _candidate_name(pick)
+    parts = [
+        f'<section class="results {e(kind)}" aria-label="verdict">',
+        f'<div class="headline">{_badge_pill(run)} {e(vw.headline(run))}</div>',
+        _claims_table(run),
+        _declaration_problems(run),
+        _gates_table(run),
+        _charts(run, name),
+        _comparisons_table(run, name),
+        _models_table(run, name),
+        _efficiency_table(run, name),
+        _setting(run, pick),
+        _sweep_table(run, name),
+        "</section>",
+    ]
+    return "".join(parts)
+
+
+def _claims_table(run: TrainingRun) -> str:
+    if not run.claims:
+        return (
+            '<div class="lbl">Claims</div><div class="d">No claims were declared for this '
+            "implementation: only the candidate-vs-baseline comparison below was tested.</div>"
+        )
+    rows = []
+    for c in run.claims:
+        outcome = (
+            f'<span class="pill {CLAIM_CLASSES.get(c.outcome, "mute")}">'
+            f"{e(vw.CLAIM_WORDS.get(c.outcome, c.outcome))}</span>"
+        )
+        evidence = vw.claim_evidence(c)
+        why = c.reason or (c.why_untestable if not c.testable else "")
+        if c.outcome == "untestable" and c.why_untestable and c.why_untestable != why:
+            why = f"{why}; {c.why_untestable}" if why else c.why_untestable
+        rows.append(
+            f'<tr><td class="st">{e(clip(c.statement or c.id, 300))}'
+            f'<div class="d">{e(c.id)} · task {e(c.task or "–")}</div></td>'
+            f"<td>{e(clip(vw.claim_test(c), 240))}</td>"
+            f"<td>{outcome}</td>"
+            f'<td class="why">{e(evidence) if evidence else ""}'
+            f"{_detail(why, 400)}</td></tr>"
+        )
+    return (
+        '<div class="lbl">Claims <small>(what the paper says, and what this run shows)'
+        "</small></div>"
+        '<div class="tablewrap"><table class="mini claims"><thead><tr><th>claim</th>'
+        "<th>tested as</th><th>outcome</th><th>evidence (effect, 95% CI) / why</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _detail(text: str | None, limit: int = 300) -> str:
+    """A small escaped line under a table cell's main text ('' when there is none)."""
+    return f'<div class="d">{e(clip(text, limit))}</div>' if text else ""
+
+
+def _declaration_problems(run: TrainingRun) -> str:
+    if not run.declaration_problems:
+        return ""
+    lis = "".join(f"<li>{e(clip(p, 300))}</li>" for p in run.declaration_problems[:10])
+    return (
+        '<div class="flagbox"><div class="h">The implementation&#x27;s declarations '
+        "(CLAIMS, ABLATIONS, BASELINE) had problems; those entries were ignored:</div>"
+        f"<ul>{lis}</ul></div>"
+    )
+
+
+def _gates_table(run: TrainingRun) -> str:
+    if not run.gates:
+        return ""
+    rows = []
+    for g in run.gates:
+        pill = (
+            '<span class="pill good">passed</span>'
+            if g.passed
+            else '<span class="pill inv">failed</span>'
+        )
+        measured = _gate_measured(g)
+        rows.append(
+            f'<tr class="{"ok" if g.passed else "failed"}">'
+            f"<td>{e(vw.gate_label(g.name))}</td><td>{pill}</td>"
+            f'<td class="nr">{e(measured)}</td>'
+            f"<td>{e(vw.gate_sentence(g, run))}"
+            f"{_detail(g.detail)}</td></tr>"
+        )
+    smoke = run.outcome == "smoke"
+    note = (
+        " <small>(a tiny-budget wiring test: gates are not expected to pass)</small>"
+        if smoke
+        else " <small>(checked before any comparison; a failed one means no comparison)</small>"
+    )
+    return (
+        f'<div class="lbl">Controls{note}</div>'
+        '<div class="tablewrap"><table class="mini gates"><thead><tr><th>gate</th>'
+        '<th>result</th><th class="nr">value vs threshold</th><th>in plain words</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _gate_measured(gate: Gate) -> str:
+    value, threshold = gate.value, gate.threshold
+    if value is None:
+        return "–"
+    if gate.name.startswith("causal:") or gate.name == "candidate_causal":
+        limit = f" (tolerance {threshold:.2g})" if threshold is not None else ""
+        return f"max change {value:.2g}{limit}"
+    if gate.name == "params_matched":
+        limit = f" (limit ±{threshold * 100:.2g}%)" if threshold is not None else ""
+        return f"{abs(value) * 100:.2g}% apart{limit}"
+    if threshold is None:
+        return vw.num(value)
+    return f"{vw.num(value)} vs {vw.num(threshold)}"
+
+
+def _model_colours(models: list[str]) -> dict[str, str]:
+    colours: dict[str, str] = {}
+    extra = 1
+    for m in models:
+        if m == "baseline":
+            colours[m] = BASELINE_COLOUR
+        elif m == "candidate":
+            colours[m] = MODEL_COLOURS[0]
+        elif m == "control":
+            colours[m] = "#94a3b8"
+        else:
+            colours[m] = MODEL_COLOURS[extra % len(MODEL_COLOURS)]
+            extra += 1
+    return colours
+
+
+def _charts(run: TrainingRun, name: str | None) -> str:
+    """The metric the verdict is on: per-seed test values, and effects with their CIs."""
+    if run.outcome == "smoke":
+        return ""  # a wiring test: a chart would look like evidence
+    figures = []
+    metric = vw.metric_label(run.metric.name if run.metric else None)
+    split = run.metric.split if run.metric else "test"
+    models = vw.model_order(list(run.models))
+    colours = _model_colours(models)
+    if run.models:
+        rows = [
+            IntervalRow(
+                vw.model_label(m, run, name),
+                colour=colours[m],
+                points=run.models[m].values,
+                centre=run.models[m].mean,
+                wide=run.models[m].ci95,
+                note=f"{vw.num(run.models[m].mean)}" if run.models[m].mean is not None else "",
+            )
+            for m in models
+        ]
+        refs = [
+            (g.threshold, f"{vw.gate_label(g.name)} {vw.num(g.threshold)}")
+            for g in run.gates
+            if g.name == "baseline_competence" and g.threshold is not None
+        ]
+        title = f"{metric} on the {split} split per model ({vw.direction(run)})"
+        figures.append(
+            "<figure>"
+            + interval_chart_svg(rows, title=title, x_label=metric, refs=refs[:1], width=760)
+            + f"<figcaption>Dots: one per seed; bar: mean; whiskers: 95% CI over seeds. "
+            f"{'Dashed line: the baseline competence gate. ' if refs else ''}</figcaption>"
+            "</figure>"
+        )
+    comps = [
+        c for c in run.comparisons if c.effect is not None and c.outcome not in ("invalid", "smoke")
+    ]
+    if comps:
+        margin = next((c.margin for c in comps if c.margin), None)
+        rows = [
+            IntervalRow(
+                vw.model_label(c.model, run, name),
+                colour=OUTCOME_COLOURS.get(c.outcome, BASELINE_COLOUR),
+                centre=c.effect,
+                wide=c.ci95,
+                narrow=c.ci90,
+                note=OUTCOME_LABELS.get(c.outcome, c.outcome).lower(),
+            )
+            for c in comps
+        ]
+        band = (-margin, margin, f"equivalence margin ±{vw.num(margin)}") if margin else None
+        figures.append(
+            "<figure>"
+            + interval_chart_svg(
+                rows,
+                title=f"Effect vs the baseline on {metric} (model − baseline, signed: "
+                "positive = better)",
+                x_label=f"effect on {metric}",
+                refs=[(0.0, "no difference")],
+                band=band,
+                left_hint="← worse than baseline",
+                right_hint="better than baseline →",
+                width=760,
+            )
+            + "<figcaption>Bar: effect; thin whiskers: 95% CI (better/worse needs it to "
+            "exclude 0); thick band: 90% CI (equivalent needs it inside the shaded margin)."
+            "</figcaption></figure>"
+        )
+    return f'<div class="charts">{"".join(figures)}</div>' if figures else ""
+
+
+def _comparisons_table(run: TrainingRun, name: str | None) -> str:
+    if not run.comparisons:
+        return ""
+    rows = []
+    for c in run.comparisons:
+        pill = (
+            f'<span class="pill {OUTCOME_CLASSES.get(c.outcome, "mute")}" '
+            f'title="{e(clip(c.summary, 400))}">'
+            f"{e(OUTCOME_LABELS.get(c.outcome, c.outcome).lower())}</span>"
+        )
+        n = f"{c.n[0]} vs {c.n[1]}" if len(c.n) == 2 else "–"
+        if c.outcome not in ("invalid", "smoke"):
+            numbers = (
+                f'<td class="nr">{e(vw.signed(c.effect))}</td>'
+                f'<td class="nr">{e(vw.interval(c.ci95))}</td>'
+                f'<td class="nr">{e(vw.interval(c.ci90))}</td>'
+            )
+            why = ""
+        else:  # numbers without a valid comparison would read as a result
+            numbers = '<td class="nr">–</td><td class="nr">–</td><td class="nr">–</td>'
+            why = (
+                (c.reason or "not compared: a gate failed")
+                if c.outcome == "invalid"
+                else "tiny budget: wiring test, no verdict"
+            )
+        margin = "±" + vw.num(c.margin) if c.margin is not None else "–"
+        rows.append(
+            f"<tr><td>{e(vw.model_label(c.model, run, name))}</td>{numbers}"
+            f'<td class="nr">{e(margin)}</td><td class="nr">{e(n)}</td>'
+            f"<td>{pill}{_detail(why)}</td></tr>"
+        )
+    ablations = any(c.model.startswith("ablation:") for c in run.comparisons)
+    note = (
+        " <small>(ablations remove one component the paper adds: they show which part drives "
+        "the effect)</small>"
+        if ablations
+        else ""
+    )
+    metric = vw.metric_label(run.metric.name if run.metric else None)
+    return (
+        f'<div class="lbl">Comparisons against the baseline on {e(metric)}{note}</div>'
+        '<div class="tablewrap"><table class="mini comps"><thead><tr><th>model</th>'
+        '<th class="nr">effect</th><th class="nr">95% CI</th><th class="nr">90% CI</th>'
+        '<th class="nr">margin</th><th class="nr">seeds</th><th>outcome</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        '<div class="d">Effect = model − baseline, signed so that positive = better '
+        "(Welch CIs over per-seed test means). Better: 95% CI above 0 and effect ≥ margin; "
+        "worse: the mirror image; equivalent: 90% CI inside ±margin; otherwise inconclusive."
+        "</div>"
+    )
+
+
+def _models_table(run: TrainingRun, name: str | None) -> str:
+    models = vw.model_order([*run.models, *run.params])
+    if not models:
+        return ""
+    rows = []
+    for m in models:
+        r = run.models.get(m)
+        count = run.params.get(m)
+        size = "–"
+        if count is not None and count.total is not None:
+            size = f"{count.total:,}"
+            if count.non_embedding is not None:
+                size += f" ({vw.params_text(count.non_embedding)} non-emb.)"
+        if r is None:
+            rows.append(
+                f"<tr><td>{e(vw.model_label(m, run, name))}</td>"
+                f'<td class="nr">{e(size)}</td><td colspan="5" class="d">not trained</td></tr>'
+            )
+            continue
+        values = " · ".join(vw.num(v) for v in r.values) or "–"
+        seeds = ", ".join(str(s) for s in r.seeds) or "–"
+        mean = f"{vw.num(r.mean)} ± {vw.num(r.std)}" if r.mean is not None else "–"
+        rows.append(
+            f"<tr><td>{e(vw.model_label(m, run, name))}</td>"
+            f'<td class="nr">{e(size)}</td>'
+            f'<td class="nr">{e(f"{r.lr:g}" if r.lr is not None else "–")}</td>'
+            f'<td class="nr">{e(seeds)}</td><td class="nr">{e(values)}</td>'
+            f'<td class="nr">{e(mean)}</td><td class="nr">{e(_ci(r.ci95))}</td></tr>'
+        )
+    metric = vw.metric_label(run.metric.name if run.metric else None)
+    split = run.metric.split if run.metric else "test"
+    return (
+        f'<div class="lbl">Per model: {e(metric)} on the {e(split)} split '
+        "<small>(chosen LR from the validation sweep, then fresh seeds)</small></div>"
+        '<div class="tablewrap"><table class="mini models"><thead><tr><th>model</th>'
+        '<th class="nr">trainable params (harness)</th><th class="nr">chosen LR</th>'
+        '<th class="nr">seeds</th><th class="nr">test value per seed</th>'
+        '<th class="nr">mean ± std</th><th class="nr">95% CI</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _ci(ci: list[float | None] | None) -> str:
+    if not ci or len(ci) < 2 or ci[0] is None or ci[1] is None:
+        return "–"
+    return f"[{vw.num(ci[0])}, {vw.num(ci[1])}]"
+
+
+def _state_source(source: str | None) -> str:
+    if not source:
+        return ""
+    low = source.lower()
+    if low == "declared":
+        return "declared by the model"
+    if low == "computed":
+        return "computed by the harness"
+    return source
+
+
+def _state_html(eff: Efficiency) -> str:
+    """'26.9k' or, by sequence length, 'T=256: 26.9k<br>T=4096: 26.9k' (escaped)."""
+    state = eff.state_size
+    if state is None or state == {}:
+        return "not declared"
+    if isinstance(state, dict):
+        return "<br>".join(
+            e(f"T={t}: {vw.compact(v)}")
+            for t, v in sorted(state.items(), key=lambda kv: _length_key(kv[0]))
+        )
+    return e(vw.compact(state))
+
+
+def _length_key(length: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(length), length)
+    except ValueError:
+        return (1, 0.0, length)
+
+
+def _efficiency_table(run: TrainingRun, name: str | None) -> str:
+    if not run.efficiency:
+        return ""
+    models = vw.model_order(list(run.efficiency))
+    lengths = sorted(
+        {t for eff in run.efficiency.values() for t in eff.infer_tokens_per_s}, key=_length_key
+    )
+    cpu = (run.device or "").startswith("cpu")
+    rows = []
+    flops_sources: dict[str, list[str]] = {}
+    for m in models:
+        eff = run.efficiency[m]
+        infer = "".join(
+            f'<td class="nr">{e(vw.compact(eff.infer_tokens_per_s.get(t)))}</td>' for t in lengths
+        )
+        memory = (
+            f"{eff.peak_memory_mb:,.0f} MB"
+            if eff.peak_memory_mb is not None and math.isfinite(eff.peak_memory_mb)
+            else ("not measured (CPU)" if cpu else "–")
+        )
+        rows.append(
+            f"<tr><td>{e(vw.model_label(m, run, name))}</td>"
+            f'<td class="nr">{e(vw.compact(eff.train_tokens_per_s))}</td>{infer}'
+            f'<td class="nr">{e(memory)}{_detail(eff.peak_memory_kind)}</td>'
+            f'<td class="nr">{e(vw.compact(eff.flops_per_token))}</td>'
+            f'<td class="nr">{_state_html(eff)}'
+            f"{_detail(_state_source(eff.state_size_source))}</td></tr>"
+        )
+        if eff.flops_source:
+            flops_sources.setdefault(eff.flops_source, []).append(vw.model_label(m, run, name))
+    heads = "".join(f'<th class="nr">infer tok/s T={e(t)}</th>' for t in lengths)
+    return (
+        '<div class="lbl">Efficiency <small>(measured by the harness on '
+        f"{e(run.device or 'its device')}; eager PyTorch at toy size, not the paper&#x27;s "
+        "kernels)</small></div>"
+        '<div class="tablewrap"><table class="mini eff"><thead><tr><th>model</th>'
+        f'<th class="nr">train tok/s</th>{heads}<th class="nr">peak memory</th>'
+        '<th class="nr">FLOPs/token</th><th class="nr">state (floats/seq)</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        + (
+            '<div class="d">FLOPs/token estimates: '
+            + "; ".join(f"{e(src)} ({e(', '.join(who))})" for src, who in flops_sources.items())
+            + ".</div>"
+            if flops_sources
+            else ""
+        )
+    )
+
+
+SETTING_LABELS = {
+    "num_kv_pairs": "KV pairs",
+    "seq_len": "sequence length",
+    "vocab_size": "vocabulary",
+    "steps": "steps",
+    "batch_size": "batch size",
+    "corpus": "corpus",
+    "seeds": "seeds per model",
+}
+
+
+def _setting(run: TrainingRun, pick: PickReport) -> str:
+    items: list[tuple[str, str]] = []
+    setting = ", ".join(
+        f"{SETTING_LABELS.get(k, k)} {v}" for k, v in run.setting.items() if v is not None
+    )
+    items.append(
+        ("task", f"{run.task} · budget {run.budget}" + (f" · {setting}" if setting else ""))
+    )
+    if run.tokens_per_run:
+        items.append(("tokens per run", f"{run.tokens_per_run:,}"))
+    items.append(("size", _size_text(run, pick)))
+    if run.baseline is not None:
+        config = ", ".join(f"{k}={v}" for k, v in run.baseline.config.items())
+        items.append(("baseline", run.baseline.name + (f" ({config})" if config else "")))
+    seeds = sorted({s for r in run.models.values() for s in r.seeds})
+    if seeds:
+        items.append(
+            ("seeds", ", ".join(str(s) for s in seeds) + " (fresh; the LR sweep used seed 0)")
+        )
+    where = " · ".join(x for x in (run.device, run.isolation) if x)
+    if where:
+        items.append(("ran on", where))
+    body = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
+    return f'<div class="lbl">Setting</div><dl class="setting">{body}</dl>'
+
+
+def _size_text(run: TrainingRun, pick: PickReport) -> str:
+    """The paper's size vs what the harness trained (~N trainable parameters)."""
+    paper = pick.implementation.paper_params
+    cand = run.params.get("candidate")
+    base = run.params.get("baseline")
+    parts = []
+    parts.append(
+        f"paper's model: {vw.params_text(paper)} parameters (as reported by the paper)"
+        if paper
+        else "paper's model: size not recorded"
+    )
+    if cand is not None and cand.total is not None:
+        here = (
+            f"this harness: ~{vw.params_text(cand.total)} trainable parameters "
+            f"(candidate {cand.total:,}"
+        )
+        if base is not None and base.total is not None:
+            here += f", baseline {base.total:,}"
+            if run.params_match is not None:
+                here += f", {vw.signed(run.params_match * 100, 2)}%"
+        parts.append(here + ")")
+    elif run.params_budget:
+        parts.append(f"this harness: ~{vw.params_text(run.params_budget)} parameter budget")
+    return " · ".join(parts)
+
+
+def _sweep_table(run: TrainingRun, name: str | None) -> str:
+    if not run.sweep:
+        return ""
+    lrs = sorted({p.lr for p in run.sweep})
+    models = vw.model_order([p.model for p in run.sweep])
+    cells = {(p.model, p.lr): p for p in run.sweep}
+    rows = []
+    for m in models:
+        chosen = run.models[m].lr if m in run.models else None
+        tds = []
+        for lr in lrs:
+            point = cells.get((m, lr))
+            if point is None:
+                tds.append('<td class="nr">–</td>')
+                continue
+            text = "diverged" if point.diverged else vw.num(point.value)
+            cls = "nr chosen" if chosen is not None and math.isclose(lr, chosen) else "nr"
+            tds.append(f'<td class="{cls}">{e(text)}</td>')
+        rows.append(f"<tr><td>{e(vw.model_label(m, run, name))}</td>{''.join(tds)}</tr>")
+    heads = "".join(f'<th class="nr">LR {lr:g}</th>' for lr in lrs)
+    metric = vw.metric_label(run.metric.name if run.metric else None)
+    return (
+        f'<details class="more"><summary>LR sweep: {e(metric)} on the validation split '
+        "(seed 0; the chosen LR is highlighted)</summary>"
+        f'<div class="tablewrap"><table class="mini sweep"><thead><tr><th>model</th>{heads}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></details>"
     )
 
 
@@ -1069,7 +1711,7 @@ def _pick(pick: PickReport, review: PaperReview | None = None) -> str:
             else ("LLM review failed" if review.overall is None else "LLM review")
         )
         links.append(f'<a href="#{e(review_anchor(paper.arxiv_id))}">{e(text)}</a>')
-    badges = _verdict_pill(run.verdict, big=True) if run and run.verdict else _run_pill(run, pick)
+    badges = _badge_pill(run, big=True) if run and run.badge is not None else _run_pill(run, pick)
     if pick.implementation.status == "failed":
         badges = '<span class="pill bad big">implementation failed</span>'
     if review is not None and review.flagged:
@@ -1089,13 +1731,23 @@ def _pick(pick: PickReport, review: PaperReview | None = None) -> str:
         "</div>",
     ]
     if run is not None:
-        if run.verdict:
-            parts.append(_verdict_block(run.verdict))
+        if run.has_results:
+            parts.append(_results(run, pick))
+        elif run.verdict:
+            parts.append(_verdict_block(run.verdict, legacy=run.legacy))
         if run.curves:
             title = f"Training loss · {clip(paper.title, 60)}"
+            caption = (
+                "Training loss as reported by each model's own process (the candidate's "
+                "code reports its own); no verdict depends on it."
+                if run.has_results
+                else ""
+            )
             parts.append(
                 f'<figure class="chart" style="margin-left:0;margin-right:0">'
-                f"{loss_curves_svg(run.curves, title=title, width=760, height=330)}</figure>"
+                f"{loss_curves_svg(run.curves, title=title, width=760, height=330)}"
+                + (f'<figcaption class="d">{e(caption)}</figcaption>' if caption else "")
+                + "</figure>"
             )
         parts.append(_failure_block(run))
     parts.append(_llm_implementation(pick.implementation))

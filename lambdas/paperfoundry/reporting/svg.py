@@ -390,3 +390,208 @@ def _seed_key(seed: str) -> tuple[int, float, str]:
         return (0, float(seed), seed)
     except ValueError:
         return (1, 0.0, seed)
+
+
+# --------------------------------------------------------------------------- interval charts
+
+
+class IntervalRow:
+    """One row of an interval chart: a label, points (seeds), a centre and its intervals."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        colour: str = BASELINE_COLOUR,
+        points: Sequence[float | None] = (),
+        centre: float | None = None,
+        wide: Sequence[float | None] | None = None,  # e.g. the 95% CI (thin whisker)
+        narrow: Sequence[float | None] | None = None,  # e.g. the 90% CI (thick bar)
+        note: str = "",  # right-hand text (outcome)
+    ) -> None:
+        self.label = label
+        self.colour = colour
+        self.points = [p for p in points if p is not None and math.isfinite(p)]
+        self.centre = centre if centre is not None and math.isfinite(centre) else None
+        self.wide = _pair(wide)
+        self.narrow = _pair(narrow)
+        self.note = note
+
+    def values(self) -> list[float]:
+        out = list(self.points)
+        if self.centre is not None:
+            out.append(self.centre)
+        for pair in (self.wide, self.narrow):
+            if pair:
+                out += list(pair)
+        return out
+
+
+def _pair(values: Sequence[float | None] | None) -> tuple[float, float] | None:
+    if not values or len(values) < 2:
+        return None
+    lo, hi = values[0], values[1]
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return (min(lo, hi), max(lo, hi))
+
+
+def interval_chart_svg(
+    rows: Sequence[IntervalRow],
+    *,
+    title: str,
+    x_label: str,
+    width: int = 760,
+    refs: Sequence[tuple[float, str]] = (),  # vertical dashed lines (value, label)
+    band: tuple[float, float, str] | None = None,  # shaded x range (lo, hi, label)
+    left_hint: str = "",
+    right_hint: str = "",
+) -> str:
+    """Horizontal dot-and-interval chart (stdlib only): seeds as dots, the mean as a tick,
+    intervals as whiskers; optional reference lines (zero, a gate threshold) and a shaded
+    band (an equivalence margin). Used for per-model test values and for effects."""
+    width = max(360, int(width))
+    rows = [r for r in rows if r.values()]
+    uid = (
+        "pfi"
+        + hashlib.sha1(
+            repr((title, [r.label for r in rows])).encode(), usedforsecurity=False
+        ).hexdigest()[:8]
+    )
+    row_h, top = 30, (50 if refs else 36)
+    height = top + row_h * max(1, len(rows)) + 46
+    if not rows:
+        return _empty_chart(title, width, height, "no results", uid)
+    values = [v for r in rows for v in r.values()]
+    values += [v for v, _ in refs if math.isfinite(v)]
+    if band is not None:  # show the band with some room on both sides
+        pad = 0.6 * abs(band[1] - band[0]) / 2
+        values += [min(band[0], band[1]) - pad, max(band[0], band[1]) + pad]
+    lo, hi = min(values), max(values)
+    ticks = nice_ticks(lo, hi, target=max(3, width // 130))
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else None
+    x_min, x_max = ticks[0], ticks[-1]
+    label_w = min(250, 20 + 7.0 * max(len(_clip(r.label, 34)) for r in rows))
+    note_w = min(160, 14 + 7.2 * max((len(_clip(r.note, 22)) for r in rows), default=0))
+    left, right = label_w, width - note_w - 10
+    pw = right - left
+
+    def sx(value: float) -> float:
+        frac = (value - x_min) / (x_max - x_min) if x_max > x_min else 0.5
+        return left + frac * pw
+
+    bottom = top + row_h * len(rows)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="pf-chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-labelledby="{uid}-t {uid}-d" font-family="{_x(FONT)}">',
+        f'<title id="{uid}-t">{_x(title)}</title>',
+        f'<desc id="{uid}-d">{_x(_describe_rows(rows))}</desc>',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="8" y="16" font-size="13" font-weight="600" fill="#0f172a">'
+        f"{_x(_clip(title, width // 7))}</text>",
+    ]
+    if band is not None:
+        b0, b1 = sorted((band[0], band[1]))
+        out.append(
+            f'<rect x="{_num(sx(b0))}" y="{top - 6}" width="{_num(sx(b1) - sx(b0))}" '
+            f'height="{bottom - top + 6}" fill="#e0f2fe" stroke="none">'
+            f"<title>{_x(band[2])}</title></rect>"
+        )
+    out.append('<g font-size="11" fill="#475569">')
+    for tick in ticks:
+        x = sx(tick)
+        out.append(
+            f'<line x1="{_num(x)}" x2="{_num(x)}" y1="{top - 6}" y2="{bottom}" '
+            f'stroke="#eef2f7" stroke-width="1"/>'
+            f'<text x="{_num(x)}" y="{bottom + 15}" text-anchor="middle">'
+            f"{_x(format_tick(tick, step))}</text>"
+        )
+    out.append("</g>")
+    for value, label in refs:
+        if not math.isfinite(value):
+            continue
+        x = sx(value)
+        text = _clip(label, 40)
+        # the label sits right of its line unless that would run off the chart
+        anchor, tx = ("end", x - 4) if x + 4 + 6 * len(text) > width else ("start", x + 4)
+        out.append(
+            f'<line x1="{_num(x)}" x2="{_num(x)}" y1="{top - 10}" y2="{bottom}" '
+            f'stroke="#0f172a" stroke-width="1" stroke-dasharray="4 3"/>'
+            f'<text x="{_num(tx)}" y="{top - 12}" font-size="10.5" fill="#334155" '
+            f'text-anchor="{anchor}">{_x(text)}</text>'
+        )
+    out.append(
+        f'<path d="M{_num(left)} {bottom}H{_num(right)}" stroke="#94a3b8" stroke-width="1"/>'
+    )
+    for i, row in enumerate(rows):
+        y = top + row_h * i + row_h / 2
+        out.append(
+            f'<text x="{_num(left - 10)}" y="{_num(y + 4)}" text-anchor="end" font-size="12" '
+            f'fill="#0f172a">{_x(_clip(row.label, 34))}</text>'
+        )
+        if row.wide:
+            out.append(
+                f'<line x1="{_num(sx(row.wide[0]))}" x2="{_num(sx(row.wide[1]))}" '
+                f'y1="{_num(y)}" y2="{_num(y)}" stroke="{row.colour}" stroke-width="1.6"/>'
+                + "".join(
+                    f'<line x1="{_num(sx(v))}" x2="{_num(sx(v))}" y1="{_num(y - 5)}" '
+                    f'y2="{_num(y + 5)}" stroke="{row.colour}" stroke-width="1.6"/>'
+                    for v in row.wide
+                )
+            )
+        if row.narrow:
+            out.append(
+                f'<line x1="{_num(sx(row.narrow[0]))}" x2="{_num(sx(row.narrow[1]))}" '
+                f'y1="{_num(y)}" y2="{_num(y)}" stroke="{row.colour}" stroke-width="6" '
+                'stroke-opacity="0.45"/>'
+            )
+        for p in row.points:
+            out.append(
+                f'<circle cx="{_num(sx(p))}" cy="{_num(y)}" r="3.6" fill="{row.colour}" '
+                'fill-opacity="0.55" stroke="#fff" stroke-width="0.8"/>'
+            )
+        if row.centre is not None:
+            c = sx(row.centre)
+            out.append(
+                f'<rect x="{_num(c - 2)}" y="{_num(y - 8)}" width="4" height="16" '
+                f'fill="{row.colour}"><title>{_x(row.label)}: {row.centre:.4g}</title></rect>'
+            )
+        if row.note:
+            out.append(
+                f'<text x="{_num(right + 10)}" y="{_num(y + 4)}" font-size="11.5" '
+                f'font-weight="600" fill="{row.colour}">{_x(_clip(row.note, 22))}</text>'
+            )
+    axis_y = bottom + 31
+    out.append(
+        f'<text x="{_num(left + pw / 2)}" y="{axis_y}" text-anchor="middle" font-size="11" '
+        f'fill="#475569">{_x(x_label)}</text>'
+    )
+    if left_hint:
+        out.append(
+            f'<text x="{_num(left)}" y="{axis_y}" font-size="10.5" fill="#64748b">'
+            f"{_x(left_hint)}</text>"
+        )
+    if right_hint:
+        out.append(
+            f'<text x="{_num(right)}" y="{axis_y}" text-anchor="end" font-size="10.5" '
+            f'fill="#64748b">{_x(right_hint)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _describe_rows(rows: Sequence[IntervalRow]) -> str:
+    parts = []
+    for row in rows:
+        bits = [row.label]
+        if row.centre is not None:
+            bits.append(f"{row.centre:.4g}")
+        if row.wide:
+            bits.append(f"interval [{row.wide[0]:.4g}, {row.wide[1]:.4g}]")
+        if row.points:
+            bits.append(f"{len(row.points)} seeds")
+        if row.note:
+            bits.append(row.note)
+        parts.append(" ".join(bits))
+    return "; ".join(parts) + "."

@@ -135,7 +135,8 @@ def review_paper(llm: LLMClient, paper: Paper, config: Config) -> tuple[PaperRev
         day=llm.day,
         model=llm.models["review"],
         prompt_version=PROMPT_VERSION,
-        injection=steering_signs(paper.title, paper.abstract),
+        # author names reach the prompt too, so they are scanned like the title
+        injection=steering_signs(paper.title, paper.abstract, *paper.authors),
     )
     capped = False
     user = user_prompt(paper, config)

@@ -26,7 +26,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from ..models import Paper, SourceSignals
 from .http import SourceError, get_with_retry
-from .normalize import clean_abstract, clean_title, collapse_ws, is_withdrawn, parse_arxiv_ref
+from .normalize import (
+    clean_abstract,
+    clean_authors,
+    clean_title,
+    collapse_ws,
+    is_withdrawn,
+    parse_arxiv_ref,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +186,7 @@ def _item_to_paper(raw: Any, day: date, source: str) -> Paper | None:
         version=version,
         title=title,
         abstract=abstract,
-        authors=[collapse_ws(a.name) for a in info.authors if a.name],
+        authors=clean_authors(a.name for a in info.authors),
         published=info.publishedAt or item.publishedAt,
         day=day,
         signals={source: signals},

@@ -1,7 +1,14 @@
 """Text and identifier clean-up shared by the sources (pure functions, no I/O).
 
+- `strip_invisible`: drop control and format characters (NUL, bidi overrides such as
+  U+202E, zero-width spaces and joiners, soft hyphens): they render as nothing or reorder
+  the text around them, so they can hide or disguise text in the report, the digest and
+  the prompts. Every cleaner below applies it.
 - `collapse_ws`: one space between words, no leading/trailing space (titles arrive with
   hard line breaks from arXiv).
+- `clean_title`, `clean_abstract`, `clean_authors`: the above plus length caps
+  (MAX_TITLE_CHARS, MAX_ABSTRACT_CHARS, MAX_AUTHOR_CHARS per name, MAX_AUTHORS names), so
+  one odd record cannot bloat a DynamoDB item, the report or a prompt.
 - `latex_to_text`: `$\\mathcal{O}(n)$` -> "O(n)", `\\textit{fast}` -> "fast", `R\\&D` -> "R&D",
   via pylatexenc. Text without LaTeX markers is left untouched, and a bare `%` (percentages
   are everywhere in abstracts) is escaped first, since LaTeX would read it as a comment.
@@ -13,9 +20,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 from ..models import split_arxiv_id
+
+MAX_TITLE_CHARS = 300
+MAX_ABSTRACT_CHARS = 5000
+MAX_AUTHOR_CHARS = 200
+MAX_AUTHORS = 100
 
 _LATEX_MARKERS = re.compile(r"[\\$]")
 _UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")
@@ -33,8 +46,25 @@ _WITHDRAWN = re.compile(
 )
 
 
+def strip_invisible(text: str | None) -> str:
+    """`text` without control characters (category Cc, except newline and tab) and
+    format/other invisible ones (Cf: bidi controls, zero-width, soft hyphen; Cs, Co, Cn:
+    lone surrogates, private use, unassigned)."""
+    text = text or ""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, without a per-character walk
+    return "".join(
+        ch for ch in text if ch in "\n\t" or not unicodedata.category(ch).startswith("C")
+    )
+
+
 def collapse_ws(text: str | None) -> str:
-    return " ".join((text or "").split())
+    return " ".join(strip_invisible(text).split())
+
+
+def cap(text: str, limit: int) -> str:
+    """At most `limit` characters; a cut text ends with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +76,7 @@ def _converter():  # imported lazily: pylatexenc builds its tables on first use
 
 def latex_to_text(text: str | None) -> str:
     """LaTeX fragments to plain text; whitespace collapsed. Never raises on odd input."""
-    text = text or ""
+    text = strip_invisible(text)
     if not _LATEX_MARKERS.search(text):
         return collapse_ws(text)
     escaped = _UNESCAPED_PERCENT.sub(r"\\%", text)
@@ -59,11 +89,25 @@ def latex_to_text(text: str | None) -> str:
 
 
 def clean_title(text: str | None) -> str:
-    return latex_to_text(text)
+    # the raw text is cut first (generously: LaTeX shrinks) so the converter's work is bounded
+    return cap(latex_to_text((text or "")[: 10 * MAX_TITLE_CHARS]), MAX_TITLE_CHARS)
 
 
 def clean_abstract(text: str | None) -> str:
-    return latex_to_text(text)
+    return cap(latex_to_text((text or "")[: 10 * MAX_ABSTRACT_CHARS]), MAX_ABSTRACT_CHARS)
+
+
+def clean_authors(names: Iterable[str | None]) -> list[str]:
+    """Author names cleaned and capped: at most MAX_AUTHORS of them (collaborations list
+    thousands), each at most MAX_AUTHOR_CHARS."""
+    cleaned: list[str] = []
+    for name in names:
+        name = collapse_ws(name)
+        if name:
+            cleaned.append(cap(name, MAX_AUTHOR_CHARS))
+            if len(cleaned) == MAX_AUTHORS:
+                break
+    return cleaned
 
 
 def parse_arxiv_ref(raw: str | None) -> tuple[str, int | None]:
@@ -88,10 +132,6 @@ def split_authors(creator: str | None) -> list[str]:
     text = collapse_ws(latex_to_text(creator)) if creator else ""
     if not text:
         return []
-    names: list[str] = []
-    for part in text.split(","):
-        for name in re.split(r"\s+and\s+", part.strip()):
-            name = name.strip()
-            if name:
-                names.append(name)
-    return names
+    return clean_authors(
+        name for part in text.split(",") for name in re.split(r"\s+and\s+", part.strip())
+    )

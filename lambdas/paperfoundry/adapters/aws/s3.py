@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
+class BlobTooLarge(ValueError):
+    """An object larger than the caller is willing to hold in memory."""
+
+
 class S3BlobStore:
     def __init__(
         self,
@@ -33,12 +37,27 @@ class S3BlobStore:
         )
         return self.uri(key)
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        """The object's bytes. With `max_bytes`, an object whose size (GetObject's
+        ContentLength, the same figure HeadObject gives, but for the very object whose body
+        is about to be read) is above it raises BlobTooLarge before its body is read, and
+        the read itself stops one byte past the limit."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except self.client.exceptions.NoSuchKey as exc:
             raise KeyError(key) from exc
-        return response["Body"].read()
+        body = response["Body"]
+        if max_bytes is None:
+            return body.read()
+        size = response.get("ContentLength")
+        if size is not None and size > max_bytes:
+            body.close()
+            raise BlobTooLarge(f"{self.uri(key)} is {size} bytes (limit {max_bytes})")
+        data = body.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            body.close()
+            raise BlobTooLarge(f"{self.uri(key)} is over {max_bytes} bytes")
+        return data
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

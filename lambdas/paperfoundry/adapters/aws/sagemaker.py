@@ -10,18 +10,29 @@ out of `training/<job>/output/model.tar.gz`.
 Contract with the harness (containers/trainer): channel `impl` holds exactly one .py file,
 hyperparameters are strings, metric lines are printed to stdout (MetricDefinitions below),
 results go to SM_MODEL_DIR (-> model.tar.gz), a failure text to /opt/ml/output/failure.
+
+Everything a job leaves behind is written where generated code runs, so `collect` trusts
+none of it: model.tar.gz is refused when its stored size, inflated size, member count or
+member names are not what the harness writes (`read_metrics`), only metrics.json is read
+out of it, and the failure texts (FailureReason, metrics.json's "failure") are cut to size
+before they reach the run, the report and the repair prompt (`llm.untrusted`).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
+import zlib
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
-from ...models import Implementation, TrainingRun
+from ...llm.untrusted import bounded_failure, clean
+from ...models import Failure, Implementation, TrainingRun
 from ...training import apply_metrics, job_name_for
+from .s3 import BlobTooLarge
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 IMPL_CHANNEL = "impl"
@@ -41,7 +52,12 @@ METRIC_DEFINITIONS = [
         ("final", r"pf_final model={model} value={num}"),
     )
 ] + [{"Name": "verdict_effect", "Regex": rf"pf_verdict outcome=\S+ effect={_NUM}"}]
+# The harness writes one file (metrics.json): far below these limits.
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # model.tar.gz as stored (checked before reading)
+MAX_UNPACKED_BYTES = 128 * 1024 * 1024  # what it inflates to (a gzip bomb stops here)
+MAX_MEMBERS = 32
 MAX_METRICS_BYTES = 20 * 1024 * 1024
+MAX_FAILURE_REASON_CHARS = 1024  # SageMaker's own cap on FailureReason
 _STATUS = {"Completed": "completed", "Failed": "failed", "Stopped": "stopped"}
 
 
@@ -54,17 +70,57 @@ def model_artifact_key(job_name: str) -> str:
     return f"{training_prefix()}{job_name}/output/model.tar.gz"
 
 
+class ArtifactRefused(ValueError):
+    """model.tar.gz is not shaped like the harness's output; nothing in it is used."""
+
+
+def _unpack(archive: bytes) -> bytes:
+    if len(archive) > MAX_ARCHIVE_BYTES:
+        raise ArtifactRefused(f"{len(archive)} bytes stored (limit {MAX_ARCHIVE_BYTES})")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(archive)) as stream:
+            data = stream.read(MAX_UNPACKED_BYTES + 1)  # never more than the limit in memory
+    except (OSError, EOFError, zlib.error) as exc:
+        raise tarfile.ReadError(f"not a gzip archive ({exc})") from exc
+    if len(data) > MAX_UNPACKED_BYTES:
+        raise ArtifactRefused(f"inflates to more than {MAX_UNPACKED_BYTES} bytes")
+    return data
+
+
 def read_metrics(archive: bytes) -> dict[str, Any]:
-    """metrics.json out of model.tar.gz, read in memory (members are never extracted)."""
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            if member.isfile() and member.name.rsplit("/", 1)[-1] == "metrics.json":
-                if member.size > MAX_METRICS_BYTES:
-                    raise ValueError(f"metrics.json is {member.size} bytes")
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    return json.loads(handle.read())
-    raise KeyError("metrics.json not in model.tar.gz")
+    """metrics.json out of model.tar.gz, read in memory (members are never extracted).
+
+    The archive is refused (ArtifactRefused) when it is too big stored or inflated, has
+    more than MAX_MEMBERS members, a name that is absolute or climbs out (`..`), or a
+    metrics.json that is not one top-level regular file of at most MAX_METRICS_BYTES."""
+    found: tarfile.TarInfo | None = None
+    with tarfile.open(fileobj=io.BytesIO(_unpack(archive)), mode="r:") as tar:
+        for count, member in enumerate(tar, start=1):
+            if count > MAX_MEMBERS:
+                raise ArtifactRefused(f"more than {MAX_MEMBERS} members")
+            path = PurePosixPath(member.name)
+            if path.is_absolute() or ".." in path.parts:
+                raise ArtifactRefused(f"member name {member.name[:100]!r}")
+            if path.parts != ("metrics.json",):  # "./metrics.json" has the same parts
+                continue
+            if found is not None:
+                raise ArtifactRefused("metrics.json appears twice")
+            if not member.isfile():
+                raise ArtifactRefused("metrics.json is not a regular file")
+            if member.size > MAX_METRICS_BYTES:
+                raise ArtifactRefused(f"metrics.json is {member.size} bytes")
+            found = member
+        if found is None:
+            raise KeyError("metrics.json not in model.tar.gz")
+        handle = tar.extractfile(found)
+        assert handle is not None  # a regular file
+        try:
+            metrics = json.loads(handle.read())
+        except RecursionError as exc:  # nesting deep enough to exhaust the parser's stack
+            raise ArtifactRefused("metrics.json nests too deeply") from exc
+    if not isinstance(metrics, dict):
+        raise ArtifactRefused("metrics.json is not a JSON object")
+    return metrics
 
 
 class SageMakerBackend:
@@ -230,21 +286,32 @@ class SageMakerBackend:
             return run  # InProgress/Stopping: nothing to collect yet
         key = model_artifact_key(job_name)
         updated = run.model_copy(deep=True)
+        refused = None
         try:
-            metrics = read_metrics(self.blobs.get(key))
+            metrics = read_metrics(self.blobs.get(key, max_bytes=MAX_ARCHIVE_BYTES))
+        except (ArtifactRefused, BlobTooLarge) as exc:
+            metrics = None
+            refused = f"results refused: {self._s3(key)}: {exc}"
         except (KeyError, ValueError, tarfile.TarError, OSError) as exc:
             metrics = None
             missing = f"no results in {self._s3(key)} ({type(exc).__name__}: {exc})"
         if metrics is not None:
             updated = apply_metrics(updated, metrics)
             updated.metrics_uri = self._s3(key)
+            if updated.failure is not None:
+                updated.failure = Failure.model_validate(
+                    bounded_failure(updated.failure.model_dump())
+                )
         if job_status != "Completed":
             updated.status = _STATUS[job_status]
-            reason = failure_reason or f"training job {job_status.lower()}"
-            updated.error = f"SageMaker: {reason}"[:2000]
+            reason = clean(failure_reason or "", MAX_FAILURE_REASON_CHARS).strip()
+            updated.error = f"SageMaker: {reason or f'training job {job_status.lower()}'}"
+            if refused:
+                updated.error += f"; {refused}"
         elif metrics is None:
             updated.status = "failed"
-            updated.error = missing[:2000]
+            updated.error = refused or missing
+        updated.error = updated.error[:2000] if updated.error else updated.error
         updated.finished_at = ended_at or datetime.now(UTC)
         if updated.wall_seconds is None and updated.started_at is not None:
             updated.wall_seconds = max(

@@ -3,11 +3,22 @@
 A child process keeps the implementation's code out of the pipeline's interpreter, and
 gives the harness a clean CUDA context. The harness checkpoints, so a run that timed out
 or was interrupted resumes from its checkpoint when the day is run again.
+
+LLM-written code: the harness is started with `--isolation jail` (it stays trusted and runs
+the candidate in a jailed worker, see `paperfoundry_trainer.jail`) and an environment
+without credentials. Where no jail works the run is not started: it fails with
+`not run: no isolation available (...)` (PAPERFOUNDRY_ALLOW_UNJAILED=1 overrides, loudly).
+Shipped reference implementations run with `--isolation none`.
+
+The harness leads its own process group: on timeout the group gets SIGTERM (the harness
+checkpoints), then SIGKILL after the grace period; when it exits, whatever it left in its
+group is killed; and a leftover process holding the output pipe cannot keep us waiting.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,12 +29,36 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from paperfoundry_trainer import jail
+
 from ...models import Implementation, TrainingRun
 from ...training import apply_metrics
-from .sandbox import limits, no_network_prefix, sandbox_env
+from .sandbox import allow_unjailed, no_network_prefix, not_run_message, sandbox_env, warn_unjailed
 
 GRACE_SECONDS = 30  # time the harness gets to checkpoint after SIGTERM
+PIPE_GRACE_SECONDS = 5  # after the harness exits, how long its output may still arrive
 QUIET_PREFIXES = ("pf_metric ", "pf_eval ")
+MAX_LINE = 1 << 16  # bytes per output line kept (a line without newlines cannot flood us)
+
+
+def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to `timeout` for the process to exit, without reaping it (its group id
+    stays ours until `wait`, so killing the group afterwards cannot hit a stranger)."""
+    deadline = time.monotonic() + timeout
+    while not jail.exited(proc):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(0.2, left))
+    return True
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    if proc.returncode is None:  # not reaped: the group id is still ours
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class SubprocessTrainer:
@@ -37,15 +72,22 @@ class SubprocessTrainer:
         timeout_minutes: float = 30.0,
         echo: Callable[[str], None] = lambda line: print(line, flush=True),
         python: str = sys.executable,
+        grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         self.workdir = workdir
         self.device = device
         self.timeout = timeout_minutes * 60
         self.echo = echo
         self.python = python
+        self.grace = grace_seconds
 
     def command(
-        self, impl_file: Path, run: TrainingRun, out: Path, paper_params: int | None = None
+        self,
+        impl_file: Path,
+        run: TrainingRun,
+        out: Path,
+        paper_params: int | None = None,
+        isolation: str = "none",
     ) -> list[str]:
         extra = ["--paper-params", str(paper_params)] if paper_params else []
         return [
@@ -56,6 +98,7 @@ class SubprocessTrainer:
             "--device", self.device,
             "--out", str(out),
             "--checkpoint-dir", str(out / "checkpoints"),
+            "--isolation", isolation,
             *extra,
         ]  # fmt: skip
 
@@ -63,6 +106,23 @@ class SubprocessTrainer:
         if not implementation.source_code or not implementation.file_name:
             raise ValueError(f"implementation of {run.arxiv_id} has no source code")
         out = self.workdir / run.run_id
+        isolation, prefix, popen_kwargs = "none", [], {}
+        if implementation.provenance == "llm":
+            reason = jail.probe()
+            if reason is None:
+                isolation = "jail"  # the harness (trusted) runs the code in a jailed worker
+            elif allow_unjailed():
+                warn_unjailed("training")
+                # the old sandbox: no network if permitted, file size limit, no core files
+                limits = jail.Limits(max_processes=None, tmp_bytes=None)
+                prefix = jail.limit_argv([*no_network_prefix()], limits)
+            else:  # LLM-written code does not run without a jail
+                return run.model_copy(update={
+                    "status": "failed", "error": not_run_message(reason),
+                    "finished_at": datetime.now(UTC),
+                })  # fmt: skip
+            # the harness needs no credentials to train LLM-written code
+            popen_kwargs = {"env": sandbox_env(out), "cwd": out}
         impl_file = out / "impl" / Path(implementation.file_name).name
         impl_file.parent.mkdir(parents=True, exist_ok=True)
         impl_file.write_text(implementation.source_code)
@@ -70,41 +130,8 @@ class SubprocessTrainer:
         metrics_path.unlink(missing_ok=True)  # never report a previous attempt's result
 
         tail: deque[str] = deque(maxlen=40)
-        command = self.command(impl_file, run, out, implementation.paper_params)
-        sandboxed: dict = {}
-        if implementation.provenance == "llm":
-            # LLM-written code trains in the sandbox: no credentials, no network.
-            command = [*no_network_prefix(), *command]
-            sandboxed = {"env": sandbox_env(out), "preexec_fn": limits(), "cwd": out}
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            command,
-            **sandboxed,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        # A watchdog, not a check per output line: a hung child prints nothing.
-        watchdog = threading.Timer(self.timeout, proc.send_signal, args=(signal.SIGTERM,))
-        watchdog.start()
-        assert proc.stdout is not None
-        with (out / "harness.log").open("a") as log:
-            for line in proc.stdout:
-                log.write(line)
-                line = line.rstrip("\n")
-                tail.append(line)
-                # Per-step metric lines are for SageMaker's MetricDefinitions; the console
-                # gets the harness's progress and result table (the log keeps everything).
-                if not line.startswith(QUIET_PREFIXES):
-                    self.echo(line)
-        watchdog.cancel()
-        timed_out = time.monotonic() - started >= self.timeout
-        try:
-            code = proc.wait(timeout=GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait()
+        command = self.command(impl_file, run, out, implementation.paper_params, isolation)
+        code, timed_out = self._run([*prefix, *command], out / "harness.log", tail, popen_kwargs)
 
         run = run.model_copy(update={"job_name": str(out), "finished_at": datetime.now(UTC)})
         if metrics_path.is_file():
@@ -125,3 +152,46 @@ class SubprocessTrainer:
         reason = "timed out" if timed_out else f"harness exited with code {code}"
         run.error = f"{reason} without writing metrics.json; last output:\n" + "\n".join(tail)
         return run
+
+    def _pump(self, stream, log_path: Path, tail: deque[str]) -> None:
+        """Copy the harness's output to its log, the console and the tail (a thread)."""
+        with stream, log_path.open("a") as log:
+            while raw := stream.readline(MAX_LINE):
+                line = raw.decode("utf-8", errors="replace")
+                log.write(line)
+                log.flush()
+                line = line.rstrip("\n")
+                tail.append(line)
+                # Per-step metric lines are for SageMaker's MetricDefinitions; the console
+                # gets the harness's progress and result table (the log keeps everything).
+                if not line.startswith(QUIET_PREFIXES):
+                    self.echo(line)
+
+    def _run(
+        self, command: list[str], log_path: Path, tail: deque[str], popen_kwargs: dict
+    ) -> tuple[int, bool]:
+        """Run the harness to the end or the timeout; returns (exit code, timed out)."""
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed whole below
+            **popen_kwargs,
+        )
+        assert proc.stdout is not None
+        reader = threading.Thread(target=self._pump, args=(proc.stdout, log_path, tail),
+                                  daemon=True)  # fmt: skip
+        reader.start()
+        # A deadline on the process, not a check per output line: a hung child prints nothing.
+        timed_out = not _wait_exit(proc, self.timeout)
+        if timed_out:
+            _signal_group(proc, signal.SIGTERM)  # the harness checkpoints and exits
+            _wait_exit(proc, self.grace)
+        _signal_group(proc, signal.SIGKILL)  # the harness if still there, and its leftovers
+        code = proc.wait()
+        jail.wait_group_gone(proc.pid)
+        reader.join(timeout=PIPE_GRACE_SECONDS)
+        if reader.is_alive():  # a process outside its group still holds the pipe: let go
+            tail.append("(output pipe still held open by a leftover process; stopped reading)")
+        return code, timed_out

@@ -1,0 +1,197 @@
+"""What an implementation declares (claims, ablations, baseline match) and claim verdicts.
+
+Declarations are module-level literals in the implementation file, read with
+`ast.literal_eval` so the trusted controller never executes the candidate's code:
+
+    CLAIMS = [{"id": "recall", "statement": "...", "task": "mqar",
+               "metric": "query_accuracy", "comparison": "equivalent",
+               "condition": "num_kv_pairs >= 8", "min_kv_pairs": 8}]
+    ABLATIONS = {"without short conv": {"short_conv": False}}   # build_model(spec, **kwargs)
+    BASELINE = {"short_conv": 3}   # give the baseline the same short causal conv
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TASK_METRICS = {"query_accuracy": "mqar", "bpb": "lm"}
+EFFICIENCY_METRICS = ("train_tokens_per_s", "infer_tokens_per_s", "state_size")
+COMPARISONS = ("better", "equivalent")
+MAX_CLAIMS, MAX_ABLATIONS = 8, 4
+CLAIM_OUTCOMES = ("supported", "contradicted", "inconclusive", "untestable", "invalid")
+EFFICIENCY_MARGIN = 0.10  # efficiency figures differ "really" only beyond 10%
+
+
+@dataclass
+class Declarations:
+    claims: list[dict] = field(default_factory=list)
+    ablations: dict[str, dict] = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # shown in metrics.json, never fatal
+
+
+def _literals(source: str) -> dict:
+    found = {}
+    for node in ast.parse(source).body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("CLAIMS", "ABLATIONS", "BASELINE")
+        ):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                found[node.targets[0].id] = ValueError(f"{node.targets[0].id} is not a literal")
+    return found
+
+
+def _clean_claim(raw, i: int) -> dict:
+    if not isinstance(raw, dict):
+        raise ValueError(f"claim {i} is not a dict")
+    claim = {
+        "id": str(raw.get("id") or f"claim{i + 1}")[:40],
+        "statement": str(raw.get("statement", ""))[:300],
+        "task": raw.get("task"),
+        "metric": str(raw.get("metric", "")),
+        "comparison": str(raw.get("comparison", "")),
+        "condition": str(raw.get("condition", ""))[:200],
+        "testable": bool(raw.get("testable", True)),
+        "why_untestable": str(raw.get("why_untestable", ""))[:300],
+    }
+    for key in ("min_kv_pairs", "at_seq_len"):
+        if raw.get(key) is not None:
+            claim[key] = int(raw[key])
+    if claim["testable"]:
+        if claim["comparison"] not in COMPARISONS:
+            raise ValueError(f"claim {claim['id']!r}: comparison must be one of {COMPARISONS}")
+        if claim["metric"] not in (*TASK_METRICS, *EFFICIENCY_METRICS):
+            raise ValueError(f"claim {claim['id']!r}: unknown metric {claim['metric']!r}")
+    return claim
+
+
+def read_declarations(path) -> Declarations:
+    decl = Declarations()
+    try:
+        found = _literals(Path(path).read_text())
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        decl.problems.append(f"cannot parse declarations: {exc}")
+        return decl
+    for name, value in found.items():
+        if isinstance(value, ValueError):
+            decl.problems.append(str(value))
+            found[name] = None
+    for i, raw in enumerate((found.get("CLAIMS") or [])[:MAX_CLAIMS]):
+        try:
+            decl.claims.append(_clean_claim(raw, i))
+        except (ValueError, TypeError) as exc:
+            decl.problems.append(str(exc))
+    ablations = found.get("ABLATIONS") or {}
+    if isinstance(ablations, dict):
+        for name, kwargs in list(ablations.items())[:MAX_ABLATIONS]:
+            if isinstance(name, str) and isinstance(kwargs, dict):
+                decl.ablations[name[:40]] = {str(k): v for k, v in kwargs.items()}
+            else:
+                decl.problems.append(f"ablation {name!r} must map a name to keyword arguments")
+    baseline = found.get("BASELINE") or {}
+    if isinstance(baseline, dict):
+        conv = baseline.get("short_conv", 0)
+        if isinstance(conv, int) and 0 <= conv <= 8:
+            decl.baseline["short_conv"] = conv
+        else:
+            decl.problems.append("BASELINE short_conv must be a kernel size 0..8")
+    return decl
+
+
+# -- claim verdicts ------------------------------------------------------------------------
+
+_FROM_COMPARISON = {
+    "better": {"better": "supported", "worse": "contradicted", "equivalent": "contradicted"},
+    "equivalent": {"better": "supported", "equivalent": "supported", "worse": "contradicted"},
+}
+
+
+def _result(claim, outcome, reason, evidence=None) -> dict:
+    return {**claim, "outcome": outcome, "reason": reason, "evidence": evidence}
+
+
+def _ratio_claim(claim, cand: float | None, base: float | None, higher_is_better: bool, what):
+    if cand is None or base is None or base <= 0 or cand <= 0:
+        return _result(claim, "untestable", f"{what} was not measured for both models")
+    ratio = cand / base if higher_is_better else base / cand  # > 1 means candidate better
+    ev = {"candidate": cand, "baseline": base, "ratio": ratio}
+    if claim["comparison"] == "better":
+        if ratio >= 1 + EFFICIENCY_MARGIN:
+            return _result(claim, "supported", f"{what}: {ratio:.2f}x the baseline's", ev)
+        return _result(claim, "contradicted", f"{what}: only {ratio:.2f}x the baseline's", ev)
+    if abs(math.log(ratio)) <= math.log(1 + EFFICIENCY_MARGIN) or ratio > 1:
+        return _result(claim, "supported", f"{what}: {ratio:.2f}x the baseline's", ev)
+    return _result(claim, "contradicted", f"{what}: {ratio:.2f}x the baseline's", ev)
+
+
+def evaluate(claims: list[dict], *, task: str, setting: dict, comparison: dict | None,
+             efficiency: dict, invalid_reason: str | None, smoke: bool) -> list[dict]:  # fmt: skip
+    """Each claim's outcome, from the candidate-vs-baseline comparison and efficiency."""
+    out = []
+    for claim in claims:
+        if not claim["testable"]:
+            why = claim["why_untestable"] or "the implementation marks it untestable"
+            out.append(_result(claim, "untestable", why))
+            continue
+        metric = claim["metric"]
+        if metric in TASK_METRICS and TASK_METRICS[metric] != task:
+            out.append(
+                _result(claim, "untestable", f"about {TASK_METRICS[metric]}; this run is {task}")
+            )
+            continue
+        if claim.get("min_kv_pairs") and setting.get("num_kv_pairs", 0) < claim["min_kv_pairs"]:
+            out.append(
+                _result(
+                    claim,
+                    "untestable",
+                    f"needs >= {claim['min_kv_pairs']} kv pairs; this budget uses "
+                    f"{setting.get('num_kv_pairs')} (run a larger budget on a GPU)",
+                )
+            )
+            continue
+        if smoke:
+            out.append(_result(claim, "inconclusive", "smoke-test budget: no verdict"))
+        elif metric not in TASK_METRICS:  # efficiency figures do not depend on learning
+            out.append(_efficiency_claim(claim, efficiency, setting))
+        elif invalid_reason:
+            out.append(_result(claim, "invalid", invalid_reason))
+        else:
+            out.append(_task_claim(claim, comparison))
+    return out
+
+
+def _task_claim(claim, comparison):
+    outcome = comparison["outcome"]
+    ev = {"effect": comparison["effect"], "ci95": comparison["ci95"]}
+    lo, hi = comparison["ci95"]
+    detail = f"effect {comparison['effect']:+.3f} (95% CI {lo:+.3f}..{hi:+.3f})"
+    if outcome == "inconclusive":
+        return _result(claim, "inconclusive", f"{detail}: neither shown nor ruled out", ev)
+    verdict = _FROM_COMPARISON[claim["comparison"]][outcome]
+    return _result(claim, verdict, f"{outcome} than/as the baseline: {detail}", ev)
+
+
+def _efficiency_claim(claim, efficiency, setting):
+    cand, base = efficiency.get("candidate") or {}, efficiency.get("baseline") or {}
+    metric = claim["metric"]
+    if metric == "train_tokens_per_s":
+        return _ratio_claim(claim, cand.get(metric), base.get(metric), True, "training throughput")
+    length = str(claim.get("at_seq_len") or setting.get("seq_len"))
+    if metric == "infer_tokens_per_s":
+        c, b = (cand.get(metric) or {}).get(length), (base.get(metric) or {}).get(length)
+        if c is None or b is None:
+            return _result(claim, "untestable", f"inference throughput not measured at {length}")
+        return _ratio_claim(claim, c, b, True, f"inference throughput at length {length}")
+    # state_size: smaller is better; the candidate's figure is what its model declares
+    c, b = (cand.get("state_size") or {}).get(length), (base.get("state_size") or {}).get(length)
+    if c is None:
+        return _result(claim, "untestable", "the model does not declare state_size(seq_len)")
+    return _ratio_claim(claim, c, b, False, f"recurrent state at length {length} (declared)")
