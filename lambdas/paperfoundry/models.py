@@ -400,9 +400,11 @@ class TrainingRun(Model):
 
     @property
     def has_results(self) -> bool:
-        """Schema 2 results to report (a verdict, gates, comparisons or claims)."""
-        return (self.metrics_schema or 1) >= 2 and bool(
-            self.outcome or self.gates or self.comparisons or self.claims
+        """Schema 2 results of a completed run (a verdict, gates, comparisons or claims)."""
+        return (
+            (self.metrics_schema or 1) >= 2
+            and self.status == "completed"
+            and bool(self.outcome or self.gates or self.comparisons or self.claims)
         )
 
     @property

@@ -300,11 +300,9 @@ def summary_table(result: RunResult, top: int = 10) -> Table:
     for i, ranked in enumerate(report.ranking[:top], start=1):
         outcome = ""
         if (pick := picked.get(ranked.paper.arxiv_id)) is not None:
-            if pick.run and pick.run.verdict:
-                v = pick.run.verdict
-                outcome = (
-                    f"{v.outcome} ({v.effect:+.3f} {v.metric}){' toy-scale' if v.toy_scale else ''}"
-                )
+            if pick.run and (badge := pick.run.badge) is not None:
+                toy = " toy-scale" if pick.run.verdict and pick.run.verdict.toy_scale else ""
+                outcome = f"{badge.text}{toy}"
             elif pick.run:
                 outcome = f"run {pick.run.status}"
             else:

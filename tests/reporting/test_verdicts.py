@@ -187,6 +187,7 @@ def _comparison(outcome: str, model: str = "candidate") -> ModelComparison:
 )
 def test_the_badge_never_says_more_than_the_claims(outcome, comparisons, claims, expected):
     run = _run(
+        status="completed",
         metrics_schema=2,
         outcome=outcome,
         comparisons=[_comparison(o) for o in comparisons],

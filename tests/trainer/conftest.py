@@ -1,13 +1,22 @@
-"""Make `paperfoundry_trainer` importable from the source tree and share helpers."""
+"""Shared helpers for the trainer tests: paths, small candidate files, CLI runs.
+
+Every full comparison starts a process per training run (each imports torch: ~3 s of CPU),
+so end-to-end tests use the `tiny` budget or short `--steps` overrides, one learning rate
+where the sweep itself is not under test, and share runs through fixtures where several
+tests only read the same result.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
-import random
-import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +29,78 @@ TOKENFORMER = LIBRARY / "tokenformer_2410_23168.py"
 if str(TRAINER_ROOT) not in sys.path:
     sys.path.insert(0, str(TRAINER_ROOT))
 
+# BASED on MQAR at the tiny budget, one LR: the happy path, and the uninterrupted run the
+# resume test compares against (same arguments, so the same comparison).
+BASED_TINY = ["--impl", str(BASED), "--task", "mqar", "--budget", "tiny", "--device", "cpu",
+              "--lrs", "1e-2"]  # fmt: skip
+
+# A small causal model (embeddings, causal depthwise conv, MLP) sized to the budget with a
+# closed-form parameter count: cheap to build in every process. `Model.extra` is the hook
+# the variants below replace.
+CAUSAL_MODEL = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, vocab_size, seq_len, d):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, d)
+        self.pos = nn.Embedding(seq_len, d)
+        self.conv = nn.Conv1d(d, d, kernel_size=3, padding=2, groups=d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.head = nn.Linear(d, vocab_size, bias=False)
+
+    def forward(self, idx):
+        T = idx.shape[1]
+        x = self.emb(idx) + self.pos(torch.arange(T, device=idx.device))
+        x = x + self.conv(x.transpose(1, 2))[..., :T].transpose(1, 2)
+        x = x + self.mlp(x)
+        return self.head(self.extra(idx, x))
+
+    def extra(self, idx, x):
+        return x
+
+
+def n_params(spec, d):
+    return 2 * spec.vocab_size * d + spec.seq_len * d + 4 * d + 4 * d * d + 3 * d
+
+
+def build_model(spec):
+    d = min(range(4, 4096, 4), key=lambda d: abs(n_params(spec, d) - spec.param_budget))
+    return Model(spec.vocab_size, spec.seq_len, d)
+'''
+
+# Causal at the validation shape (batch 2), reads the next token at every other batch size.
+PEEKS_UNLESS_BATCH_2 = (
+    CAUSAL_MODEL
+    + '''
+
+def _peek(self, idx, x):
+    if idx.shape[0] != 2:
+        x = x + self.emb(torch.roll(idx, -1, 1))
+    return x
+
+
+Model.extra = _peek
+'''
+)
+
+# Validates (batch 2) but fails in training (the training batch size).
+FAILS_IN_TRAINING = (
+    CAUSAL_MODEL
+    + '''
+
+def _fail(self, idx, x):
+    if self.training and idx.shape[0] != 2:
+        raise RuntimeError("this model only works at batch size 2")
+    return x
+
+
+Model.extra = _fail
+'''
+)
+
 
 def subprocess_env() -> dict:
     env = dict(os.environ)
@@ -28,30 +109,34 @@ def subprocess_env() -> dict:
     return env
 
 
-def make_corpus(directory: Path, n_bytes: int = 20_000) -> Path:
-    """A small deterministic English-like corpus split into train.txt / val.txt."""
-    rng = random.Random(0)
-    words = (
-        "the of and to in is that it was for on are as with his they at be this from "
-        "have or by one had not but what all were when we there can an your which their "
-        "said if do will each about how up out them then she many some so these would"
-    ).split()
-    text, size = [], 0
-    while size < n_bytes:
-        line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 12))).capitalize() + ".\n"
-        text.append(line)
-        size += len(line)
-    raw = "".join(text)
-    cut = int(len(raw) * 0.9)
+def write_impl(directory: Path, name: str, body: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "train.txt").write_text(raw[:cut])
-    (directory / "val.txt").write_text(raw[cut:])
-    return directory
+    path = directory / name
+    path.write_text(body)
+    return path
 
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    return make_corpus(tmp_path / "corpus")
+def run_train(args: list[str], out: Path) -> SimpleNamespace:
+    """`paperfoundry_trainer train ARGS --out OUT` in this process, its stdout and stderr
+    captured; metrics.json parsed when there is one."""
+    from paperfoundry_trainer.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            rc = main(["train", *args, "--out", str(out)])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    path = out / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else None
+    return SimpleNamespace(
+        rc=rc, out=out, metrics=metrics, stdout=stdout.getvalue(), stderr=stderr.getvalue()
+    )
+
+
+def by_name(items: list[dict], name: str) -> dict:
+    return next(i for i in items if i.get("name", i.get("model", i.get("id"))) == name)
 
 
 @pytest.fixture(autouse=True)
@@ -62,19 +147,22 @@ def _restore_sigterm():
     signal.signal(signal.SIGTERM, old)
 
 
-@pytest.fixture
-def impl_dir(tmp_path) -> Path:
-    d = tmp_path / "impls"
-    d.mkdir()
-    return d
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path, monkeypatch):
+    """The built-in LM corpus goes to tempfile.gettempdir(): keep it in this test's tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
-def write_impl(directory: Path, name: str, body: str) -> Path:
-    path = directory / name
-    path.write_text(body)
-    return path
+@pytest.fixture(scope="session")
+def based_tiny(tmp_path_factory):
+    """One uninterrupted BASED-vs-baseline comparison (tiny), shared by several tests."""
+    run = run_train(BASED_TINY, tmp_path_factory.mktemp("based_tiny") / "out")
+    assert run.rc == 0, run.stderr[-3000:]
+    return run
 
 
 def hadolint_binary() -> str | None:
+    import shutil
+
     local = Path(sys.executable).parent / "hadolint"
     return str(local) if local.exists() else shutil.which("hadolint")

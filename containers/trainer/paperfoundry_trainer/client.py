@@ -41,9 +41,7 @@ class Worker:
                 if key in os.environ:
                     env[key] = os.environ[key]
             # threads count as processes for RLIMIT_NPROC: leave room for torch's pools
-            limits = jail.Limits(
-                cpu_seconds=cpu_seconds, memory_bytes=memory, max_processes=256
-            )
+            limits = jail.Limits(cpu_seconds=cpu_seconds, memory_bytes=memory, max_processes=256)
             self.proc = jail.popen(
                 argv,
                 ro_paths=[str(p) for p in ro_paths],

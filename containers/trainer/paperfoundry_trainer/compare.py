@@ -75,6 +75,10 @@ class Job:
     extra: dict = field(default_factory=dict)
 
 
+class _Restart(Exception):
+    """A run's saved state could not be loaded: run it again from the start."""
+
+
 class CandidateFailed(Exception):
     def __init__(self, info: dict):
         super().__init__(info["message"])
@@ -382,18 +386,14 @@ class Comparison:
             steps=b.steps, batch_size=b.batch_size, lr=lr, warmup_frac=b.warmup_frac,
             log_every=b.log_every,
         )  # fmt: skip
-        ro = [arm.source["path"]] if arm.is_impl else []
-        if self.job.task == "lm":
-            ro.append(str(Path(self.job.data_dir).resolve()))
-        worker = Worker(
-            isolation="none" if arm.trusted else "jail",
-            ro_paths=ro,
-            gpu=self.device.type == "cuda",
-            threads=self.threads,
-        )
+        worker = self._worker(arm)
         t_run = time.perf_counter()
         try:
-            result = self._drive(worker, arm, cfg, seed, split, run_id)
+            try:
+                result = self._drive(worker, arm, cfg, seed, split, run_id)
+            except _Restart:
+                worker = self._worker(arm)
+                result = self._drive(worker, arm, cfg, seed, split, run_id)
         except WorkerError as exc:
             if arm.is_impl:
                 raise CandidateFailed(exc.info) from exc
@@ -418,6 +418,17 @@ class Comparison:
         )
         return result
 
+    def _worker(self, arm: Arm) -> Worker:
+        ro = [arm.source["path"]] if arm.is_impl else []
+        if self.job.task == "lm":
+            ro.append(str(Path(self.job.data_dir).resolve()))
+        return Worker(
+            isolation="none" if arm.trusted else "jail",
+            ro_paths=ro,
+            gpu=self.device.type == "cuda",
+            threads=self.threads,
+        )
+
     def _drive(self, worker: Worker, arm: Arm, cfg: TrainConfig, seed, split, run_id) -> dict:
         spec, b, job = self.spec, self.b, self.job
         long_len = 4096
@@ -435,14 +446,22 @@ class Comparison:
             train=asdict(cfg),
             state_lengths=[spec.seq_len, long_len],
         )
-        partial = self.ckdir / "partial" / f"{_safe(run_id)}.pt" if self.ckdir else None
+        # in-progress state belongs to this exact comparison (a stale one is never loaded)
+        fp = self.state["fingerprint"][:16]
+        partial = self.ckdir / "partial" / fp / f"{_safe(run_id)}.pt" if self.ckdir else None
         # the curve is as the worker reports it: shown, but no verdict depends on it
         curve, step = {"step": [], "loss": []}, 0
         if partial is not None and partial.is_file():
             blob = torch.frombuffer(bytearray(partial.read_bytes()), dtype=torch.uint8)
-            reply = worker.call("load", CALL_TIMEOUT_S, tensors={"blob": blob})[0]
-            step, curve = int(reply["step"]), _curve(reply.get("curve"))
-            log(f"pf: {run_id}: resumed at step {step}")
+            try:
+                reply = worker.call("load", CALL_TIMEOUT_S, tensors={"blob": blob})[0]
+                step, curve = int(reply["step"]), _curve(reply.get("curve"))
+                log(f"pf: {run_id}: resumed at step {step}")
+            except WorkerError as exc:  # unreadable state: start this run again
+                log(f"pf: {run_id}: cannot resume ({exc}); starting the run again")
+                partial.unlink(missing_ok=True)
+                worker.close()
+                raise _Restart from exc
         step0, train_seconds, diverged, last_save = step, 0.0, False, time.monotonic()
         while step < cfg.steps:
             if self.stop():
