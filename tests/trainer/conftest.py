@@ -1,9 +1,11 @@
 """Shared helpers for the trainer tests: paths, small candidate files, CLI runs.
 
-Every full comparison starts a process per training run (each imports torch: ~3 s of CPU),
-so end-to-end tests use the `tiny` budget or short `--steps` overrides, one learning rate
-where the sweep itself is not under test, and share runs through fixtures where several
-tests only read the same result.
+Every full comparison starts a process per training run, and each costs ~4 s of CPU before
+it trains (importing torch, and torch._dynamo, which the optimiser pulls in), so end-to-end
+tests use the `tiny` budget or short `--steps` overrides, one learning rate where the sweep
+itself is not under test, and share runs through session fixtures where several tests only
+read the same result. They are marked `slow`; `-m "not slow"` runs the rest in under a
+minute.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ BASED_TINY = ["--impl", str(BASED), "--task", "mqar", "--budget", "tiny", "--dev
 # A small causal model (embeddings, causal depthwise conv, MLP) sized to the budget with a
 # closed-form parameter count: cheap to build in every process. `Model.extra` is the hook
 # the variants below replace.
-CAUSAL_MODEL = '''
+CAUSAL_MODEL = """
 import torch
 import torch.nn as nn
 
@@ -69,12 +71,12 @@ def n_params(spec, d):
 def build_model(spec):
     d = min(range(4, 4096, 4), key=lambda d: abs(n_params(spec, d) - spec.param_budget))
     return Model(spec.vocab_size, spec.seq_len, d)
-'''
+"""
 
 # Causal at the validation shape (batch 2), reads the next token at every other batch size.
 PEEKS_UNLESS_BATCH_2 = (
     CAUSAL_MODEL
-    + '''
+    + """
 
 def _peek(self, idx, x):
     if idx.shape[0] != 2:
@@ -83,13 +85,13 @@ def _peek(self, idx, x):
 
 
 Model.extra = _peek
-'''
+"""
 )
 
 # Validates (batch 2) but fails in training (the training batch size).
 FAILS_IN_TRAINING = (
     CAUSAL_MODEL
-    + '''
+    + """
 
 def _fail(self, idx, x):
     if self.training and idx.shape[0] != 2:
@@ -98,8 +100,14 @@ def _fail(self, idx, x):
 
 
 Model.extra = _fail
-'''
+"""
 )
+
+
+LM_CLAIM = """
+CLAIMS = [{"id": "bpb", "statement": "models bytes as well as a Transformer", "task": "lm",
+           "metric": "bpb", "comparison": "equivalent"}]
+"""
 
 
 def subprocess_env() -> dict:
@@ -159,6 +167,50 @@ def based_tiny(tmp_path_factory):
     run = run_train(BASED_TINY, tmp_path_factory.mktemp("based_tiny") / "out")
     assert run.rc == 0, run.stderr[-3000:]
     return run
+
+
+def make_opt_ml(root: Path, mp: pytest.MonkeyPatch, impl: Path, hps: dict) -> Path:
+    """A SageMaker /opt/ml tree under `root` (hyperparameters as strings, the impl channel),
+    pointed at by the environment variables SageMaker sets."""
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
+    impl_dir = root / "input" / "data" / "impl"
+    impl_dir.mkdir(parents=True)
+    (impl_dir / impl.name).write_bytes(impl.read_bytes())
+    mp.setenv("PF_OPT_ML", str(root))
+    for var in ("SM_HPS", "SM_OUTPUT_DATA_DIR", "SM_CHANNEL_DATA", "PF_CHECKPOINT_DIR"):
+        mp.delenv(var, raising=False)
+    mp.setenv("SM_CHANNEL_IMPL", str(impl_dir))
+    mp.setenv("SM_MODEL_DIR", str(root / "model"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def lm_tiny_sagemaker(tmp_path_factory):
+    """SageMaker mode, `lm` at the tiny budget without a data channel (the built-in corpus),
+    candidate = PEEKS_UNLESS_BATCH_2: one run serves the SageMaker contract, the offline LM
+    path and the causality probe (test_sagemaker.py, test_verdicts.py)."""
+    from paperfoundry_trainer.cli import main
+
+    base = tmp_path_factory.mktemp("lm_tiny_sagemaker")
+    impl = write_impl(base, "peek.py", PEEKS_UNLESS_BATCH_2 + LM_CLAIM)
+    hps = {"task": "lm", "budget": "tiny", "steps": "10", "seeds": "2", "device": "cpu",
+           "paper_params": "1300000000", "lrs": "[0.003]"}  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    old = signal.getsignal(signal.SIGTERM)
+    with pytest.MonkeyPatch.context() as mp:
+        root = make_opt_ml(base / "opt_ml", mp, impl, hps)
+        mp.setattr(tempfile, "tempdir", str(base))  # where the built-in corpus goes
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                rc = main([])
+        finally:
+            signal.signal(signal.SIGTERM, old)
+    metrics = json.loads((root / "model" / "metrics.json").read_text())
+    return SimpleNamespace(
+        rc=rc, root=root, corpus=base / "paperfoundry-corpus", metrics=metrics,
+        stdout=stdout.getvalue(), stderr=stderr.getvalue(),
+    )  # fmt: skip
 
 
 def hadolint_binary() -> str | None:

@@ -1,125 +1,132 @@
-"""End-to-end `train`: the happy path's outputs, and structured failures for broken impls."""
+"""End-to-end `train`: the happy path's metrics.json (schema 2), exit codes, structured
+failures for broken implementations."""
 
 from __future__ import annotations
 
-import json
 import re
-import struct
-import zlib
+import shutil
 
 import pytest
-from conftest import BASED, write_impl
+from conftest import (
+    BASED,
+    BASED_TINY,
+    FAILS_IN_TRAINING,
+    TRAINER_ROOT,
+    run_train,
+    write_impl,
+)
 from paperfoundry_trainer.cli import main
+from paperfoundry_trainer.spec import get_budget
+from paperfoundry_trainer.validate import check_impl
 
-METRICS_KEYS = {
-    "schema",
-    "status",
-    "task",
-    "budget",
-    "impl",
-    "device",
-    "failure",
-    "metric",
-    "params",
-    "sweep",
-    "final",
-    "verdict",
-    "curves",
-    "tokens_per_run",
-    "steps",
-    "wall_seconds",
+SCHEMA_KEYS = {
+    "schema", "status", "task", "budget", "impl", "device", "isolation", "failure", "metric",
+    "setting", "outcome", "baseline", "params", "gates", "sweep", "models", "comparisons",
+    "efficiency", "claims", "verdict", "curves", "tokens_per_run", "steps", "wall_seconds",
     "plots",
-}
+}  # fmt: skip
 VERDICT_KEYS = {
-    "outcome",
-    "metric",
-    "higher_is_better",
-    "candidate_mean",
-    "baseline_mean",
-    "candidate_std",
-    "baseline_std",
-    "effect",
-    "toy_scale",
-    "summary",
-}
-# the MetricDefinitions regexes documented in containers/trainer/README.md
-METRIC_REGEXES = [
-    r"pf_metric model=candidate .*train_loss=([0-9.eE+-]+)",
-    r"pf_metric model=baseline .*train_loss=([0-9.eE+-]+)",
-    r"pf_final model=candidate value=([0-9.eE+-]+)",
-    r"pf_final model=baseline value=([0-9.eE+-]+)",
-    r"pf_verdict outcome=\w+ effect=([0-9.eE+-]+)",
-]
+    "outcome", "metric", "higher_is_better", "candidate_mean", "baseline_mean",
+    "candidate_std", "baseline_std", "effect", "ci95", "toy_scale", "summary",
+}  # fmt: skip
+COMPARISON_KEYS = {"model", "against", "metric", "effect", "ci95", "ci90", "margin", "n",
+                   "outcome", "summary"}  # fmt: skip
+EFFICIENCY_KEYS = {"train_tokens_per_s", "infer_tokens_per_s", "peak_memory_mb",
+                   "flops_per_token", "state_size", "state_size_source"}  # fmt: skip
+ABLATION = "ablation:without short conv"  # declared by the BASED reference file
 
 
-def read_png(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF
-        chunks[tag] = chunks.get(tag, b"") + body
-        pos += 12 + length
-    w, h, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (depth, color) == (8, 2)
-    assert len(zlib.decompress(chunks[b"IDAT"])) == h * (1 + 3 * w)
-    return w, h
+def metric_regexes() -> list[str]:
+    """The SageMaker MetricDefinitions documented in containers/trainer/README.md."""
+    text = (TRAINER_ROOT / "README.md").read_text()
+    return re.findall(r"^\| [\w:]+ \| `(pf_\w+ .*)` \|$", text, re.M)
 
 
-def test_happy_path_writes_metrics_and_plot(tmp_path, capsys):
-    out = tmp_path / "out"
-    rc = main(
-        [
-            "train",
-            "--impl",
-            str(BASED),
-            "--task",
-            "mqar",
-            "--budget",
-            "tiny",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-        ]
-    )
-    assert rc == 0
-    m = json.loads((out / "metrics.json").read_text())
-    assert set(m) >= METRICS_KEYS
-    assert m["status"] == "ok" and m["failure"] is None and m["schema"] == 1
-    assert m["metric"] == {"name": "query_accuracy", "higher_is_better": True}
-    assert set(m["verdict"]) == VERDICT_KEYS
-    assert m["verdict"]["outcome"] in ("better", "worse", "inconclusive")
-    assert m["verdict"]["toy_scale"] is True
-    assert m["impl"] == BASED.name and m["device"] == "cpu" and m["budget"] == "tiny"
-    assert len(m["sweep"]) == 6  # 3 lrs x 2 models
-    for model in ("baseline", "candidate"):
-        f = m["final"][model]
-        assert f["seeds"] == [0, 1] and len(f["values"]) == 2
-        assert set(m["curves"][model]) == {"0", "1"}
-        assert m["curves"][model]["0"]["step"][-1] == m["steps"]
-        assert isinstance(m["params"][model], int)
-    assert m["plots"] == ["loss_curves.png"]
-    w, h = read_png(out / "loss_curves.png")
-    assert w > 100 and h > 100
-    stdout = capsys.readouterr().out
-    for rx in METRIC_REGEXES:
-        assert re.search(rx, stdout), rx
+@pytest.mark.slow
+def test_happy_path_writes_metrics_schema_2(based_tiny):
+    m, b = based_tiny.metrics, get_budget("mqar", "tiny")
+    assert set(m) >= SCHEMA_KEYS
+    assert m["schema"] == 2 and m["status"] == "ok" and m["failure"] is None
+    assert (m["task"], m["budget"], m["impl"]) == ("mqar", "tiny", BASED.name)
+    assert (m["device"], m["isolation"]) == ("cpu", "none")
+    assert m["metric"] == {"name": "query_accuracy", "higher_is_better": True, "split": "test"}
+    assert m["setting"]["num_kv_pairs"] == b.task_args["num_kv_pairs"]
+    assert m["steps"] == b.steps and m["tokens_per_run"] == b.steps * b.batch_size * b.spec.seq_len
+    # tiny is a wiring test: every comparison and the verdict say "smoke"
+    assert m["outcome"] == "smoke" and m["verdict"]["outcome"] == "smoke"
+    assert set(m["verdict"]) == VERDICT_KEYS and m["verdict"]["toy_scale"] is True
+    assert m["baseline"]["config"]["short_conv"] == 3  # BASELINE = {"short_conv": 3}
+    assert "Zoology" in m["baseline"]["name"]
+    assert abs(m["params"]["match"]) <= 0.02
+    assert m["params"]["baseline"]["total"] > 0 and m["params"]["candidate"]["non_embedding"] > 0
+
+    # models: candidate, the declared ablation, baseline, control; fresh seeds on test
+    assert set(m["models"]) == {"candidate", ABLATION, "baseline", "control"}
+    for name in ("candidate", ABLATION, "baseline"):
+        s = m["models"][name]
+        assert s["seeds"] == [1, 2] and len(s["values"]) == 2
+        assert all(0 <= v <= 1 for v in s["values"]) and s["lr"] == 1e-2
+        assert set(m["curves"][name]) == {"1", "2"}
+        assert m["curves"][name]["1"]["step"][-1] == b.steps
+    assert m["models"]["control"]["seeds"] == [1]
+    # the sweep (validation split, seed 0) covers the candidate and the baseline only
+    assert {(r["model"], r["seed"]) for r in m["sweep"]} == {("candidate", 0), ("baseline", 0)}
+    assert m["lr_grids"] == {"candidate": [1e-2], "baseline": [1e-2]}
+
+    gates = {g["name"]: g for g in m["gates"]}
+    assert set(gates) == {"baseline_competence", "negative_control", "params_matched",
+                          "causal:candidate", f"causal:{ABLATION}"}  # fmt: skip
+    assert gates["causal:candidate"]["passed"] and gates[f"causal:{ABLATION}"]["passed"]
+    for g in gates.values():
+        assert {"name", "passed", "value", "threshold", "detail"} <= set(g)
+
+    assert [c["model"] for c in m["comparisons"]] == ["candidate", ABLATION]
+    for c in m["comparisons"]:
+        assert set(c) >= COMPARISON_KEYS and c["against"] == "baseline" and c["n"] == [2, 2]
+        assert c["outcome"] == "smoke" and c["margin"] == 0.03
+    assert {c["id"] for c in m["claims"]} == {"recall", "recall-hard", "state", "throughput",
+                                              "lm-quality"}  # fmt: skip
+    for c in m["claims"]:  # tiny: never a verdict on a claim
+        assert c["outcome"] in ("inconclusive", "untestable"), c
+    assert m["declaration_problems"] == []
+
+    assert set(m["efficiency"]) == set(m["models"])
+    for name, e in m["efficiency"].items():
+        assert set(e) >= EFFICIENCY_KEYS, name
+        assert e["flops_per_token"] > 0 and e["train_tokens_per_s"] > 0
+        assert len(e["infer_tokens_per_s"]) == 2 and all(
+            v > 0 for v in e["infer_tokens_per_s"].values()
+        )
+    base_state = m["efficiency"]["baseline"]["state_size"]
+    assert base_state["4096"] > base_state["16"] > 0  # the KV cache grows with the context
+    cand = m["efficiency"]["candidate"]
+    assert cand["state_size_source"] == ("declared by the model" if cand["state_size"] else None)
+    assert m["wall_seconds"] > 0
 
 
-PAD = """
-import torch
-import torch.nn as nn
+@pytest.mark.slow
+def test_happy_path_output_lines(based_tiny):
+    out = based_tiny.stdout
+    regexes = metric_regexes()
+    assert len(regexes) >= 7
+    for rx in regexes:
+        assert re.search(rx, out, re.M), rx
+    assert "gate baseline_competence:" in out and "candidate vs baseline: SMOKE" in out
+    assert "Traceback" not in based_tiny.stderr
 
 
-def pad_to_budget(module, spec):
-    # an unused parameter that brings the count exactly to the budget
-    n = sum(p.numel() for p in module.parameters())
-    module.pad = nn.Parameter(torch.zeros(max(1, spec.param_budget - n)))
-"""
+@pytest.mark.slow
+def test_rerun_of_a_finished_comparison_reuses_every_run(based_tiny, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(based_tiny.out, out)
+    (out / "metrics.json").unlink()
+    again = run_train(BASED_TINY, out)
+    assert again.rc == 0, again.stderr[-3000:]
+    assert "resuming from checkpoint" in again.stderr
+    assert "pf_metric " not in again.stdout  # nothing trained again
+    assert again.metrics["models"] == based_tiny.metrics["models"]
+    assert again.metrics["comparisons"] == based_tiny.metrics["comparisons"]
+
 
 BROKEN = {
     "syntax": ("import\n", "import", "SyntaxError"),
@@ -128,42 +135,31 @@ BROKEN = {
         "import",
         "ModuleNotFoundError",
     ),
+    "no_build_model": ("import torch\n", "import", "ContractError"),
+    "returns_none": ("def build_model(spec):\n    return None\n", "build", "ContractError"),
     "wrong_shape": (
         """
 import torch.nn as nn
 
-class M(nn.Module):
-    def __init__(self, spec):
-        super().__init__()
-        self.emb = nn.Embedding(spec.vocab_size, 64)
-        self.mlp = nn.Linear(64, 64 * 6)
-        pad_to_budget(self, spec)
-
-    def forward(self, idx):
-        return self.mlp(self.emb(idx))  # (B, T, 384): not vocab_size
-
-
 def build_model(spec):
-    return M(spec)
+    d = spec.param_budget // (2 * spec.vocab_size)
+    return nn.Sequential(nn.Embedding(spec.vocab_size, d), nn.Linear(d, spec.vocab_size + 1))
 """,
         "shape",
         "ShapeError",
     ),
     "nan_output": (
         """
-import torch
 import torch.nn as nn
 
 class M(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.emb = nn.Embedding(spec.vocab_size, 128)
-        self.out = nn.Linear(128, spec.vocab_size)
-        pad_to_budget(self, spec)
+        d = spec.param_budget // (2 * spec.vocab_size)
+        self.emb, self.out = nn.Embedding(spec.vocab_size, d), nn.Linear(d, spec.vocab_size)
 
     def forward(self, idx):
         return self.out(self.emb(idx)) * float("nan")
-
 
 def build_model(spec):
     return M(spec)
@@ -189,14 +185,11 @@ import torch.nn as nn
 class M(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.emb = nn.Embedding(spec.vocab_size, 128)
-        self.out = nn.Linear(128, spec.vocab_size)
-        pad_to_budget(self, spec)
+        d = spec.param_budget // (2 * spec.vocab_size)
+        self.emb, self.out = nn.Embedding(spec.vocab_size, d), nn.Linear(d, spec.vocab_size)
 
     def forward(self, idx):
-        h = self.emb(idx)
-        return self.out(h.transpose(1, 2))  # wrong dim
-
+        return self.out(self.emb(idx).transpose(1, 2))  # wrong dim
 
 def build_model(spec):
     return M(spec)
@@ -204,85 +197,97 @@ def build_model(spec):
         "forward",
         "RuntimeError",
     ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BROKEN))
-def test_broken_impl_gives_structured_failure(case, impl_dir, tmp_path, capsys):
-    source, stage, exc_type = BROKEN[case]
-    impl = write_impl(impl_dir, f"{case}.py", source if case == "syntax" else PAD + source)
-    out = tmp_path / "out"
-    rc = main(
-        [
-            "train",
-            "--impl",
-            str(impl),
-            "--task",
-            "mqar",
-            "--budget",
-            "tiny",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-        ]
-    )
-    assert rc == 2
-    m = json.loads((out / "metrics.json").read_text())
-    assert m["status"] == "failed" and m["verdict"] is None
-    f = m["failure"]
-    assert set(f) == {"stage", "type", "message", "traceback"}
-    assert (f["stage"], f["type"]) == (stage, exc_type), f
-    assert str(impl_dir) not in f["traceback"]  # paths are relative to the impl file
-    if case in ("syntax", "runtime_error_in_forward"):
-        assert impl.name in f["traceback"]
-    assert "Traceback" not in capsys.readouterr().out  # no bare crash on stdout
-
-
-def test_non_causal_impl_is_rejected(impl_dir, tmp_path):
-    impl = write_impl(
-        impl_dir,
-        "peek.py",
-        PAD
-        + """
-import torch
+    "reads_ahead": (
+        """
 import torch.nn as nn
 
 class M(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.emb = nn.Embedding(spec.vocab_size, 64)
-        self.out = nn.Linear(64, spec.vocab_size)
-        pad_to_budget(self, spec)
+        d = spec.param_budget // (2 * spec.vocab_size)
+        self.emb, self.out = nn.Embedding(spec.vocab_size, d), nn.Linear(d, spec.vocab_size)
 
     def forward(self, idx):
         h = self.emb(idx)
-        return self.out(h + h.mean(1, keepdim=True))  # sees the future
-
+        return self.out(h + h.mean(1, keepdim=True))  # every position sees the future
 
 def build_model(spec):
     return M(spec)
 """,
-    )
-    rc = main(
-        [
-            "train",
-            "--impl",
-            str(impl),
-            "--task",
-            "mqar",
-            "--budget",
-            "tiny",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "out"),
-        ]
-    )
-    assert rc == 2
-    f = json.loads((tmp_path / "out" / "metrics.json").read_text())["failure"]
-    assert (f["stage"], f["type"]) == ("forward", "CausalityError")
+        "forward",
+        "CausalityError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_impl_gives_structured_failure(case, tmp_path):
+    """What validation reports for each kind of breakage (in this process: fast)."""
+    source, stage, exc_type = BROKEN[case]
+    impl = write_impl(tmp_path / "impls", f"{case}.py", source)
+    result = check_impl(impl, get_budget("mqar", "tiny").spec)
+    assert result["ok"] is False
+    f = result["failure"]
+    assert set(f) == {"stage", "type", "message", "traceback"}
+    assert (f["stage"], f["type"]) == (stage, exc_type), f
+    assert f["message"] and str(tmp_path) not in f["traceback"] + f["message"]
+    if case in ("syntax", "runtime_error_in_forward"):
+        assert impl.name in f["traceback"]  # relative to the impl file
+
+
+@pytest.mark.parametrize("case", ["syntax", "reads_ahead"])
+def test_broken_impl_exits_2_with_failure_in_metrics(case, tmp_path):
+    """The same through `train`: validation in a subprocess, exit 2, metrics.json."""
+    source, stage, exc_type = BROKEN[case]
+    impl = write_impl(tmp_path / "impls", f"{case}.py", source)
+    run = run_train(["--impl", str(impl), "--task", "mqar", "--budget", "tiny"], tmp_path / "out")
+    assert run.rc == 2, run.stderr[-2000:]
+    m = run.metrics
+    assert m["schema"] == 2 and m["status"] == "failed" and m["verdict"] is None
+    assert m["outcome"] is None and m["models"] == {} and m["comparisons"] == []
+    f = m["failure"]
+    assert set(f) == {"stage", "type", "message", "traceback"}
+    assert (f["stage"], f["type"]) == (stage, exc_type), f
+    assert str(tmp_path) not in f["traceback"]
+    assert "pf_metric" not in run.stdout  # nothing was trained
+    assert f"FAILED at stage {stage}" in run.stderr
+
+
+@pytest.mark.slow
+def test_candidate_failing_in_training_stops_the_runs_beside_it(based_tiny, tmp_path):
+    """Validation passes (batch 2); training (batch 16) raises in the worker: exit 2 with
+    the worker's structured failure, and the baseline's run that was training in parallel
+    checkpoints and stops instead of training to the end. The checkpoint dir starts with
+    another comparison's checkpoint, which must not be used."""
+    out = tmp_path / "out"
+    shutil.copytree(based_tiny.out / "checkpoints", out / "checkpoints")
+    impl = write_impl(tmp_path / "impls", "fails.py", FAILS_IN_TRAINING)
+    args = ["--impl", str(impl), "--task", "mqar", "--budget", "tiny", "--lrs", "1e-2",
+            "--steps", "400", "--workers", "2"]  # fmt: skip
+    run = run_train(args, out)
+    assert run.rc == 2, run.stderr[-3000:]
+    assert "belongs to a different comparison" in run.stderr
+    assert "resuming" not in run.stderr
+    f = run.metrics["failure"]
+    assert (f["stage"], f["type"]) == ("train", "RuntimeError"), f
+    assert "only works at batch size 2" in f["message"] and "fails.py" in f["traceback"]
+    assert str(tmp_path) not in f["traceback"]
+    # the baseline saw the stop: its state is saved, it did not train to step 400
+    assert list((out / "checkpoints" / "partial").glob("**/baseline*")), run.stderr[-3000:]
+    assert "pf_metric model=baseline seed=0 lr=0.01 step=400 " not in run.stdout
 
 
 def test_bad_usage_exits_64(tmp_path):
     assert main(["train", "--impl", "x.py", "--task", "nope"]) == 64
+    assert main(["train", "--impl", "x.py", "--task", "mqar", "--budget", "huge"]) == 64
+    assert main(["train", "--task", "mqar"]) == 64  # --impl is required
+    assert main(["frobnicate"]) == 64
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_missing_impl_file_is_a_setup_failure(tmp_path):
+    run = run_train(["--impl", str(tmp_path / "nope.py"), "--task", "mqar", "--budget", "tiny"],
+                    tmp_path / "out")  # fmt: skip
+    assert run.rc == 1
+    assert run.metrics["status"] == "failed" and run.metrics["failure"]["stage"] == "setup"
+    assert run.metrics["failure"]["type"] == "FileNotFoundError"

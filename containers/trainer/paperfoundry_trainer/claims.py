@@ -13,6 +13,7 @@ Declarations are module-level literals in the implementation file, read with
 from __future__ import annotations
 
 import ast
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def _clean_claim(raw, i: int) -> dict:
     claim = {
         "id": str(raw.get("id") or f"claim{i + 1}")[:40],
         "statement": str(raw.get("statement", ""))[:300],
-        "task": raw.get("task"),
+        "task": None if raw.get("task") is None else str(raw["task"])[:20],  # JSON-safe
         "metric": str(raw.get("metric", "")),
         "comparison": str(raw.get("comparison", "")),
         "condition": str(raw.get("condition", ""))[:200],
@@ -73,6 +74,14 @@ def _clean_claim(raw, i: int) -> dict:
     return claim
 
 
+def _json_ok(value) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def read_declarations(path) -> Declarations:
     decl = Declarations()
     try:
@@ -87,15 +96,17 @@ def read_declarations(path) -> Declarations:
     for i, raw in enumerate((found.get("CLAIMS") or [])[:MAX_CLAIMS]):
         try:
             decl.claims.append(_clean_claim(raw, i))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. min_kv_pairs=1e999
             decl.problems.append(str(exc))
     ablations = found.get("ABLATIONS") or {}
     if isinstance(ablations, dict):
         for name, kwargs in list(ablations.items())[:MAX_ABLATIONS]:
-            if isinstance(name, str) and isinstance(kwargs, dict):
+            if isinstance(name, str) and isinstance(kwargs, dict) and _json_ok(kwargs):
                 decl.ablations[name[:40]] = {str(k): v for k, v in kwargs.items()}
-            else:
-                decl.problems.append(f"ablation {name!r} must map a name to keyword arguments")
+            else:  # kwargs travel to the worker as JSON: no sets, bytes, complex numbers
+                decl.problems.append(
+                    f"ablation {name!r} must map a name to JSON-compatible keyword arguments"
+                )
     baseline = found.get("BASELINE") or {}
     if isinstance(baseline, dict):
         conv = baseline.get("short_conv", 0)
@@ -157,12 +168,12 @@ def evaluate(claims: list[dict], *, task: str, setting: dict, comparison: dict |
                 )
             )
             continue
-        if smoke:
+        if invalid_reason and metric in TASK_METRICS:  # even at smoke: the table's "invalid"
+            out.append(_result(claim, "invalid", invalid_reason))
+        elif smoke:
             out.append(_result(claim, "inconclusive", "smoke-test budget: no verdict"))
         elif metric not in TASK_METRICS:  # efficiency figures do not depend on learning
             out.append(_efficiency_claim(claim, efficiency, setting))
-        elif invalid_reason:
-            out.append(_result(claim, "invalid", invalid_reason))
         else:
             out.append(_task_claim(claim, comparison))
     return out

@@ -175,7 +175,12 @@ def sagemaker_main() -> int:
             str(hp.get("budget", "small")),
             steps=hp.get("steps"),
             seeds=hp.get("seeds"),
-            lrs=_lrs(lrs) if isinstance(lrs, str) else lrs,
+            # "0.003" arrives parsed as a float: a one-LR grid
+            lrs=_lrs(lrs)
+            if isinstance(lrs, str)
+            else [lrs]
+            if isinstance(lrs, int | float)
+            else lrs,
             batch_size=hp.get("batch_size"),
             param_budget=hp.get("param_budget"),
         )

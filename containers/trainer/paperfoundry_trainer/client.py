@@ -19,6 +19,26 @@ from . import protocol
 PKG_ROOT = Path(__file__).resolve().parent.parent
 
 
+STAGES = {"build": "build", "predict": "forward", "bench": "forward"}  # else "train"
+
+
+def as_failure(raw, stage: str, message: str) -> dict:
+    """A failure in the schema's shape from whatever came back: the worker (or validation)
+    runs the candidate's code, so its answer may be anything JSON can hold."""
+    raw = raw if isinstance(raw, dict) else {}
+
+    def text(key: str, default: str, limit: int) -> str:
+        value = raw.get(key)
+        return value[:limit] if isinstance(value, str) and value else default
+
+    return {
+        "stage": text("stage", stage, 40),
+        "type": text("type", "MalformedReply", 100),
+        "message": text("message", message, 2000),
+        "traceback": text("traceback", "", 4000),
+    }
+
+
 class WorkerError(Exception):
     def __init__(self, info: dict):
         super().__init__(info.get("message", "worker failed"))
@@ -91,8 +111,9 @@ class Worker:
             raise WorkerError(self._died(op, exc, timed_out, timeout)) from exc
         finally:
             timer.cancel()
-        if not header.get("ok"):
-            raise WorkerError(header.get("failure") or {"message": "worker reported an error"})
+        if header.get("ok") is not True:
+            msg = f"the worker's answer to {op!r} was not a valid reply"
+            raise WorkerError(as_failure(header.get("failure"), STAGES.get(op, "train"), msg))
         return header, out
 
     def _died(self, op, exc, timed_out, timeout) -> dict:

@@ -37,7 +37,7 @@ import torch
 from . import baseline as ref
 from . import claims as claims_mod
 from . import stats
-from .client import Worker, WorkerError
+from .client import Worker, WorkerError, as_failure
 from .data import ensure_builtin
 from .protocol import tensor_bytes
 from .sagemaker import Paths, StopFlag, load_checkpoint, save_checkpoint
@@ -222,8 +222,11 @@ class Comparison:
         check = validate_in_subprocess(
             job.impl, spec, "cpu", job.validate_timeout_s, isolation=job.isolation
         )
-        if not check["ok"]:
-            raise CandidateFailed(check["failure"])
+        check = check if isinstance(check, dict) else {}
+        if check.get("ok") is not True or not isinstance(check.get("params"), int):
+            # the result comes from the candidate's process: anything else is its failure
+            msg = "validation gave no valid result (does the file patch json or print?)"
+            raise CandidateFailed(as_failure(check.get("failure"), "validate", msg))
         decl = claims_mod.read_declarations(job.impl)
         self.metrics["declaration_problems"] = decl.problems
         self.task = make_task(job.task, spec, b.task_args, "cpu", job.data_dir)
@@ -329,9 +332,14 @@ class Comparison:
                     continue
                 best_lr = self._best_lr(results[arm.name])
                 step = grid[1] / grid[0]
-                if best_lr == grid[-1] and not results[arm.name][best_lr]["diverged"]:
+                # past an edge only if the edge is strictly better than its neighbour
+                # (a tie, e.g. every LR solving the task, says nothing about beyond)
+                by_lr = results[arm.name]
+                if all(r["diverged"] for r in by_lr.values()):
+                    new = grid[0] / step  # nothing trained: look lower
+                elif best_lr == grid[-1] and self._strictly_better(by_lr, grid[-1], grid[-2]):
                     new = grid[-1] * step
-                elif best_lr == grid[0]:
+                elif best_lr == grid[0] and self._strictly_better(by_lr, grid[0], grid[1]):
                     new = grid[0] / step
                 else:
                     continue
@@ -351,12 +359,22 @@ class Comparison:
         self.metrics["lr_grids"] = {a.name: grids[a.name] for a in arms}
         return {a.name: self._best_lr(results[a.name]) for a in arms}
 
+    def _strictly_better(self, by_lr: dict[float, dict], lr: float, other: float) -> bool:
+        a, b = by_lr[lr], by_lr[other]
+        if a["diverged"]:
+            return False
+        if b["diverged"]:
+            return True
+        sign = 1.0 if self.task.higher_is_better else -1.0
+        return sign * a["value"] > sign * b["value"]
+
     def _best_lr(self, by_lr: dict[float, dict]) -> float:
         ok = {lr: r for lr, r in by_lr.items() if not r["diverged"]}
         if not ok:
             return min(by_lr)
-        pick = max if self.task.higher_is_better else min
-        return pick(ok, key=lambda lr: (ok[lr]["value"], -lr))
+        # the best value; on a tie, the smaller LR (the safer one)
+        sign = 1.0 if self.task.higher_is_better else -1.0
+        return max(ok, key=lambda lr: (sign * ok[lr]["value"], -lr))
 
     def _parallel(self, runs, split: str) -> list[dict]:
         if self.workers == 1 or len(runs) == 1:
@@ -368,7 +386,7 @@ class Comparison:
                 try:
                     results.append(f.result())
                 except BaseException as exc:  # noqa: BLE001 - re-raised below, first wins
-                    self.stop.stop = True  # the others checkpoint and stop
+                    self.stop.requested = True  # the others checkpoint and stop
                     errors.append(exc)
             if errors:
                 # a candidate failure beats an interruption it caused
@@ -611,8 +629,9 @@ class Comparison:
                 task.higher_is_better,
                 margin,
             )
-            causal = next(g for g in gates if g["name"] == f"causal:{name}")
-            if not causal["passed"]:  # a model that reads ahead is invalid at any budget
+            # no gate when every test run diverged (nothing to probe; validation was causal)
+            causal = next((g for g in gates if g["name"] == f"causal:{name}"), None)
+            if causal and not causal["passed"]:  # reading ahead is invalid at any budget
                 comp["outcome"], comp["reason"] = "invalid", causal["detail"]
             elif b.smoke:
                 comp["outcome"] = "smoke"

@@ -120,8 +120,8 @@ _LM = {
     ),
     "small": Budget(
         "small",
-        ModelSpec(256, 64, 200_000, 64, 3, "lm"),
-        steps=800,
+        ModelSpec(256, 64, 120_000, 64, 2, "lm"),
+        steps=500,
         batch_size=32,
         lrs=(1e-3, 3e-3, 1e-2),
         seeds=3,

@@ -42,10 +42,12 @@ def summary(values: list[float]) -> dict:
 def welch(a: list[float], b: list[float], q: float) -> tuple[float, float, float]:
     """mean(a) - mean(b) and its two-sided CI at quantile q (0.975 -> 95%, 0.95 -> 90%)."""
     ma, mb = statistics.fmean(a), statistics.fmean(b)
-    va = statistics.variance(a) / len(a) if len(a) > 1 else 0.0
-    vb = statistics.variance(b) / len(b) if len(b) > 1 else 0.0
-    se = math.sqrt(va + vb)
     diff = ma - mb
+    if len(a) < 2 or len(b) < 2:  # one seed has no spread to estimate: no interval
+        return diff, -math.inf, math.inf
+    va = statistics.variance(a) / len(a)
+    vb = statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
     if se == 0.0:  # both spreads zero (e.g. every seed solves the task): the CI is a point
         return diff, diff, diff
     num = (va + vb) ** 2
