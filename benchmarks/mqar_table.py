@@ -49,7 +49,7 @@ class Mixed(nn.Module):
         self.tok_emb, self.pos_emb = nn.Embedding(vocab, d), nn.Embedding(seq_len, d)
         blocks = []
         for i in range(2):
-            block = based.Block(d, seq_len, i if kind == "based" else 0)
+            block = based.Block(d, seq_len, i if kind == "based" else 0, mlp=False)
             if kind == "linear attention":
                 block.mixer = based.TaylorLinearAttention(d, short_conv=True)
             elif kind == "sliding window":

@@ -285,3 +285,17 @@ def test_malformed_plan_claims_are_dropped_or_marked_untestable(fake, implemente
     assert not imagenet.testable
     assert "task imagenet" in imagenet.why_untestable and "top1" in imagenet.why_untestable
     assert not dup.testable and "neither" in dup.why_untestable  # the first "dup" wins
+
+
+def test_without_a_jail_llm_code_is_not_written_or_run(fake, make_llm, monkeypatch):
+    from paperfoundry_trainer import jail
+
+    monkeypatch.setattr(jail, "probe", lambda: "bwrap not found (install bubblewrap)")
+    monkeypatch.delenv("PAPERFOUNDRY_ALLOW_UNJAILED", raising=False)
+    validator = SandboxValidator("tiny", timeout_seconds=120)
+    impl = LLMImplementer(make_llm(), Config(), validator=validator, fetch_text=offline_text)
+    result = impl.implement(PAPERS[0])
+    assert result.status == "not_implemented"  # a later run, with a jail, may try again
+    assert result.reason.startswith("not run: no isolation available")
+    assert "bubblewrap" in result.reason
+    assert fake.requests == [] and result.attempts == []  # nothing spent, nothing run

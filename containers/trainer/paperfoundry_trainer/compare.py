@@ -53,6 +53,7 @@ MQAR_COMPETENCE = 0.9  # the baseline must solve the easy recall setting
 MQAR_CONTROL_MAX = 0.5  # a model that cannot mix positions must fail recall
 LM_ENTROPY_MARGIN = 0.25  # bits/byte the LM baseline must beat the unigram entropy by
 BENCH_ITERS = 5
+TIE_TOLERANCE = 1e-3  # validation values this close count as a tie when choosing the LR
 CALL_TIMEOUT_S = 1800.0
 
 
@@ -372,9 +373,12 @@ class Comparison:
         ok = {lr: r for lr, r in by_lr.items() if not r["diverged"]}
         if not ok:
             return min(by_lr)
-        # the best value; on a tie, the smaller LR (the safer one)
+        # the best value; among LRs that tie with it (e.g. several solve MQAR outright), the
+        # middle one: a plateau's edge is where a fresh seed is most likely to fall off
         sign = 1.0 if self.task.higher_is_better else -1.0
-        return max(ok, key=lambda lr: (sign * ok[lr]["value"], -lr))
+        best = max(sign * r["value"] for r in ok.values())
+        tied = sorted(lr for lr, r in ok.items() if sign * r["value"] >= best - TIE_TOLERANCE)
+        return tied[(len(tied) - 1) // 2]
 
     def _parallel(self, runs, split: str) -> list[dict]:
         if self.workers == 1 or len(runs) == 1:

@@ -37,7 +37,7 @@ from ..models import (
     Paper,
 )
 from ..sources.paper_text import PaperTextFlagged, fetch_paper_text
-from .codecheck import ALLOWED_MODULES, static_check
+from .codecheck import allowed_summary, static_check
 
 PROMPT_VERSION = "implement-v2"  # v2: the plan extracts claims; the file declares them
 HARNESS_TASKS = ("mqar", "lm")
@@ -205,9 +205,11 @@ component at the same parameter budget. `ABLATIONS = {{}}` when there is none.
 - `BASELINE = {{"short_conv": 3}}` (the kernel size) when the architecture has a short \
 causal convolution, so the attention baseline gets the same one; leave it out otherwise.
 
-Allowed imports: {", ".join(sorted(ALLOWED_MODULES - {"__future__"}))}. Anything that \
-touches files, the network, processes, the environment, dynamic code (exec, eval, \
-__import__) or interpreter internals is rejected before the code runs.
+A strict lint runs before the code does. {allowed_summary()} Never bind a module to a new \
+name or pass it around, never use names or attributes that start with `_` (define \
+`__init__`/`forward` as usual; call `super().__init__()`), no getattr with computed names. \
+Anything that touches files, the network, processes, the environment, dynamic code \
+(exec, eval, __import__) or interpreter internals is rejected.
 
 {DATA_RULES}
 

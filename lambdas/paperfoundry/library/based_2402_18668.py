@@ -211,9 +211,7 @@ class Based(nn.Module):
         self.window = max(4, min(64, seq_len // 8))
         self.tok_emb = nn.Embedding(vocab_size, d)
         self.pos_emb = nn.Embedding(seq_len, d)
-        self.blocks = nn.ModuleList(
-            Block(d, seq_len, i, short_conv, mlp) for i in range(n_layer)
-        )
+        self.blocks = nn.ModuleList(Block(d, seq_len, i, short_conv, mlp) for i in range(n_layer))
         self.ln_f = nn.LayerNorm(d, bias=False)
         self.head = nn.Linear(d, vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # tied, as in the baseline
