@@ -129,8 +129,12 @@ def main() -> int:
     for kind in MODELS:
         print(f"{kind:17s} " + " ".join(f"{best[(kind, p)][1]:10.3f}" for p in pairs))
     print(f"\npapers' ordering: {PAPER_ORDER}")
-    order = sorted(MODELS, key=lambda k: -sum(best[(k, p)][1] for p in pairs))
-    print(f"measured (mean over pair counts): {' > '.join(order)}")
+    mean = {k: sum(best[(k, p)][1] for p in pairs) / len(pairs) for k in MODELS}
+    order = sorted(MODELS, key=lambda k: -mean[k])
+    text = order[0]
+    for prev, k in zip(order, order[1:], strict=False):
+        text += (" = " if mean[prev] - mean[k] < 0.005 else " > ") + k  # ties are ties
+    print(f"measured (mean over pair counts): {text}")
     print(f"({time.time() - started:.0f}s)")
     return 0
 
