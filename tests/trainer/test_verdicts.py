@@ -220,3 +220,25 @@ def test_lm_on_the_builtin_corpus_learns_more_than_byte_frequencies(tmp_path):
     assert cand["margin"] == 0.02
     expected = {"better", "worse", "equivalent", "inconclusive"} if gate["passed"] else {"invalid"}
     assert cand["outcome"] in expected
+
+
+def test_a_candidate_bigger_in_training_than_in_validation_fails(tmp_path):
+    """The baseline is sized to the validated count: a model that grows once it knows it is
+    being trained (not validated) would face a smaller baseline, so it is the candidate's
+    failure."""
+    body = CAUSAL_MODEL + (
+        "\n_validated_build = build_model\n\n\n"
+        "def build_model(spec):\n"
+        "    import sys\n\n"
+        "    model = _validated_build(spec)\n"
+        "    if sys.argv[0].endswith('worker.py'):\n"
+        "        model.extra = torch.nn.Linear(8, 8)\n"
+        "    return model\n"
+    )
+    out = tmp_path / "out"
+    impl = write_impl(out / "impl", "grower.py", body)
+    run = run_train(["--impl", str(impl), "--task", "mqar", "--budget", "tiny"], out)
+    assert run.rc == 2, run.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "failed" and m["failure"]["stage"] == "build"
+    assert "in training but" in m["failure"]["message"]

@@ -22,7 +22,6 @@ TASK_METRICS = {"query_accuracy": "mqar", "bpb": "lm"}
 EFFICIENCY_METRICS = ("train_tokens_per_s", "infer_tokens_per_s", "state_size")
 COMPARISONS = ("better", "equivalent")
 MAX_CLAIMS, MAX_ABLATIONS = 8, 4
-CLAIM_OUTCOMES = ("supported", "contradicted", "inconclusive", "untestable", "invalid")
 EFFICIENCY_MARGIN = 0.10  # efficiency figures differ "really" only beyond 10%
 
 

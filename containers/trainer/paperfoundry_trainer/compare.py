@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -280,6 +281,7 @@ class Comparison:
             log(f"pf: resuming from checkpoint in {self.ckdir}: {len(saved['done'])} runs done")
         elif saved:
             log(f"pf: ignoring checkpoint in {self.ckdir}: it belongs to a different comparison")
+            shutil.rmtree(self.ckdir / "partial", ignore_errors=True)  # its runs' states too
         self.wall_before = self.state["wall_seconds"]
 
     def _eval_set(self, split: str, n_batches: int):
@@ -296,6 +298,7 @@ class Comparison:
         for name, kwargs in decl.ablations.items():
             arms.append(Arm(f"ablation:{name}", {**impl, "kwargs": kwargs}, trusted))
         conv = decl.baseline.get("short_conv", 0)
+        self.cand_params = cand_params
         base_cfg = ref.size_to(job.task, spec, cand_params, conv)
         ctrl_cfg = ref.control_for(spec, cand_params)
         arms.append(Arm("baseline", {"source": "reference", "config": base_cfg.to_dict()}, True))
@@ -468,6 +471,12 @@ class Comparison:
             train=asdict(cfg),
             state_lengths=[spec.seq_len, long_len],
         )
+        built = _parse(_build_fields, header, "build")
+        if arm.name == "candidate" and built["params"] != self.cand_params:
+            # the baseline was sized to the validated count: a different model now is a lie
+            raise WorkerError(as_failure(None, "build", (
+                f"the model has {built['params']:,} parameters in training but "
+                f"{self.cand_params:,} in validation")))  # fmt: skip
         # in-progress state belongs to this exact comparison (a stale one is never loaded)
         fp = self.state["fingerprint"][:16]
         partial = self.ckdir / "partial" / fp / f"{_safe(run_id)}.pt" if self.ckdir else None
@@ -493,7 +502,8 @@ class Comparison:
             t = time.perf_counter()
             reply, _ = worker.call("train", CALL_TIMEOUT_S, until=until)
             train_seconds += time.perf_counter() - t
-            step = int(reply["step"])
+            reply = _parse(_train_fields, reply, "train")
+            step = reply["step"]
             for s, loss in reply["points"]:
                 curve["step"].append(int(s))
                 curve["loss"].append(float(loss))
@@ -517,9 +527,9 @@ class Comparison:
         result = {
             "model": arm.name, "lr": cfg.lr, "seed": seed, "split": split, "value": value,
             "final_loss": curve["loss"][-1] if curve["loss"] else None, "diverged": diverged,
-            "curve": curve, "params": header["params"],
-            "embedding_params": header["embedding_params"],
-            "state_size": header.get("state_size"),
+            "curve": curve, "params": built["params"],
+            "embedding_params": built["embedding_params"],
+            "state_size": built["state_size"],
             "train_tokens_per_s": ((step - step0) * b.batch_size * spec.seq_len / train_seconds)
             if train_seconds > 0 else None,
         }  # fmt: skip
@@ -779,6 +789,32 @@ class Comparison:
         if comp.get("reason"):
             text += f" Invalid: {comp['reason']}."
         return text
+
+
+def _build_fields(h: dict) -> dict:
+    state = h.get("state_size")
+    return {
+        "params": int(h["params"]),
+        "embedding_params": int(h["embedding_params"]),
+        "state_size": {str(k): int(v) for k, v in state.items()} if state else None,
+    }
+
+
+def _train_fields(h: dict) -> dict:
+    return {
+        "step": int(h["step"]),
+        "points": [(int(s), float(v)) for s, v in h["points"]],
+        "diverged": bool(h["diverged"]),
+    }
+
+
+def _parse(fields, header: dict, stage: str) -> dict:
+    """A worker's reply, checked as data: it comes from the candidate's process, so a
+    malformed one is the candidate's failure (exit 2), not the harness's."""
+    try:
+        return fields(header)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WorkerError(as_failure(None, stage, f"malformed {stage} reply: {exc}")) from exc
 
 
 def _curve(raw) -> dict:

@@ -20,7 +20,6 @@ _T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8:
 _Z = {0.975: 1.960, 0.95: 1.645}
 
 MARGINS = {"query_accuracy": 0.03, "bpb": 0.02}  # equivalence margins (metric units)
-OUTCOMES = ("better", "worse", "equivalent", "inconclusive", "invalid", "smoke")
 
 
 def t_quantile(df: float, q: float) -> float:
