@@ -6,6 +6,7 @@ CDK_DEFAULT_REGION, e-mail addresses, secret names and the GitHub repository fro
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -22,16 +23,20 @@ MAX_TRAINING_RUNTIME_MINUTES = 24 * 60  # the pipeline runs daily: no job may ou
 class AppConfig:
     stage: str = "dev"
     notification_email: str | None = None
+    # Subscriber of the ops (alarm) topic; required for stage=prod.
+    alarm_email: str | None = None
     scrape_schedule: str = "cron(0 7 ? * MON-FRI *)"
-    select_timeout_schedule: str = "cron(0 11 ? * MON-FRI *)"
+    # When the digest watchdog looks for the day's digest (alarm DigestMissing if none).
+    digest_deadline_schedule: str = "cron(0 12 ? * MON-FRI *)"
     schedule_timezone: str = "UTC"
     training_instance_type: str = "ml.g5.xlarge"
     # Ceiling for one training job's MaxRuntimeInSeconds, enforced by IAM on
     # CreateTrainingJob (the Lambdas clamp the TOML's training.timeout_minutes to it).
     training_max_runtime_minutes: int = 60
-    max_picks: int = 3
-    gpu_minutes_budget: int = 120
-    arxiv_categories: str = "cs.LG,cs.CL,cs.CV,cs.AI"
+    # Overrides of config/paperfoundry.toml, set as Lambda env vars only when given.
+    max_picks: int | None = None
+    gpu_minutes_budget: int | None = None
+    arxiv_categories: str | None = None
     backfill_days: int = 3
     log_level: str = "INFO"
     slack_webhook_secret_name: str | None = None
@@ -43,10 +48,24 @@ class AppConfig:
     cdk_qualifier: str = "hnb659fds"
     # X-Ray costs ~300 ms of cold start (the SDK import), so it is opt-in.
     tracing: bool = False
+    # The report site (CloudFront + OAC). Off: the digest links presigned S3 URLs.
+    site: bool = True
+    site_allow_cidrs: tuple[str, ...] = ()
 
     @property
     def is_prod(self) -> bool:
         return self.stage == "prod"
+
+    def config_overrides(self) -> dict[str, str]:
+        """Lambda env vars that override config/paperfoundry.toml, only for the context keys
+        the user gave (maxPicks, gpuMinutesBudget, arxivCategories): without them the TOML
+        in S3 (or the bundled default) decides."""
+        overrides = {
+            "MAX_PICKS": self.max_picks,
+            "GPU_MINUTES_BUDGET": self.gpu_minutes_budget,
+            "ARXIV_CATEGORIES": self.arxiv_categories,
+        }
+        return {k: str(v) for k, v in overrides.items() if v is not None}
 
 
 def _str(node: Node, key: str) -> str | None:
@@ -57,14 +76,19 @@ def _str(node: Node, key: str) -> str | None:
     return value or None
 
 
-def _int(node: Node, key: str, default: int) -> int:
+def _optional_int(node: Node, key: str) -> int | None:
     value = node.try_get_context(key)
     if value in (None, ""):
-        return default
+        return None
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"context {key!r} must be an integer, got {value!r}") from exc
+
+
+def _int(node: Node, key: str, default: int) -> int:
+    value = _optional_int(node, key)
+    return default if value is None else value
 
 
 def _list(node: Node, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -78,6 +102,37 @@ def _list(node: Node, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     else:
         items = list(value)
     return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+def _bool(node: Node, key: str, default: bool) -> bool:
+    value = node.try_get_context(key)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"context {key!r} must be true or false, got {value!r}")
+
+
+def _cidrs(node: Node, key: str) -> tuple[str, ...]:
+    cidrs = _list(node, key, ())
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"context {key!r}: {cidr!r} is not a CIDR ({exc})") from exc
+    return cidrs
+
+
+def _schedule(node: Node, key: str, default: str) -> str:
+    value = _str(node, key) or default
+    if not value.startswith(("cron(", "rate(", "at(")) or not value.endswith(")"):
+        raise ValueError(f"context {key!r} must be cron(...), rate(...) or at(...), got {value!r}")
+    return value
 
 
 def load_config(node: Node) -> AppConfig:
@@ -94,10 +149,17 @@ def load_config(node: Node) -> AppConfig:
         if not _ENV_RE.match(env):
             raise ValueError(f"invalid GitHub environment name {env!r}")
 
-    max_picks = _int(node, "maxPicks", defaults.max_picks)
-    budget = _int(node, "gpuMinutesBudget", defaults.gpu_minutes_budget)
-    if max_picks < 1 or budget < 1:
+    max_picks = _optional_int(node, "maxPicks")
+    budget = _optional_int(node, "gpuMinutesBudget")
+    if (max_picks is not None and max_picks < 1) or (budget is not None and budget < 1):
         raise ValueError("maxPicks and gpuMinutesBudget must be positive")
+    alarm_email = _str(node, "alarmEmail")
+    if stage == "prod" and alarm_email is None:
+        raise ValueError(
+            "stage=prod needs an alarm subscriber: set context 'alarmEmail' "
+            "(-c alarmEmail=<address>, or the ALARM_EMAIL variable of the GitHub "
+            "environment); without it alarms reach nobody"
+        )
     max_runtime = _int(node, "trainingMaxRuntimeMinutes", defaults.training_max_runtime_minutes)
     if not 1 <= max_runtime <= MAX_TRAINING_RUNTIME_MINUTES:
         raise ValueError(
@@ -107,16 +169,18 @@ def load_config(node: Node) -> AppConfig:
     return AppConfig(
         stage=stage,
         notification_email=_str(node, "notificationEmail"),
-        scrape_schedule=_str(node, "scrapeSchedule") or defaults.scrape_schedule,
-        select_timeout_schedule=_str(node, "selectTimeoutSchedule")
-        or defaults.select_timeout_schedule,
+        alarm_email=alarm_email,
+        scrape_schedule=_schedule(node, "scrapeSchedule", defaults.scrape_schedule),
+        digest_deadline_schedule=_schedule(
+            node, "digestDeadline", defaults.digest_deadline_schedule
+        ),
         schedule_timezone=_str(node, "scheduleTimezone") or defaults.schedule_timezone,
         training_instance_type=_str(node, "trainingInstanceType")
         or defaults.training_instance_type,
         training_max_runtime_minutes=max_runtime,
         max_picks=max_picks,
         gpu_minutes_budget=budget,
-        arxiv_categories=_str(node, "arxivCategories") or defaults.arxiv_categories,
+        arxiv_categories=_str(node, "arxivCategories"),
         backfill_days=_int(node, "backfillDays", defaults.backfill_days),
         log_level=_str(node, "logLevel") or defaults.log_level,
         slack_webhook_secret_name=_str(node, "slackWebhookSecretName"),
@@ -126,5 +190,7 @@ def load_config(node: Node) -> AppConfig:
         github_environments=envs,
         github_oidc_provider_arn=_str(node, "githubOidcProviderArn"),
         cdk_qualifier=_str(node, "cdkQualifier") or defaults.cdk_qualifier,
-        tracing=str(node.try_get_context("enableTracing") or "").lower() in ("1", "true", "yes"),
+        tracing=_bool(node, "enableTracing", defaults.tracing),
+        site=_bool(node, "site", defaults.site),
+        site_allow_cidrs=_cidrs(node, "siteAllowCidrs"),
     )

@@ -1,4 +1,5 @@
-"""Functions: the five Lambda handlers, the Powertools layer and their least-privilege grants."""
+"""Functions: the Lambda handlers (the day's step functions, rank, start, watchdog, Slack),
+the Powertools layer and each function's least-privilege grants."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
@@ -37,7 +38,6 @@ POWERTOOLS_ARCH = "x86_64"
 POWERTOOLS_PYTHON = "python3.12"
 SERVICE_NAME = "paperfoundry"
 METRICS_NAMESPACE = "PaperFoundry"
-EVENT_BUS_NAME = "default"
 
 
 def powertools_layer_parameter(version: str = "latest") -> str:
@@ -51,39 +51,67 @@ class FunctionSpec:
     description: str
     timeout: Duration
     memory: int
+    steps: tuple[str, ...] = ()  # chain steps this function may run (handlers/steps.py)
     async_invoked: bool = True
 
 
+STEP_HANDLER = "handlers.steps.handler"
 SPECS: dict[str, FunctionSpec] = {
+    "Start": FunctionSpec(
+        "handlers.start.handler",
+        "Start the day's state machine execution (and backfill of unfinished days)",
+        Duration.minutes(1),
+        256,
+    ),
     "Scrape": FunctionSpec(
-        "handlers.scrape.handler",
-        "Daily scrape of new ML papers (HF Daily Papers, arXiv) into DynamoDB + papers queue",
-        Duration.minutes(10),
+        STEP_HANDLER,
+        "Day step: fetch one scrape unit (HF Daily Papers, one arXiv category, a refresh)",
+        Duration.minutes(10),  # arXiv API paging at one request per 3 s, Retry-After waits
         512,
+        ("plan_scrape", "scrape", "scrape_failed"),
+        async_invoked=False,
+    ),
+    "Day": FunctionSpec(
+        STEP_HANDLER,
+        "Day steps: ingest + rank fan-out, ranking progress, select, report",
+        Duration.minutes(5),
+        1024,
+        ("ingest", "ranking_progress", "select", "report", "published", "publish_failed"),
+        async_invoked=False,
+    ),
+    "Llm": FunctionSpec(
+        STEP_HANDLER,
+        "Day steps with the LLM: review + tournament, implement (and repair) a pick",
+        # 20 candidates x 3 reviews + 15 comparisons; a retry continues (reviews are stored)
+        Duration.minutes(15),
+        1024,
+        ("review", "implement"),
+        async_invoked=False,
+    ),
+    "Train": FunctionSpec(
+        STEP_HANDLER,
+        "Day steps: prepare a pick's SageMaker training job, collect its results",
+        Duration.minutes(2),
+        1024,
+        ("start_training", "finish_training"),
+        async_invoked=False,
     ),
     "Rank": FunctionSpec(
         "handlers.rank.handler",
-        "Rank papers from the papers queue; emits DayRanked when the day is complete",
+        "Rank papers from the papers queue (the day's state machine polls the scores)",
         RANK_TIMEOUT,
         1024,
         async_invoked=False,
     ),
-    "Select": FunctionSpec(
-        "handlers.select.handler",
-        "LLM review of the top papers, select the day's best, implement, start training jobs",
-        # 20 candidates x 3 reviews + 15 comparisons + up to 3 implementations with an LLM
-        Duration.minutes(15),
-        1024,
-    ),
-    "Report": FunctionSpec(
-        "handlers.report.handler",
-        "Collect a finished training job (repair rejected LLM code); S3 report + SNS digest",
-        Duration.minutes(10),  # a repair round is one LLM code call
-        1024,
+    "Watchdog": FunctionSpec(
+        "handlers.watchdog.handler",
+        "No digest by the deadline -> DigestMissing; collect runs whose execution was lost",
+        Duration.minutes(2),
+        512,
     ),
     "Slack": FunctionSpec(
         "handlers.slack.handler",
-        "Forward SNS notifications to a Slack incoming webhook",
+        "Forward SNS digests to a Slack incoming webhook",
         Duration.seconds(30),
         256,
     ),
@@ -101,11 +129,13 @@ class Functions(Construct):
         storage: Storage,
         messaging: Messaging,
         training: Training,
+        site_url: str | None = None,
         powertools_version: str = "latest",
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._messaging = messaging
+        self._storage = storage
         stack = Stack.of(self)
 
         # Resolved by CloudFormation at deploy time -> synth stays offline and account-free.
@@ -122,31 +152,68 @@ class Functions(Construct):
             if config.llm_secret_name
             else None
         )
+        overrides = config.config_overrides() if hasattr(config, "config_overrides") else {}
         base_env = {
             "TABLE_NAME": storage.table.table_name,
             "BUCKET_NAME": storage.bucket.bucket_name,
+            "BACKFILL_DAYS": str(config.backfill_days),
+            **overrides,  # only what the user set in the CDK context
+        }
+        training_env = {
+            "TRAINER_IMAGE_URI": training.image.image_uri,
+            "SAGEMAKER_ROLE_ARN": training.role.role_arn,
             "TRAINING_INSTANCE_TYPE": config.training_instance_type,
             "TRAINING_MAX_RUNTIME_SECONDS": str(config.training_max_runtime_minutes * 60),
-            "MAX_PICKS": str(config.max_picks),
-            "GPU_MINUTES_BUDGET": str(config.gpu_minutes_budget),
-            "ARXIV_CATEGORIES": config.arxiv_categories,
-            "BACKFILL_DAYS": str(config.backfill_days),
         }
-        # only select (review, implement) and report (repair) call the LLM
-        llm_env = {"LLM_SECRET_ARN": self.llm_secret.secret_arn} if self.llm_secret else {}
-
-        # --- scrape: schedule -> HF/arXiv -> table + papers queue ---------------------------
-        self.scrape = self._function(
-            "Scrape", {**base_env, "QUEUE_URL": messaging.papers_queue.queue_url}
+        training_job_arn = stack.format_arn(
+            service="sagemaker", resource="training-job", resource_name=f"{TRAINING_JOB_PREFIX}*"
         )
-        storage.table.grant_read_write_data(self.scrape)
-        messaging.papers_queue.grant_send_messages(self.scrape)
-        storage.grant_prefixes(self.scrape, read=(PREFIX_CONFIG, PREFIX_DAYS), write=(PREFIX_DAYS,))
+        describe_jobs = iam.PolicyStatement(
+            actions=["sagemaker:DescribeTrainingJob"], resources=[training_job_arn]
+        )
 
-        # --- rank: papers queue -> table; DayRanked on the default bus ----------------------
-        self.rank = self._function("Rank", {**base_env, "EVENT_BUS_NAME": EVENT_BUS_NAME})
+        # --- the day's steps, called by the state machine --------------------------------
+        self.scrape = self._function("Scrape", base_env)
+        storage.table.grant_read_write_data(self.scrape)
+        storage.grant_prefixes(self.scrape, read=(PREFIX_CONFIG,))
+
+        day_env = {**base_env, "QUEUE_URL": messaging.papers_queue.queue_url}
+        if site_url:
+            day_env["SITE_URL"] = site_url
+        self.day = self._function("Day", day_env)
+        storage.table.grant_read_write_data(self.day)
+        messaging.papers_queue.grant_send_messages(self.day)
+        storage.grant_prefixes(
+            self.day,
+            # reports/ read: a presigned link is signed with this function's credentials
+            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_REPORTS),
+            write=(PREFIX_DAYS, PREFIX_REPORTS),
+        )
+
+        llm_env = {"LLM_SECRET_ARN": self.llm_secret.secret_arn} if self.llm_secret else {}
+        self.llm = self._function("Llm", {**base_env, **llm_env})
+        storage.table.grant_read_write_data(self.llm)
+        storage.grant_prefixes(
+            self.llm,
+            read=(PREFIX_CONFIG, PREFIX_IMPLEMENTATIONS),
+            write=(PREFIX_IMPLEMENTATIONS,),
+        )
+        if self.llm_secret is not None:
+            self.llm_secret.grant_read(self.llm)
+
+        self.train = self._function("Train", {**base_env, **training_env})
+        storage.table.grant_read_write_data(self.train)
+        storage.grant_prefixes(
+            self.train,
+            read=(PREFIX_CONFIG, PREFIX_IMPLEMENTATIONS, PREFIX_TRAINING),
+            write=(PREFIX_IMPLEMENTATIONS,),
+        )
+        self.train.add_to_role_policy(describe_jobs)
+
+        # --- rank: papers queue -> scores ------------------------------------------------
+        self.rank = self._function("Rank", base_env)
         storage.table.grant_read_write_data(self.rank)
-        storage.grant_prefixes(self.rank, read=(PREFIX_CONFIG, PREFIX_DAYS), write=(PREFIX_DAYS,))
+        storage.grant_prefixes(self.rank, read=(PREFIX_CONFIG, PREFIX_DAYS))
         self.rank.add_event_source(
             event_sources.SqsEventSource(
                 messaging.papers_queue,
@@ -156,138 +223,59 @@ class Functions(Construct):
                 max_concurrency=2,  # bounded fan-out: DynamoDB writes stay smooth
             )
         )
-        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", EVENT_BUS_NAME)
-        default_bus.grant_put_events_to(self.rank)
 
-        # --- select: DayRanked / timeout -> implementations + SageMaker jobs -----------------
-        self.select = self._function(
-            "Select",
-            {
-                **base_env,
-                "TRAINER_IMAGE_URI": training.image.image_uri,
-                "SAGEMAKER_ROLE_ARN": training.role.role_arn,
-                # A day that needs no training (nothing picked or implemented) is reported
-                # by select itself, so it publishes like the report function.
-                "TOPIC_ARN": messaging.topic.topic_arn,
-                **llm_env,
-            },
-        )
-        storage.table.grant_read_write_data(self.select)
-        storage.grant_prefixes(
-            self.select,
-            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_IMPLEMENTATIONS, PREFIX_REPORTS),
-            write=(PREFIX_DAYS, PREFIX_IMPLEMENTATIONS, PREFIX_REPORTS),
-        )
-        self._grant_publish(self.select, storage, messaging)
-        training_job_arn = stack.format_arn(
-            service="sagemaker", resource="training-job", resource_name=f"{TRAINING_JOB_PREFIX}*"
-        )
-        self._grant_start_training(self.select, training_job_arn, training)
+        # --- start (schedule -> executions) and watchdog (digest deadline) ----------------
+        self.start = self._function("Start", base_env)
+        storage.table.grant_read_write_data(self.start)
+        storage.grant_prefixes(self.start, read=(PREFIX_CONFIG,))
+        self.watchdog = self._function("Watchdog", {**base_env, **training_env})
+        storage.table.grant_read_write_data(self.watchdog)
+        storage.grant_prefixes(self.watchdog, read=(PREFIX_CONFIG, PREFIX_TRAINING))
+        self.watchdog.add_to_role_policy(describe_jobs)
 
-        # --- report: training job state change -> S3 report + SNS ---------------------------
-        # With an LLM, report also repairs generated code the training job rejected and
-        # starts the job again: it then needs what select has to start training.
-        repairs = self.llm_secret is not None
-        report_env = {**base_env, "TOPIC_ARN": messaging.topic.topic_arn, **llm_env}
-        if repairs:
-            report_env.update(
-                TRAINER_IMAGE_URI=training.image.image_uri,
-                SAGEMAKER_ROLE_ARN=training.role.role_arn,
-            )
-        self.report = self._function("Report", report_env)
-        storage.table.grant_read_write_data(self.report)
-        storage.grant_prefixes(
-            self.report,
-            read=(
-                PREFIX_CONFIG,
-                PREFIX_DAYS,
-                PREFIX_IMPLEMENTATIONS,
-                PREFIX_TRAINING,
-                PREFIX_REPORTS,
-            ),
-            write=(PREFIX_REPORTS, PREFIX_IMPLEMENTATIONS) if repairs else (PREFIX_REPORTS,),
-        )
-        if repairs:
-            self._grant_start_training(self.report, training_job_arn, training)
-        self._grant_publish(self.report, storage, messaging)
-        self.report.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeTrainingJob"], resources=[training_job_arn]
-            )
-        )
-
-        if self.llm_secret is not None:  # review + implement (select), repair (report)
-            for fn in (self.select, self.report):
-                self.llm_secret.grant_read(fn)
-
-        # --- slack (optional): SNS -> Slack incoming webhook ---------------------------------
+        # --- slack (optional): SNS -> Slack incoming webhook ------------------------------
         self.slack: lambda_.Function | None = None
         if config.slack_webhook_secret_name:
             webhook = secretsmanager.Secret.from_secret_name_v2(
                 self, "SlackWebhookSecret", config.slack_webhook_secret_name
             )
-            self.slack = self._function("Slack", {"SLACK_WEBHOOK_SECRET_ARN": webhook.secret_arn})
+            self.slack = self._function(
+                "Slack", {"SLACK_WEBHOOK_SECRET_ARN": webhook.secret_arn, **base_env}
+            )
             webhook.grant_read(self.slack)
+            # report.json next to the report: the Block Kit digest with its button
+            storage.grant_prefixes(self.slack, read=(PREFIX_REPORTS,))
             messaging.topic.add_subscription(
                 subs.LambdaSubscription(self.slack, dead_letter_queue=messaging.delivery_dlq)
             )
 
         self._suppress()
 
-    def _grant_start_training(
-        self, fn: lambda_.Function, training_job_arn: str, training: Training
-    ) -> None:
-        """CreateTrainingJob only for jobs shaped like the adapter's: network-isolated, on
-        the configured instance type, within the runtime ceiling. Generated code runs in
-        these jobs, so the limits must hold even if a Lambda is tricked into another request.
-        A request without a key is denied: Bool and Numeric fail on a missing key, and the
-        Null test covers ForAllValues, which a missing key would pass."""
-        config = self._config
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateTrainingJob"],
-                resources=[training_job_arn],
-                conditions={
-                    "Bool": {"sagemaker:NetworkIsolation": "true"},
-                    "Null": {"sagemaker:InstanceTypes": "false"},
-                    "ForAllValues:StringEquals": {
-                        "sagemaker:InstanceTypes": [config.training_instance_type]
-                    },
-                    "NumericLessThanEquals": {
-                        "sagemaker:MaxRuntimeInSeconds": str(
-                            config.training_max_runtime_minutes * 60
-                        )
-                    },
-                },
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:AddTags", "sagemaker:DescribeTrainingJob"],
-                resources=[training_job_arn],
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[training.role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
+    def wire_state_machine(self, state_machine: sfn.IStateMachine) -> None:
+        """The start function starts executions of the day's state machine."""
+        self.start.add_environment("STATE_MACHINE_ARN", state_machine.state_machine_arn)
+        state_machine.grant_start_execution(self.start)
 
-    @staticmethod
-    def _grant_publish(fn: lambda_.Function, storage: Storage, messaging: Messaging) -> None:
-        messaging.topic.grant_publish(fn)
-        # The topic is encrypted with the data key: publishers need to generate data keys.
-        storage.data_key.grant(fn, "kms:GenerateDataKey*", "kms:Decrypt")
+    @property
+    def steps(self) -> dict[str, lambda_.Function]:
+        """The state machine's task functions, by their definition placeholder."""
+        return {
+            "ScrapeFunction": self.scrape,
+            "DayFunction": self.day,
+            "LlmFunction": self.llm,
+            "TrainFunction": self.train,
+        }
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
         fns = {
+            "Start": self.start,
             "Scrape": self.scrape,
+            "Day": self.day,
+            "Llm": self.llm,
+            "Train": self.train,
             "Rank": self.rank,
-            "Select": self.select,
-            "Report": self.report,
+            "Watchdog": self.watchdog,
         }
         if self.slack is not None:
             fns["Slack"] = self.slack
@@ -306,6 +294,7 @@ class Functions(Construct):
         )
         environment = {
             **env,
+            **({"STEPS": ",".join(spec.steps)} if spec.steps else {}),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": config.log_level,

@@ -1,8 +1,9 @@
-"""Messaging: the papers work queue (+ DLQ), failure DLQs and the notification topic."""
+"""Messaging: the papers work queue (+ DLQ), failure DLQs, the digest topic and the ops
+(alarm) topic."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -19,9 +20,13 @@ PAPERS_MAX_RECEIVE_COUNT = 3
 class Messaging(Construct):
     """Queues use SQS-managed SSE (SSE-SQS): the DLQs receive from EventBridge, Scheduler,
     SNS and Lambda's async path, which would each need KMS key-policy grants with a CMK,
-    and queue bodies are paper ids/event envelopes, not secrets. The topic uses the
+    and queue bodies are paper ids/event envelopes, not secrets. Both topics use the
     customer-managed data key (SNS has no managed-SSE alternative), with a key policy that
-    lets CloudWatch alarms publish to it."""
+    lets CloudWatch alarms publish.
+
+    Two topics, two audiences: `topic` carries the daily digest (e-mail `notificationEmail`,
+    Slack); `ops_topic` carries alarms (e-mail `alarmEmail`), so a failure reaches whoever
+    operates the stack even when nobody reads digests, and digests do not drown alarms."""
 
     def __init__(
         self,
@@ -30,6 +35,7 @@ class Messaging(Construct):
         *,
         data_key: kms.IKey,
         notification_email: str | None,
+        alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -77,7 +83,14 @@ class Messaging(Construct):
             master_key=data_key,
             enforce_ssl=True,
         )
-        # CloudWatch alarms publish to the topic; with a CMK the service needs the key.
+        self.ops_topic = sns.Topic(
+            self,
+            "OpsTopic",
+            display_name="paperfoundry alarms",
+            master_key=data_key,
+            enforce_ssl=True,
+        )
+        # CloudWatch alarms publish to the ops topic; with a CMK the service needs the key.
         data_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToUseKeyForSns",
@@ -89,6 +102,15 @@ class Messaging(Construct):
         )
         if notification_email:
             self.topic.add_subscription(subs.EmailSubscription(notification_email))
+        if alarm_email:
+            self.ops_topic.add_subscription(subs.EmailSubscription(alarm_email))
+        else:
+            # load_config refuses stage=prod without alarmEmail; in dev, say it at synth.
+            Annotations.of(self.ops_topic).add_warning_v2(
+                "paperfoundry:noAlarmSubscriber",
+                "No alarm subscriber: alarms reach nobody. Set context alarmEmail "
+                "(-c alarmEmail=<address>) and confirm the subscription e-mail.",
+            )
 
     @property
     def dead_letter_queues(self) -> dict[str, sqs.IQueue]:

@@ -1,5 +1,14 @@
-"""Monitoring: one CloudWatch dashboard and alarms (DLQ depth, Lambda errors/throttles,
-papers queue age, LLM unavailable), all notifying the paperfoundry topic."""
+"""Monitoring: one CloudWatch dashboard and the alarms, all notifying the ops topic.
+
+Alarms (each fires on one bad period; missing data is "not breaching"):
+* the day's state machine: executions failed, timed out or aborted;
+* app metrics the handlers publish with Powertools (namespace/dimension of `app_metric`):
+  `DigestMissing` (the digest watchdog found no digest by `digestDeadline`),
+  `SourceFailed` (a paper source failed), `TrainingJobsFailedToStart`, `PublishFailed`
+  (report or digest not published), `LlmUnavailable` (the day ran signals-only);
+* each dead-letter queue holding a message; each Lambda's errors and throttles;
+* the oldest unranked paper older than an hour.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +18,24 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .functions import METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = Duration.minutes(5)
+AT_LEAST = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+MAX_PAPER_AGE = Duration.hours(1)
+
+# App metrics (Count) that each raise an alarm when they are >= 1 in a period, with what
+# the alarm says. The handlers emit them with Powertools `metrics.add_metric(name=...)`.
+APP_ALARMS: dict[str, str] = {
+    "DigestMissing": "no digest was published today by the digest deadline",
+    "SourceFailed": "a paper source (HF Daily Papers or arXiv) failed to fetch",
+    "TrainingJobsFailedToStart": "a SageMaker training job could not be started",
+    "PublishFailed": "the day's report or digest could not be published",
+    "LlmUnavailable": "the LLM secret or provider failed: the day ran signals-only",
+}
 
 
 def app_metric(name: str, statistic: str = cw.Stats.SUM, period: Duration = PERIOD) -> cw.Metric:
@@ -27,9 +49,6 @@ def app_metric(name: str, statistic: str = cw.Stats.SUM, period: Duration = PERI
     )
 
 
-MAX_PAPER_AGE = Duration.hours(1)
-
-
 class Monitoring(Construct):
     def __init__(
         self,
@@ -40,63 +59,54 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.IFunction],
         papers_queue: sqs.IQueue,
         dead_letter_queues: dict[str, sqs.IQueue],
-        topic: sns.ITopic,
+        ops_topic: sns.ITopic,
+        state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        action = cw_actions.SnsAction(topic)
+        self._stage = stage
+        self._action = cw_actions.SnsAction(ops_topic)
         self.alarms: list[cw.Alarm] = []
 
-        def alarm(cid: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:
-            a = cw.Alarm(
-                self,
-                cid,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"paperfoundry-{stage}: {description}",
-            )
-            a.add_alarm_action(action)
-            self.alarms.append(a)
-            return a
-
+        if state_machine is not None:
+            for cid, metric, what in (
+                ("ExecutionsFailed", state_machine.metric_failed, "failed"),
+                ("ExecutionsTimedOut", state_machine.metric_timed_out, "timed out"),
+                ("ExecutionsAborted", state_machine.metric_aborted, "was aborted"),
+            ):
+                self._alarm(
+                    cid,
+                    metric(period=PERIOD, statistic=cw.Stats.SUM),
+                    f"a day's pipeline execution {what} (inspect it, then redrive)",
+                )
+        for name, description in APP_ALARMS.items():
+            self._alarm(name, app_metric(name), description)
         for name, queue in dead_letter_queues.items():
-            alarm(
+            self._alarm(
                 f"{name}NotEmpty",
                 queue.metric_approximate_number_of_messages_visible(
                     period=PERIOD, statistic=cw.Stats.MAXIMUM
                 ),
-                0,
                 f"{name} has messages (failed work to inspect and redrive)",
             )
         for name, fn in functions.items():
-            alarm(
+            self._alarm(
                 f"{name}Errors",
                 fn.metric_errors(period=PERIOD, statistic=cw.Stats.SUM),
-                0,
                 f"{name} Lambda errors",
             )
-            alarm(
+            self._alarm(
                 f"{name}Throttles",
                 fn.metric_throttles(period=PERIOD, statistic=cw.Stats.SUM),
-                0,
                 f"{name} Lambda throttles",
             )
-        alarm(
+        self._alarm(
             "PapersQueueAge",
             papers_queue.metric_approximate_age_of_oldest_message(
                 period=PERIOD, statistic=cw.Stats.MAXIMUM
             ),
-            MAX_PAPER_AGE.to_seconds(),
             "oldest unranked paper is older than 1 hour (rank is stuck or failing)",
-        )
-
-        alarm(
-            "LlmUnavailable",
-            app_metric("LlmUnavailable"),
-            0,
-            "the LLM secret or provider failed: the day ran signals-only",
+            threshold=MAX_PAPER_AGE.to_seconds(),
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
 
         self.dashboard = cw.Dashboard(
@@ -151,6 +161,32 @@ class Monitoring(Construct):
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
         )
+        pipeline_widgets: list[cw.IWidget] = []
+        if state_machine is not None:
+            pipeline_widgets.append(
+                cw.GraphWidget(
+                    title="Day executions",
+                    left=[
+                        state_machine.metric_started(period=PERIOD, label="started"),
+                        state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                        state_machine.metric_failed(period=PERIOD, label="failed"),
+                        state_machine.metric_timed_out(period=PERIOD, label="timed out"),
+                        state_machine.metric_aborted(period=PERIOD, label="aborted"),
+                    ],
+                    width=12,
+                )
+            )
+        pipeline_widgets.append(
+            cw.GraphWidget(
+                title="Pipeline failures (should be 0)",
+                left=[
+                    app_metric(name, period=Duration.days(1)).with_(label=name)
+                    for name in APP_ALARMS
+                ],
+                width=12,
+            )
+        )
+        self.dashboard.add_widgets(*pipeline_widgets)
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="LLM spend today (USD, at selection)",
@@ -164,3 +200,27 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
+
+    def _alarm(
+        self,
+        cid: str,
+        metric: cw.IMetric,
+        description: str,
+        *,
+        threshold: float = 1,
+        comparison: cw.ComparisonOperator = AT_LEAST,
+    ) -> cw.Alarm:
+        """One alarm to the ops topic; counts alarm at >= 1 by default."""
+        alarm = cw.Alarm(
+            self,
+            cid,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=comparison,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"paperfoundry-{self._stage}: {description}",
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)
+        return alarm

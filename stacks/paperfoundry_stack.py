@@ -1,4 +1,5 @@
-"""PaperFoundryStack: wires storage, messaging, training, functions, scheduling, monitoring."""
+"""PaperFoundryStack: wires storage, messaging, training, functions, the day's state machine,
+scheduling and monitoring."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from stacks.config import AppConfig
 from stacks.functions import Functions
 from stacks.messaging import Messaging
 from stacks.monitoring import Monitoring
+from stacks.orchestration import Orchestration
 from stacks.scheduling import Scheduling
+from stacks.site import Site
 from stacks.storage import Storage
 from stacks.training import Training
 
@@ -35,11 +38,21 @@ class PaperFoundryStack(Stack):
         Tags.of(self).add("stage", config.stage)
 
         self.storage = Storage(self, "Storage", is_prod=config.is_prod)
+        # The reports behind CloudFront (site.url); without it the digest links presigned URLs.
+        self.site: Site | None = None
+        if config.site:
+            self.site = Site(
+                self,
+                "Site",
+                bucket=self.storage.bucket,
+                allow_cidrs=config.site_allow_cidrs,
+            )
         self.messaging = Messaging(
             self,
             "Messaging",
             data_key=self.storage.data_key,
             notification_email=config.notification_email,
+            alarm_email=config.alarm_email,
         )
         self.training = Training(
             self,
@@ -58,13 +71,23 @@ class PaperFoundryStack(Stack):
             training=self.training,
             powertools_version=powertools_version,
         )
+        self.orchestration = Orchestration(
+            self,
+            "Orchestration",
+            functions=self.functions.steps,
+            digest_topic=self.messaging.topic,
+            training_role=self.training.role,
+            instance_type=config.training_instance_type,
+            max_runtime_seconds=config.training_max_runtime_minutes * 60,
+            is_prod=config.is_prod,
+        )
+        self.functions.wire_state_machine(self.orchestration.state_machine)
         self.scheduling = Scheduling(
             self,
             "Scheduling",
             config=config,
-            scrape=self.functions.scrape,
-            select=self.functions.select,
-            report=self.functions.report,
+            start=self.functions.start,
+            watchdog=self.functions.watchdog,
             delivery_dlq=self.messaging.delivery_dlq,
         )
         self.monitoring = Monitoring(
@@ -74,14 +97,20 @@ class PaperFoundryStack(Stack):
             functions=self.functions.all,
             papers_queue=self.messaging.papers_queue,
             dead_letter_queues=self.messaging.dead_letter_queues,
-            topic=self.messaging.topic,
+            ops_topic=self.messaging.ops_topic,
+            state_machine=self.orchestration.state_machine,
         )
 
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "TopicArn", value=self.messaging.topic.topic_arn)
+        CfnOutput(self, "OpsTopicArn", value=self.messaging.ops_topic.topic_arn)
+        if self.site is not None:
+            CfnOutput(self, "SiteUrl", value=self.site.url)
         CfnOutput(self, "SageMakerRoleArn", value=self.training.role.role_arn)
         CfnOutput(self, "TrainerImageUri", value=self.training.image.image_uri)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
-        CfnOutput(self, "ScrapeFunctionName", value=self.functions.scrape.function_name)
-        CfnOutput(self, "SelectFunctionName", value=self.functions.select.function_name)
+        CfnOutput(
+            self, "StateMachineArn", value=self.orchestration.state_machine.state_machine_arn
+        )
+        CfnOutput(self, "StartFunctionName", value=self.functions.start.function_name)

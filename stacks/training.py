@@ -26,6 +26,13 @@ from stacks.storage import (
 
 TRAINING_JOB_PREFIX = "pf-"
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# The AWS Deep Learning Container for PyTorch training on SageMaker (GPU, Python 3.12),
+# from its ECR Public mirror: `cdk deploy` builds the trainer on the deploying machine,
+# which can pull public images without logging in to AWS's private DLC registry.
+DEFAULT_BASE_IMAGE = (
+    "public.ecr.aws/deep-learning-containers/pytorch-training:"
+    "2.9.0-gpu-py312-cu130-ubuntu22.04-sagemaker"
+)
 
 
 class Training(Construct):
@@ -43,12 +50,13 @@ class Training(Construct):
 
         # Built and pushed to the CDK bootstrap ECR repository by `cdk deploy` (needs Docker
         # on the deploying machine/runner); synth only fingerprints the directory.
+        self.base_image = base_image or DEFAULT_BASE_IMAGE
         self.image = ecr_assets.DockerImageAsset(
             self,
             "TrainerImage",
             directory=str(image_directory),
             platform=ecr_assets.Platform.LINUX_AMD64,
-            build_args={"BASE_IMAGE": base_image} if base_image else None,
+            build_args={"BASE_IMAGE": self.base_image},
             exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "tests"],
         )
 

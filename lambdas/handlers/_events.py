@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Literal
+from datetime import date
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from paperfoundry.models import split_arxiv_id
 from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
 
@@ -30,56 +29,11 @@ class RankRecord(SqsRecordModel):
     body: Json[RankMessage]  # type: ignore[assignment]
 
 
-class ScrapeRequest(BaseModel):
-    """EventBridge Scheduler input (any extra keys, e.g. a scheduled-event envelope, are
-    ignored). `day` forces one day; `backfill_days` overrides BACKFILL_DAYS."""
+class StartRequest(BaseModel):
+    """EventBridge Scheduler input of the start Lambda (extra keys, e.g. a scheduled-event
+    envelope, are ignored). `day` starts that day only; `backfill_days` overrides the
+    config's `day.backfill_days`."""
 
     model_config = ConfigDict(extra="ignore")
     day: date | None = None
     backfill_days: int | None = Field(default=None, ge=0, le=30)
-
-
-class DayRankedDetail(BaseModel):
-    day: date
-    papers: int | None = None
-
-
-class DayRankedEvent(EventBridgeModel):
-    source: Literal["paperfoundry"]
-    detail_type: Literal["DayRanked"] = Field(alias="detail-type")
-    detail: DayRankedDetail
-
-
-class SelectTrigger(_Strict):
-    """Scheduler input for the stalled-ranking sweep, or a manual run for one day."""
-
-    trigger: Literal["timeout", "manual"] = "timeout"
-    day: date | None = None
-
-
-class TrainingJobStateDetail(BaseModel):
-    """`detail` of "SageMaker Training Job State Change" (only the fields used)."""
-
-    model_config = ConfigDict(extra="ignore")
-    TrainingJobName: str
-    TrainingJobArn: str | None = None
-    TrainingJobStatus: str
-    SecondaryStatus: str | None = None
-    FailureReason: str | None = None
-    TrainingEndTime: datetime | None = None
-
-    @field_validator("TrainingEndTime", mode="before")
-    @classmethod
-    def _epoch_millis(cls, value: object) -> object:
-        # The documented example carries epoch milliseconds as a string ("1583831889050").
-        if isinstance(value, str) and value.isdigit():
-            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-        if isinstance(value, int | float):
-            return datetime.fromtimestamp(value / 1000, tz=UTC)
-        return value
-
-
-class TrainingJobStateChange(EventBridgeModel):
-    source: Literal["aws.sagemaker"]
-    detail_type: Literal["SageMaker Training Job State Change"] = Field(alias="detail-type")
-    detail: TrainingJobStateDetail

@@ -1,11 +1,12 @@
 """What every handler shares: Powertools objects, settings from env vars, and the adapters,
 built once per cold start (module-level cache) and reused by warm invocations.
 
-Env var contract (set by the CDK stack): TABLE_NAME, BUCKET_NAME, QUEUE_URL,
-EVENT_BUS_NAME, TOPIC_ARN, TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPE,
-TRAINING_MAX_RUNTIME_SECONDS, MAX_PICKS, GPU_MINUTES_BUDGET, ARXIV_CATEGORIES,
-BACKFILL_DAYS, LLM_SECRET_ARN, SLACK_WEBHOOK_SECRET_ARN, POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_METRICS_NAMESPACE.
+Env var contract (set by the CDK stack): TABLE_NAME, BUCKET_NAME, QUEUE_URL, TOPIC_ARN,
+TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPE, TRAINING_MAX_RUNTIME_SECONDS,
+STATE_MACHINE_ARN, SITE_URL, BACKFILL_DAYS, LLM_SECRET_ARN, SLACK_WEBHOOK_SECRET_ARN,
+POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, STEPS (handlers/steps.py), and
+only when the user sets them in the CDK context, MAX_PICKS, GPU_MINUTES_BUDGET and
+ARXIV_CATEGORIES (they override the S3 config file).
 
 Heavy or rarely used pieces (SageMaker backend, SNS, reporting) are built lazily, so the
 rank Lambda (the one that fans out) imports only DynamoDB/S3 adapters and the ranking.
@@ -13,7 +14,6 @@ rank Lambda (the one that fans out) imports only DynamoDB/S3 adapters and the ra
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -57,8 +57,6 @@ metrics = Metrics()
 tracer: Any = _NoTracer() if _tracing_disabled() else Tracer()
 
 CONFIG_KEY = "config/paperfoundry.toml"
-DAY_RANKED = "DayRanked"
-EVENT_SOURCE = "paperfoundry"
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -73,7 +71,6 @@ class Settings:
     table_name: str
     bucket_name: str
     queue_url: str | None
-    event_bus_name: str
     topic_arn: str | None
     trainer_image_uri: str | None
     sagemaker_role_arn: str | None
@@ -83,7 +80,8 @@ class Settings:
     gpu_minutes_budget: float | None
     arxiv_categories: list[str] | None
     backfill_days: int
-    stall_hours: float
+    site_url: str | None
+    state_machine_arn: str | None
     llm_secret_arn: str | None
     slack_webhook_secret_arn: str | None
 
@@ -100,7 +98,6 @@ class Settings:
             table_name=env("TABLE_NAME", ""),
             bucket_name=env("BUCKET_NAME", ""),
             queue_url=env("QUEUE_URL") or None,
-            event_bus_name=env("EVENT_BUS_NAME") or "default",
             topic_arn=env("TOPIC_ARN") or None,
             trainer_image_uri=env("TRAINER_IMAGE_URI") or None,
             sagemaker_role_arn=env("SAGEMAKER_ROLE_ARN") or None,
@@ -112,7 +109,8 @@ class Settings:
             if categories
             else None,
             backfill_days=int(env("BACKFILL_DAYS") or 3),
-            stall_hours=float(env("RANKING_STALL_HOURS") or 6),
+            site_url=env("SITE_URL") or None,
+            state_machine_arn=env("STATE_MACHINE_ARN") or None,
             llm_secret_arn=env("LLM_SECRET_ARN") or None,
             slack_webhook_secret_arn=env("SLACK_WEBHOOK_SECRET_ARN") or None,
         )
@@ -227,53 +225,14 @@ class Runtime:
 
         return LLMImplementer(llm, self.config, validator=None)
 
-    # -- shared steps ----------------------------------------------------------------------
+    # -- links ----------------------------------------------------------------------------
 
-    def announce_if_ranked(self, day: date) -> bool:
-        """Put DayRanked on the bus once the day's `ranked` counter reached its `total`.
-        Exactly once per day: the conditional flag on the day item picks one announcer."""
-        ranked, total = self.store.day_progress(day)
-        if total is None or ranked < total:
-            return False
-        if not self.store.claim_ranked_event(day):
-            return False
-        try:
-            response = self.client("events").put_events(
-                Entries=[
-                    {
-                        "Source": EVENT_SOURCE,
-                        "DetailType": DAY_RANKED,
-                        "Detail": json.dumps({"day": day.isoformat(), "papers": total}),
-                        "EventBusName": self.settings.event_bus_name,
-                    }
-                ]
-            )
-            if response.get("FailedEntryCount"):
-                raise RuntimeError(f"put_events failed: {response.get('Entries')}")
-        except Exception:
-            self.store.release_ranked_event(day)  # let a retry announce it
-            raise
-        logger.info("day ranked", extra={"day": day.isoformat(), "papers": total})
-        metrics.add_metric(name="DaysRanked", unit="Count", value=1)
-        return True
-
-    def publish_report(self, day: date) -> str | None:
-        """Build and publish the day's report and digest, exactly once per day."""
-        from paperfoundry import pipeline
-
-        if not self.store.mark_digest_sent(day):
-            logger.info("digest already sent", extra={"day": day.isoformat()})
-            return None
-        try:
-            notes = list((self.store.get_day(day) or {}).get("notes") or [])
-            report = pipeline.build_report(day, store=self.store, notes=notes, config=self.config)
-            uri = pipeline.publish(report, blobs=self.blobs, notifier=self.notifier)
-        except Exception:
-            self.store.clear_digest_sent(day)
-            raise
-        logger.info("report published", extra={"day": day.isoformat(), "uri": uri})
-        metrics.add_metric(name="ReportsPublished", unit="Count", value=1)
-        return uri
+    def report_link(self, key: str) -> str:
+        """A link a person can open: the site (CloudFront) when the stack has one, else a
+        presigned S3 URL (valid only as long as this function's credentials)."""
+        if self.settings.site_url:
+            return f"{self.settings.site_url.rstrip('/')}/{key}"
+        return self.blobs.presigned_url(key)
 
 
 _runtime: Runtime | None = None

@@ -3,8 +3,8 @@
 Partial batch failures (Powertools BatchProcessor): a record that fails (malformed body,
 paper missing, transient error) is reported in `batchItemFailures` and redelivered; after
 the queue's maxReceiveCount it lands in the DLQ. Redelivered records are harmless: the
-score is written once and the day's `ranked` counter increments once (`save_score`).
-When the counter reaches the day's total, DayRanked goes to EventBridge exactly once.
+score is written once (`save_score`). The day's state machine polls the scores
+(`chain.ranking_progress`) and goes on when the day is ranked or its deadline passed.
 """
 
 from __future__ import annotations
@@ -52,9 +52,6 @@ def record_handler(record: RankRecord) -> dict[str, Any]:
     else:
         metrics.add_metric(name="DuplicateRankMessages", unit="Count", value=1)
         logger.info("paper already ranked (redelivery)")
-    # Checked on redeliveries too: a crash between the save and this check must not
-    # leave the day unannounced.
-    rt.announce_if_ranked(message.day)
     return {"arxiv_id": message.arxiv_id, "score": score.total, "first": first}
 
 

@@ -132,6 +132,20 @@ class Implement(_Section):
     validation_timeout_seconds: float = 600.0
 
 
+class Day(_Section):
+    """How a day runs end to end (both runtimes)."""
+
+    # Ranking is a fan-out: selection waits this long for the last papers (e.g. ones that
+    # went to the DLQ), then goes on if at most `max_unranked_share` are missing.
+    ranking_deadline_minutes: float = Field(60.0, gt=0)
+    max_unranked_share: float = Field(0.05, ge=0, le=1)
+    # Earlier Hugging Face listings re-fetched each day: upvotes mature, and papers added
+    # after that day's scrape join today's ranking.
+    refresh_days: int = Field(1, ge=0, le=7)
+    # Earlier days that are missing, partial or failed are run again, up to this far back.
+    backfill_days: int = Field(3, ge=0, le=30)
+
+
 class Config(_Section):
     interests: Interests = Field(default_factory=Interests)
     ranking: Ranking = Field(default_factory=Ranking)
@@ -141,6 +155,7 @@ class Config(_Section):
     llm: LLM = Field(default_factory=LLM)
     review: Review = Field(default_factory=Review)
     implement: Implement = Field(default_factory=Implement)
+    day: Day = Field(default_factory=Day)
 
 
 class ConfigError(ValueError):

@@ -47,6 +47,7 @@ class SourceSignals(Model):
     announce_type: str | None = None
     organization: str | None = None
     synthetic: bool = False
+    observed_at: datetime | None = None
 
 
 class Paper(Model):
@@ -101,6 +102,10 @@ class Score(Model):
     # "signals": community signals and interest match only; "combined": signals plus the
     # LLM review and tournament parts (computed from stored reviews, never stored itself)
     basis: Literal["signals", "combined"] = "signals"
+    # combined scores: the reviewers' judgement that the harness can test the paper
+    # (implementability at or above `review.min_implementability`, or a library paper);
+    # None where nobody judged it. Overrides selection's text estimate (testability.py).
+    implementable: bool | None = None
 
 
 class Pick(Model):
@@ -358,6 +363,7 @@ class TrainingRun(Model):
     attempt: int = 1  # incremented when a failed or stopped run is trained again
     status: RunStatus = "pending"
     job_name: str | None = None
+    code_sha256: str | None = None  # the implementation this attempt trains
     started_at: datetime | None = None
     finished_at: datetime | None = None
     wall_seconds: float | None = None
@@ -589,6 +595,23 @@ class SourceStatus(Model):
     ok: bool
     papers: int = 0
     error: str | None = None
+
+
+DayStatus = Literal["pending", "complete", "partial", "failed"]
+
+
+class DayState(Model):
+    """One day's record, shared by the local runner and the Step Functions execution
+    (one execution per day writes it, so it is a plain put)."""
+
+    day: date
+    status: DayStatus = "pending"
+    failed_sources: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    report_uri: str | None = None
+    digest_sent_at: datetime | None = None
+    attempts: int = 0
+    updated_at: datetime | None = None
 
 
 class RankedPaper(Model):

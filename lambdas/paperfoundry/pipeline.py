@@ -74,17 +74,24 @@ def ingest(
     queue: Queue,
     config: Config,
 ) -> list[str]:
-    """Store the day's papers and source statuses, build the ranking context, and fan out
-    one rank message per paper not yet scored. Returns the ids that were new."""
+    """Store the day's papers and source statuses, then `fan_out`. Returns the new ids."""
     new_ids = store.upsert_papers(papers)
     store.save_sources(day, statuses)
+    fan_out(day, store=store, blobs=blobs, queue=queue, config=config)
+    return new_ids
+
+
+def fan_out(day: date, *, store: PaperStore, blobs: BlobStore, queue: Queue, config: Config) -> int:
+    """Build the day's ranking context from the stored papers and send one rank message
+    per paper not yet scored. Returns the number of messages sent."""
     day_papers = store.papers_for_day(day)
     liked = [p for pid in config.interests.liked if (p := store.get_paper(pid)) is not None]
     context = build_context(day, day_papers, config, [paper_text(p) for p in liked])
     blobs.put(context_key(day), context.model_dump_json().encode(), "application/json")
     scored = {s.arxiv_id for s in store.scores_for_day(day)}
-    queue.send([rank_message(day, p.arxiv_id) for p in day_papers if p.arxiv_id not in scored])
-    return new_ids
+    messages = [rank_message(day, p.arxiv_id) for p in day_papers if p.arxiv_id not in scored]
+    queue.send(messages)
+    return len(messages)
 
 
 # -- rank -------------------------------------------------------------------------------
@@ -468,6 +475,17 @@ def build_report(
     )
 
 
+def write_report(report: DayReport, *, blobs: BlobStore, prefix: str = REPORTS_PREFIX) -> str:
+    """Write report.json and report.html; returns the HTML report's key."""
+    from .reporting import render_html  # deferred: keeps rank Lambdas lean
+
+    base = report_prefix(report.day, prefix)
+    blobs.put(f"{base}/report.json", report.model_dump_json(indent=2).encode(), "application/json")
+    key = f"{base}/report.html"
+    blobs.put(key, render_html(report).encode(), "text/html; charset=utf-8")
+    return key
+
+
 def publish(
     report: DayReport,
     *,
@@ -475,16 +493,11 @@ def publish(
     notifier: Notifier | None,
     prefix: str = REPORTS_PREFIX,
 ) -> str:
-    """Write report.json and report.html; send the digest. Returns the HTML report's URI."""
-    from .reporting import digest_text, render_html  # deferred: keeps rank Lambdas lean
+    """Write the report and send the digest. Returns the HTML report's URI."""
+    from .reporting import digest_text
 
-    prefix = report_prefix(report.day, prefix)
-    blobs.put(
-        f"{prefix}/report.json", report.model_dump_json(indent=2).encode(), "application/json"
-    )
-    uri = blobs.put(
-        f"{prefix}/report.html", render_html(report).encode(), "text/html; charset=utf-8"
-    )
+    key = write_report(report, blobs=blobs, prefix=prefix)
+    uri = blobs.uri(key)
     if notifier is not None:
         subject, body = digest_text(report, uri)
         notifier.notify(subject, body, uri)

@@ -10,22 +10,23 @@ import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import pipeline
+from . import chain, pipeline
 from .adapters.local.blobs import FileBlobStore
 from .adapters.local.notifier import ConsoleFileNotifier
 from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
+from .adapters.local.subprocess_trainer import SubprocessTrainer
 from .config import Config, load_config
 from .implement import library_ids
-from .models import DayReport, Implementation, Paper, Pick, SourceStatus, TrainingRun
-from .sources import all_unreachable, fetch_day
+from .models import DayReport, DayState, Implementation, TrainingRun
+from .sources import all_unreachable
 from .sources.sample import load_sample_day
 
 if TYPE_CHECKING:
@@ -61,26 +62,28 @@ class RunResult:
         return [r for r in self.runs if r.status != "completed"]
 
 
-def _gather(
-    opts: RunOptions, config: Config, console: Console, notes: list[str]
-) -> tuple[date, list[Paper], list[SourceStatus]]:
+def _scrape(p: chain.Ports, opts: RunOptions, console: Console) -> date:
+    """Scrape the day unit by unit (the same steps as the state machine); returns the day
+    that was scraped (the sample day when asked for, or as the offline fallback)."""
     if opts.sample:
-        day, papers = load_sample_day()
-        return day, papers, [SourceStatus(name="sample", ok=True, papers=len(papers))]
+        day, _ = load_sample_day()
+        chain.scrape(p, day, chain.SAMPLE_UNIT)
+        return day
     day = opts.day or datetime.now(UTC).date()
-    with console.status(f"Fetching papers for {day} from {', '.join(config.sources.enabled)}"):
-        papers, statuses = fetch_day(
-            day,
-            categories=config.sources.categories,
-            sources=tuple(config.sources.enabled),
-            timeout=config.sources.timeout_seconds,
-            notes=notes,
-        )
+    units = chain.plan_scrape(p, day)["units"]
+    if units:
+        with console.status(f"Fetching papers for {day}: {', '.join(units)}"):
+            for unit in units:
+                try:
+                    chain.scrape(p, day, unit, today=datetime.now(UTC).date())
+                except chain.SourceUnavailable:
+                    pass  # stored as failed; the day goes on with the other units
+    statuses = p.store.sources_for_day(day)
     for status in statuses:
         mark = "[green]ok[/]" if status.ok else f"[red]failed[/]: {status.error}"
         console.print(f"  {status.name}: {status.papers} papers, {mark}")
     if any(s.ok for s in statuses):
-        return day, papers, statuses
+        return day
     if not opts.offline_fallback:
         raise RunError(
             "every source failed; see the errors above. Use --sample to run the bundled "
@@ -96,8 +99,8 @@ def _gather(
             style="bold yellow",
         )
     )
-    statuses = [*statuses, SourceStatus(name="sample", ok=True, papers=len(sample_papers))]
-    return sample_day, sample_papers, statuses
+    chain.scrape(p, sample_day, chain.SAMPLE_UNIT)
+    return sample_day
 
 
 def _progress(console: Console) -> Progress:
@@ -145,9 +148,8 @@ def _build_llm(
     return LLMClient(s, creds, store, day)
 
 
-def _review(
-    day: date, llm: LLMClient, store: SqliteStore, config: Config, console: Console
-) -> list[str]:
+def _review(p: chain.Ports, day: date, llm: LLMClient, console: Console) -> list[str]:
+    store = p.store
     progress = _progress(console)
     with progress:
         task = progress.add_task("LLM review", total=None)
@@ -155,7 +157,7 @@ def _review(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        notes = pipeline.review_day(day, store=store, llm=llm, config=config, on_reviewed=advance)
+        notes = chain.review(p, day, on_reviewed=advance)["notes"]
     reviews = store.reviews_for_day(day)
     flagged = [pid for pid, r in reviews.items() if r.flagged]
     console.print(
@@ -182,69 +184,41 @@ def _describe_implementation(console: Console, label: str, impl: Implementation)
     console.print(f"{label}: implementation cost ${impl.cost_usd:.4f} ({impl.tokens} tokens)")
 
 
-def _announce(
-    console: Console, label: str, name: str | None, started: list, run: TrainingRun
+def _train_pick(
+    p: chain.Ports, day: date, arxiv_id: str, label: str, opts: RunOptions, console: Console
 ) -> None:
-    started.append(run)
-    console.print(f"{label}: training {name} vs baseline ({run.task}, budget {run.budget})")
-
-
-def _train_picks(
-    day: date,
-    picks: list[Pick],
-    store: SqliteStore,
-    blobs: FileBlobStore,
-    config: Config,
-    opts: RunOptions,
-    console: Console,
-    llm: LLMClient | None,
-) -> list[TrainingRun]:
-    from .adapters.local.subprocess_trainer import SubprocessTrainer
-
-    implementer = None
-    if llm is not None:
-        from .adapters.local.sandbox import SandboxValidator
-        from .codegen.implementer import LLMImplementer
-
-        validator = SandboxValidator(
-            config.training.budget, config.implement.validation_timeout_seconds
-        )
-        implementer = LLMImplementer(llm, config, validator=validator)
-
-    budget = config.training.budget
-    backend = SubprocessTrainer(
-        opts.out / day.isoformat() / "training",
-        device=config.training.device,
-        timeout_minutes=config.training.timeout_minutes,
-        echo=lambda line: console.print(
-            f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
-        ),
-    )
-    runs: list[TrainingRun] = []
-    for pick in picks:
-        label = f"pick {pick.rank} {pick.arxiv_id}"
-        fresh = store.get_implementation(pick.arxiv_id) is None
-        if implementer is not None and fresh and pick.arxiv_id not in library_ids():
-            console.print(f"{label}: implementing with {config.llm.implement_model}")
-        implementation = pipeline.implement_pick(
-            pick, store=store, implementer=implementer, blobs=blobs, force=opts.force
-        )
-        _describe_implementation(console, label, implementation)
-        if implementation.status != "implemented":
-            console.print(f"{label}: not implemented: {implementation.reason}")
-            continue
-        started: list[TrainingRun] = []  # filled by train() only when it starts an attempt
-        announce = functools.partial(_announce, console, label, implementation.name, started)
-        run = pipeline.train(
-            pick, implementation, store=store, backend=backend, budget=budget,
-            force=opts.force, on_start=announce,
-        )  # fmt: skip
-        if run is not None and not started:
-            outcome = run.verdict.outcome if run.verdict else run.status
+    """implement -> start_training -> run the job -> finish_training, and again while the
+    harness rejected LLM code that can still be repaired (the state machine's loop)."""
+    backend = p.backend
+    assert isinstance(backend, SubprocessTrainer)
+    force = opts.force
+    while True:
+        if p.store.get_implementation(arxiv_id) is None and arxiv_id not in library_ids():
+            if p.llm(day) is not None:
+                console.print(f"{label}: implementing with {p.config.llm.implement_model}")
+        implemented = chain.implement(p, day, arxiv_id, force=force)
+        impl = p.store.get_implementation(arxiv_id)
+        if impl is not None:
+            _describe_implementation(console, label, impl)
+        if not implemented["implemented"]:
+            console.print(f"{label}: not implemented: {implemented['reason']}")
+            return
+        started = chain.start_training(p, day, arxiv_id, force=force)
+        if not started["train"]:
+            run = p.store.get_run(started["run_id"]) if "run_id" in started else None
+            outcome = (run.verdict.outcome if run.verdict else run.status) if run else ""
             console.print(f"{label}: already trained ({outcome}); --force retrains")
-        if run is not None:
-            runs.append(run)
-    return runs
+            return
+        name = impl.name if impl is not None else arxiv_id
+        console.print(
+            f"{label}: training {name} vs baseline "
+            f"({started['job']['task']}, budget {started['job']['budget']})"
+        )
+        finished = chain.finish_training(p, day, arxiv_id, result=backend.run_job(started["job"]))
+        if not finished["repair"]:
+            return
+        force = False
+        console.print(f"{label}: the harness rejected the code; repairing")
 
 
 def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
@@ -255,37 +229,65 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
     if opts.budget:
         config.training.budget = opts.budget
 
-    notes: list[str] = []
-    day, papers, statuses = _gather(opts, config, console, notes)
     store = SqliteStore(opts.out / "paperfoundry.sqlite")
     blobs = FileBlobStore(opts.out)
     queue = InProcessQueue()
     try:
+        p = chain.Ports(store=store, blobs=blobs, config=config, queue=queue, reports_prefix="")
+        if opts.force and opts.day is not None:
+            store.clear_scores(opts.day)
+        day = _scrape(p, opts, console)
         if opts.force:
             store.clear_scores(day)
-        new_ids = pipeline.ingest(
-            day, papers, statuses, store=store, blobs=blobs, queue=queue, config=config
-        )
-        console.print(f"[bold]{day}[/]: {len(papers)} papers ({len(new_ids)} new)")
+            store.save_day_state(DayState(day=day))
+        chain.ingest(p, day)
+        papers = len(store.papers_for_day(day))
+        console.print(f"[bold]{day}[/]: {papers} papers")
         _rank_all(day, queue, store, blobs, console)
+        chain.ranking_progress(p, day)
         llm = _build_llm(opts, config, store, day, console)
+        p.llm = lambda _day: llm
         if llm is not None:
-            notes.extend(_review(day, llm, store, config, console))
-
-        picks, selection_notes = pipeline.select(day, store=store, config=config)
-        notes.extend(selection_notes)
-        runs = []
+            _review(p, day, llm, console)
+        picks = chain.select(p, day, force=opts.force)["picks"]
         if opts.train:
-            runs = _train_picks(day, picks, store, blobs, config, opts, console, llm)
-
-        report = pipeline.build_report(day, store=store, notes=notes, config=config)
+            p.backend = SubprocessTrainer(
+                opts.out / day.isoformat() / "training",
+                device=config.training.device,
+                timeout_minutes=config.training.timeout_minutes,
+                echo=lambda line: console.print(
+                    f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
+                ),
+            )
+            p.implementer = functools.partial(_implementer, config)
+            for rank, arxiv_id in enumerate(picks, start=1):
+                _train_pick(p, day, arxiv_id, f"pick {rank} {arxiv_id}", opts, console)
+        composed = chain.report(p, day)
         notifier = ConsoleFileNotifier(
             opts.out / day.isoformat() / "digest.txt", echo=lambda text: None
         )
-        uri = pipeline.publish(report, blobs=blobs, notifier=notifier, prefix="")
-        return RunResult(report=report, report_uri=uri, runs=runs)
+        notifier.notify(composed["subject"], composed["message"], composed["url"])
+        chain.published(p, day)
+        report = pipeline.build_report(
+            day, store=store, notes=store.get_day_state(day).notes, config=config
+        )
+        runs = [r for r in store.runs_for_day(day) if r.arxiv_id in picks]
+        return RunResult(report=report, report_uri=composed["url"], runs=runs)
     finally:
         store.close()
+
+
+def _implementer(config: Config, llm: LLMClient | None) -> Any:
+    """The LLM implementer, validating in the local jail (None without an LLM)."""
+    if llm is None:
+        return None
+    from .adapters.local.sandbox import SandboxValidator
+    from .codegen.implementer import LLMImplementer
+
+    validator = SandboxValidator(
+        config.training.budget, config.implement.validation_timeout_seconds
+    )
+    return LLMImplementer(llm, config, validator=validator)
 
 
 def summary_table(result: RunResult, top: int = 10) -> Table:

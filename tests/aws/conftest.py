@@ -16,20 +16,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-REGION = "us-east-1"
-TABLE = "paperfoundry-test"
+from .dynamo_table import FAKE_CREDENTIALS, REGION, TABLE, create_table
+
 BUCKET = "paperfoundry-artifacts-test"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/paperfoundry-trainer:latest"
 ROLE = "arn:aws:iam::123456789012:role/paperfoundry-sagemaker"
 MAX_RECEIVE = 3
 
 _ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
+    **FAKE_CREDENTIALS,
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_SERVICE_NAME": "paperfoundry",
     "POWERTOOLS_METRICS_NAMESPACE": "paperfoundry-test",
@@ -95,34 +90,6 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-
-
-def create_table(client: Any) -> None:
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    client.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
 
 
 @pytest.fixture

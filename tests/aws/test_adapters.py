@@ -1,5 +1,8 @@
 """SQS, S3, SNS, Secrets Manager and SageMaker adapters on moto (and small stubs where
-moto does not model the behaviour: SQS partial failures, SageMaker duplicate names)."""
+moto does not model the behaviour: SQS partial failures).
+
+SageMaker: `job` prepares what the state machine's createTrainingJob.sync starts; `collect`
+reads how it ended (the task's result, its error, or DescribeTrainingJob)."""
 
 from __future__ import annotations
 
@@ -134,7 +137,7 @@ def test_secret_is_cached_and_json_field_read(aws):
 # -- SageMaker ------------------------------------------------------------------------------
 
 
-def _run() -> TrainingRun:
+def _run(attempt: int = 1) -> TrainingRun:
     return TrainingRun(
         run_id=run_id_for(DAY, "2402.18668", "mqar"),
         arxiv_id="2402.18668",
@@ -142,6 +145,7 @@ def _run() -> TrainingRun:
         task="mqar",
         budget="small",
         backend="sagemaker",
+        attempt=attempt,
         started_at=datetime(2024, 2, 29, 18, 0, tzinfo=UTC),
     )
 
@@ -170,10 +174,45 @@ def backend(aws):
     )
 
 
-def test_submit_creates_a_spot_isolated_checkpointed_job(backend, aws):
-    run = backend.submit(_run(), _impl())
-    assert run.status == "running" and run.job_name == run.run_id
-    (request,) = backend.client.created
+ENDED_MS = 1709230800000  # 2024-02-29T18:20:00Z, as Step Functions passes SageMaker's times
+ENDED = datetime(2024, 2, 29, 18, 20, tzinfo=UTC)
+
+
+def _started(backend, attempt: int = 1) -> TrainingRun:
+    """The run as `chain.start_training` leaves it: job prepared, named, running."""
+    run = _run(attempt)
+    job = backend.job(run, _impl())
+    return run.model_copy(update={"status": "running", "job_name": job["TrainingJobName"]})
+
+
+def _described(run: TrainingRun, status: str, failure_reason: str | None = None) -> dict:
+    """What createTrainingJob.sync ends with: the job's DescribeTrainingJob output."""
+    described = {
+        "TrainingJobName": run.job_name,
+        "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{run.job_name}",
+        "TrainingJobStatus": status,
+        "SecondaryStatus": status,
+        "CreationTime": ENDED_MS - 1_200_000,
+        "TrainingEndTime": ENDED_MS,
+    }
+    if failure_reason is not None:
+        described["FailureReason"] = failure_reason
+    return described
+
+
+def _failed_task(run: TrainingRun, status: str = "Failed", reason: str | None = None) -> dict:
+    """The .sync task's error for a job that ended Failed/Stopped: Cause is its description."""
+    return {"Error": "States.TaskFailed", "Cause": json.dumps(_described(run, status, reason))}
+
+
+def _put_artifact(aws, run, body: bytes) -> None:
+    aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=body)
+
+
+def test_job_uploads_the_code_and_returns_a_spot_isolated_checkpointed_request(backend, aws):
+    run = _run()
+    request = backend.job(run, _impl())
+    assert backend.client.created == []  # the state machine creates the job, not the backend
     assert request["TrainingJobName"] == run.run_id
     assert request["EnableManagedSpotTraining"] is True
     assert request["EnableNetworkIsolation"] is True
@@ -187,6 +226,7 @@ def test_submit_creates_a_spot_isolated_checkpointed_job(backend, aws):
     assert algo["TrainingImage"] == IMAGE and algo["TrainingInputMode"] == "File"
     assert algo["MetricDefinitions"] == METRIC_DEFINITIONS
     assert {m["Name"] for m in METRIC_DEFINITIONS} >= {"candidate_train_loss", "candidate_final"}
+    assert request["RoleArn"] == ROLE
     assert all(isinstance(v, str) for v in request["HyperParameters"].values())
     assert request["HyperParameters"]["impl"] == "based_2402_18668.py"
     (channel,) = request["InputDataConfig"]
@@ -205,97 +245,122 @@ def test_submit_creates_a_spot_isolated_checkpointed_job(backend, aws):
     assert tags["paperfoundry:arxiv-id"] == "2402.18668"
     assert tags["paperfoundry:day"] == "2024-02-29"
     assert tags["paperfoundry:run-id"] == run.run_id
+    listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="implementations/")
+    assert [o["Key"] for o in listing["Contents"]] == [
+        f"implementations/{run.run_id}/based_2402_18668.py"  # the channel holds one file
+    ]
     uploaded = aws.s3.get_object(
         Bucket=BUCKET, Key=f"implementations/{run.run_id}/based_2402_18668.py"
     )["Body"].read()
     assert uploaded == b"import torch\n"
+    # the request is one SageMaker accepts as it is (the state machine passes it on)
+    json.dumps(request)
+    aws.sagemaker.create_training_job(**request)
     described = aws.sagemaker.describe_training_job(TrainingJobName=run.run_id)
     assert described["EnableManagedSpotTraining"] and described["EnableNetworkIsolation"]
 
 
-def test_duplicate_submit_is_harmless(backend, monkeypatch):
-    first = backend.submit(_run(), _impl())
-    # moto completes jobs at once; on AWS the job is still training
-    monkeypatch.setattr(backend, "describe", lambda name: {"TrainingJobStatus": "InProgress"})
-    second = backend.submit(_run(), _impl())
-    assert backend.client.duplicates == 1 and len(backend.client.created) == 1
-    assert second.status == first.status == "running"
-    assert second.job_name == first.job_name
+def test_job_of_a_later_attempt_gets_a_new_name_and_the_same_code_place(backend, aws):
+    first = backend.job(_run(), _impl())
+    second = backend.job(_run(attempt=2), _impl())
+    assert second["TrainingJobName"] == f"{first['TrainingJobName']}-a2"
+    assert run_id_of_job(second["TrainingJobName"]) == first["TrainingJobName"]
+    assert second["InputDataConfig"] == first["InputDataConfig"]
+    assert second["CheckpointConfig"] == first["CheckpointConfig"]
+    assert backend.job(_run(), _impl()) == first  # deterministic: a retried step asks again
 
 
-def test_duplicate_submit_of_a_finished_job_collects_it(backend, aws):
-    first = backend.submit(_run(), _impl())  # moto: Completed at once
-    aws.s3.put_object(
-        Bucket=BUCKET, Key=model_artifact_key(first.job_name), Body=model_tar_gz(metrics_json())
-    )
-    again = backend.submit(_run(), _impl())
-    assert backend.client.duplicates == 1
-    assert again.status == "completed" and again.verdict.outcome == "better"
+def test_job_refuses_a_pick_without_code(backend, aws):
+    missing = _impl().model_copy(update={"status": "not_implemented", "source_code": None})
+    with pytest.raises(ValueError, match="no implementation"):
+        backend.job(_run(), missing)
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="implementations/")
 
 
-def test_retry_of_a_failed_run_gets_a_new_job_name(backend):
-    first = backend.submit(_run(), _impl())
-    retry = backend.submit(_run().model_copy(update={"attempt": 2}), _impl())
-    assert backend.client.duplicates == 0 and len(backend.client.created) == 2
-    assert retry.job_name == f"{first.job_name}-a2"
-    assert run_id_of_job(retry.job_name) == first.run_id
-
-
-def test_other_create_errors_propagate(backend):
-    class Denied:
-        def create_training_job(self, **kwargs):
-            raise ClientError(
-                {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "CreateTrainingJob"
-            )
-
-    backend.client = Denied()
-    with pytest.raises(ClientError):
-        backend.submit(_run(), _impl())
-
-
-def test_collect_reads_metrics_from_model_tar_gz(backend, aws):
-    run = backend.submit(_run(), _impl())
-    aws.s3.put_object(
-        Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=model_tar_gz(metrics_json())
-    )
-    done = backend.collect(run, job_status="Completed")
-    assert done.status == "completed" and done.finished
+def test_collect_a_completed_job_reads_metrics_from_model_tar_gz(backend, aws):
+    run = _started(backend)
+    _put_artifact(aws, run, model_tar_gz(metrics_json()))
+    done = backend.collect(run, result=_described(run, "Completed"))
+    assert done.status == "completed" and done.finished and done.error is None
     assert done.verdict.outcome == "better"
     assert done.verdict.candidate_mean == pytest.approx(0.913)
     assert set(done.curves) == {"baseline", "candidate"}
     assert done.wall_seconds == pytest.approx(734.219)
     assert done.metrics_uri == f"s3://{BUCKET}/training/{run.job_name}/output/model.tar.gz"
+    assert done.finished_at == ENDED
+    assert run.status == "running" and run.verdict is None  # the input is left alone
 
 
-def test_collect_failed_job_uses_failure_reason(backend, aws):
-    run = backend.submit(_run(), _impl())
+def test_collect_a_failed_job_uses_the_failure_reason_from_the_error_cause(backend, aws):
+    run = _started(backend)  # never created in moto: describing it would say "not started"
     done = backend.collect(
-        run, job_status="Failed", failure_reason="AlgorithmError: ExecuteUserScriptError"
+        run, error=_failed_task(run, reason="AlgorithmError: ExecuteUserScriptError")
     )
-    assert done.status == "failed"
-    assert "AlgorithmError" in done.error
+    assert done.status == "failed" and done.finished_at == ENDED
+    assert done.error.startswith("SageMaker: AlgorithmError: ExecuteUserScriptError")
+    assert "not started" not in done.error
     # with the harness's metrics.json the failure details are kept too
-    aws.s3.put_object(
-        Bucket=BUCKET,
-        Key=model_artifact_key(run.job_name),
-        Body=model_tar_gz(metrics_json(ok=False)),
-    )
-    done = backend.collect(run, job_status="Failed", failure_reason="AlgorithmError: exit 2")
+    _put_artifact(aws, run, model_tar_gz(metrics_json(ok=False)))
+    done = backend.collect(run, error=_failed_task(run, reason="AlgorithmError: exit 2"))
     assert done.status == "failed" and done.failure.stage == "validate"
+    assert "AlgorithmError: exit 2" in done.error
 
 
-def test_collect_completed_job_without_results_is_failed(backend):
-    run = backend.submit(_run(), _impl())
-    done = backend.collect(run, job_status="Completed")
+def test_collect_a_stopped_job(backend):
+    run = _started(backend)
+    done = backend.collect(run, error=_failed_task(run, "Stopped"))
+    assert done.status == "stopped" and done.finished
+    assert done.error.startswith("SageMaker: training job stopped")
+
+
+def test_collect_an_error_from_a_job_that_was_never_created(backend):
+    run = _started(backend)
+    error = {
+        "Error": "SageMaker.ResourceLimitExceededException",
+        "Cause": "The account-level service limit for ml.g5.xlarge spot is 0 Instances",
+    }
+    done = backend.collect(run, error=error)
+    assert done.status == "failed" and done.finished and done.finished_at is not None
+    assert "training job not started: SageMaker.ResourceLimitExceededException: " in done.error
+    assert "service limit" in done.error
+    assert done.verdict is None
+
+
+def test_collect_with_neither_asks_sagemaker(backend, aws):
+    from moto.sagemaker.models import sagemaker_backends
+
+    run = _started(backend)
+    aws.sagemaker.create_training_job(**backend.job(run, _impl()))  # moto: Completed at once
+    job = sagemaker_backends["123456789012"]["us-east-1"].training_jobs[run.job_name]
+    job.training_job_status = "InProgress"
+    still = backend.collect(run)
+    assert still == run and not still.finished  # nothing to collect yet
+    # a .sync task that timed out while the job ran: its error has no description
+    timed_out = backend.collect(run, error={"Error": "States.Timeout", "Cause": ""})
+    assert timed_out == run
+    job.training_job_status = "Completed"
+    _put_artifact(aws, run, model_tar_gz(metrics_json()))
+    done = backend.collect(run)
+    assert done.status == "completed" and done.verdict.outcome == "better"
+
+
+def test_collect_propagates_errors_other_than_an_unknown_job(backend):
+    class Denied:
+        def describe_training_job(self, **kwargs):
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                "DescribeTrainingJob",
+            )
+
+    backend.client = Denied()
+    with pytest.raises(ClientError):
+        backend.collect(_started(backend))
+
+
+def test_collect_a_completed_job_without_results_is_failed(backend):
+    run = _started(backend)
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and "no results" in done.error
-
-
-def test_collect_asks_sagemaker_when_the_status_is_unknown(backend, aws):
-    run = backend.submit(_run(), _impl())  # moto: Completed at once
-    aws.s3.put_object(
-        Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=model_tar_gz(metrics_json())
-    )
-    assert backend.collect(run).status == "completed"
 
 
 # -- model.tar.gz is written where generated code runs: refused unless harness-shaped --------
@@ -309,10 +374,6 @@ def _tar_gz(*members: tuple[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def _put_artifact(aws, run, body: bytes) -> None:
-    aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(run.job_name), Body=body)
 
 
 class CountingBody:
@@ -354,36 +415,36 @@ def test_s3_get_refuses_an_object_over_the_limit_before_reading_it(aws):
 
 
 def test_oversized_model_tar_gz_is_refused_unread(backend, aws, monkeypatch):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     archive = model_tar_gz(metrics_json())
     monkeypatch.setattr(sagemaker_adapter, "MAX_ARCHIVE_BYTES", len(archive) - 1)
     _put_artifact(aws, run, archive)
     backend.blobs.client = spy = SpyS3(aws.s3)
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and done.verdict is None
     assert "results refused" in done.error and f"{len(archive)} bytes" in done.error
     assert spy.bodies[-1].read_sizes == []
 
 
 def test_many_member_model_tar_gz_is_refused(backend, aws):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     members = [("metrics.json", json.dumps(metrics_json()).encode())]
     members += [(f"junk{i}.txt", b"x") for i in range(sagemaker_adapter.MAX_MEMBERS)]
     _put_artifact(aws, run, _tar_gz(*members))
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and done.verdict is None
     assert f"more than {sagemaker_adapter.MAX_MEMBERS} members" in done.error
 
 
 def test_gzip_bomb_is_refused_without_inflating_it_all(backend, aws, monkeypatch):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     monkeypatch.setattr(sagemaker_adapter, "MAX_UNPACKED_BYTES", 64 * 1024)
     archive = _tar_gz(
         ("metrics.json", json.dumps(metrics_json()).encode()), ("zeros", bytes(4 * 1024 * 1024))
     )
     assert len(archive) < 64 * 1024  # small stored, 4 MiB inflated
     _put_artifact(aws, run, archive)
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and "inflates to more than 65536 bytes" in done.error
 
 
@@ -398,32 +459,32 @@ def test_gzip_bomb_is_refused_without_inflating_it_all(backend, aws, monkeypatch
     ],
 )
 def test_odd_model_tar_gz_is_refused(backend, aws, members, why):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     _put_artifact(aws, run, _tar_gz(*members))
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and "results refused" in done.error
     assert why in done.error
 
 
 def test_only_a_top_level_regular_metrics_json_is_read(backend, aws):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     link = io.BytesIO()
     with tarfile.open(fileobj=link, mode="w:gz") as tar:
         info = tarfile.TarInfo("metrics.json")
         info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tar.addfile(info)
     _put_artifact(aws, run, link.getvalue())
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert "not a regular file" in done.error
     _put_artifact(aws, run, _tar_gz(("sub/metrics.json", json.dumps(metrics_json()).encode())))
-    done = backend.collect(run, job_status="Completed")
+    done = backend.collect(run, result=_described(run, "Completed"))
     assert done.status == "failed" and "metrics.json not in model.tar.gz" in done.error
     _put_artifact(aws, run, _tar_gz(("./metrics.json", json.dumps(metrics_json()).encode())))
-    assert backend.collect(run, job_status="Completed").status == "completed"
+    assert backend.collect(run, result=_described(run, "Completed")).status == "completed"
 
 
 def test_failure_texts_from_the_job_are_cut_and_cleaned(backend, aws):
-    run = backend.submit(_run(), _impl())
+    run = _started(backend)
     failed = metrics_json(ok=False)
     failed["failure"] = {
         "stage": "shape",
@@ -434,7 +495,7 @@ def test_failure_texts_from_the_job_are_cut_and_cleaned(backend, aws):
     }
     _put_artifact(aws, run, model_tar_gz(failed))
     reason = "AlgorithmError: \u202eevil\x00 " + "x" * 5000
-    done = backend.collect(run, job_status="Failed", failure_reason=reason)
+    done = backend.collect(run, error=_failed_task(run, reason=reason))
     assert done.status == "failed" and done.failure.stage == "shape"
     assert len(done.failure.message) <= 2000 and len(done.failure.traceback) <= 4000
     assert done.failure.traceback.endswith("ShapeError: last line")  # the end is kept

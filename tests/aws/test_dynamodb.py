@@ -1,9 +1,15 @@
-"""DynamoStore on moto: key design, idempotent writes, counters, Decimal round-trip."""
+"""DynamoStore on moto: what only the DynamoDB store has (item layout, the GSI listings,
+Decimal/NaN, pagination, batching, items written before the current layout).
+
+Every port method's behaviour is asserted for both stores in
+tests/core/test_store_contract.py.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from paperfoundry.adapters.aws.dynamodb import (
@@ -14,17 +20,13 @@ from paperfoundry.adapters.aws.dynamodb import (
     to_dynamo,
 )
 from paperfoundry.models import (
-    Implementation,
+    DayState,
     Paper,
-    Pick,
     Score,
-    ScoreComponent,
     SourceSignals,
     SourceStatus,
     TrainingRun,
-    Verdict,
 )
-from paperfoundry.ports import PaperStore
 from paperfoundry.training import run_id_for
 
 from .conftest import TABLE
@@ -37,7 +39,7 @@ def store(aws) -> DynamoStore:
     return DynamoStore(TABLE, aws.dynamodb)
 
 
-def paper(arxiv_id: str, *, day: date = DAY, source: str = "huggingface", **signals) -> Paper:
+def paper(arxiv_id: str, *, day: date = DAY, **signals) -> Paper:
     return Paper(
         arxiv_id=arxiv_id,
         title=f"Paper {arxiv_id}",
@@ -45,54 +47,34 @@ def paper(arxiv_id: str, *, day: date = DAY, source: str = "huggingface", **sign
         authors=["Ada Lovelace"],
         day=day,
         categories=["cs.LG"],
-        signals={source: SourceSignals(source=source, **signals)},
+        signals={"huggingface": SourceSignals(source="huggingface", **signals)},
     )
 
 
 def score(arxiv_id: str, total: float, day: date = DAY) -> Score:
-    return Score(
-        arxiv_id=arxiv_id,
-        day=day,
-        total=total,
-        components=[
-            ScoreComponent(name="relevance", value=0.1, weight=0.45, contribution=0.045),
-        ],
-    )
+    return Score(arxiv_id=arxiv_id, day=day, total=total, components=[])
 
 
-def test_store_satisfies_the_port(store):
-    assert isinstance(store, PaperStore)
+def keys(aws) -> list[tuple[str, str]]:
+    return sorted((i["pk"]["S"], i["sk"]["S"]) for i in aws.dynamodb.scan(TableName=TABLE)["Items"])
 
 
-def test_upsert_returns_only_new_ids_and_merges_signals(store):
-    assert store.upsert_papers([paper("2402.18668", upvotes=19), paper("2402.17764")]) == [
-        "2402.18668",
-        "2402.17764",
-    ]
-    again = store.upsert_papers(
-        [paper("2402.18668", source="arxiv", announce_type="new", categories=["cs.CL"])]
-    )
-    assert again == []
-    merged = store.get_paper("2402.18668")
-    assert set(merged.signals) == {"huggingface", "arxiv"}
-    assert merged.signals["huggingface"].upvotes == 19
-    # the day listing holds the same merged copy
-    listed = {p.arxiv_id: p for p in store.papers_for_day(DAY)}
-    assert set(listed) == {"2402.18668", "2402.17764"}
-    assert set(listed["2402.18668"].signals) == {"huggingface", "arxiv"}
-    assert store.papers_for_day(DAY + timedelta(days=1)) == []
-    assert store.get_paper("9999.99999") is None
+def raw(aws, pk: str, sk: str) -> dict[str, Any]:
+    return aws.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
 
 
-def test_redelivered_upsert_writes_nothing_twice(store, aws):
+def test_a_paper_is_two_items_and_an_unchanged_upsert_writes_nothing(store, aws):
     papers = [paper("2402.18668", upvotes=19)]
     store.upsert_papers(papers)
-    store.upsert_papers(papers)
-    items = aws.dynamodb.scan(TableName=TABLE)["Items"]
-    assert sorted((i["pk"]["S"], i["sk"]["S"]) for i in items) == [
-        ("DAY#2024-02-29", "PAPER#2402.18668"),
-        ("PAPER#2402.18668", "META"),
-    ]
+    assert keys(aws) == [("DAY#2024-02-29", "PAPER#2402.18668"), ("PAPER#2402.18668", "META")]
+    stamp = raw(aws, "PAPER#2402.18668", "META")["updated_at"]
+    store.upsert_papers(papers)  # a redelivery: merged == stored, no write
+    assert raw(aws, "PAPER#2402.18668", "META")["updated_at"] == stamp
+    store.upsert_papers([paper("2402.18668", upvotes=20)])
+    assert raw(aws, "PAPER#2402.18668", "META")["updated_at"] != stamp
+    assert raw(aws, "DAY#2024-02-29", "PAPER#2402.18668")["data"]["M"]["signals"]["M"][
+        "huggingface"
+    ]["M"]["upvotes"] == {"N": "20"}
 
 
 def test_decimal_round_trip_keeps_values():
@@ -100,126 +82,176 @@ def test_decimal_round_trip_keeps_values():
     stored = to_dynamo(data)
     assert stored["a"] == Decimal("0.1") and isinstance(stored["c"][0], Decimal)
     assert stored["d"]["e"] is None  # DynamoDB has no NaN
+    assert to_dynamo({"x": float("inf")}) == {"x": None}
     back = from_dynamo(stored)
     assert back == {"a": 0.1, "b": 3, "c": [1.5e-7, 2, None, True], "d": {"e": None}}
+    with pytest.raises(TypeError):
+        to_dynamo({"s": {1, 2}})
 
 
-def test_run_with_floats_round_trips_through_dynamodb(store):
-    run = TrainingRun(
-        run_id=run_id_for(DAY, "2402.18668", "mqar"),
-        arxiv_id="2402.18668",
-        day=DAY,
-        task="mqar",
-        budget="small",
-        backend="sagemaker",
-        status="completed",
-        wall_seconds=123.456,
-        verdict=Verdict(
-            outcome="better",
-            metric="eval_accuracy",
-            higher_is_better=True,
-            candidate_mean=0.9133333333333333,
-            baseline_mean=0.41,
-            candidate_std=0.012,
-            baseline_std=0.03,
-            effect=0.5033333333333333,
-            toy_scale=True,
-            summary="BASED beats the baseline",
-        ),
-    )
-    store.save_run(run)
-    assert store.get_run(run.run_id) == run
-
-
-def test_save_score_is_first_write_only_and_counts_once(store):
-    store.upsert_papers([paper("2402.18668")])
-    store.set_day_total(DAY, 2)
+def test_score_is_one_conditional_put_with_its_sort_key_on_the_index(store, aws):
     assert store.save_score(score("2402.18668", 0.61)) is True
-    assert store.save_score(score("2402.18668", 0.99)) is False  # redelivery
-    assert store.day_progress(DAY) == (1, 2)
-    assert store.scores_for_day(DAY)[0].total == pytest.approx(0.61)  # not overwritten
-    assert store.save_score(score("2402.17764", 0.3)) is True
-    assert store.record_ranked(DAY, "2402.17764") == (2, 2)
+    assert store.save_score(score("2402.18668", 0.99)) is False
+    assert keys(aws) == [("DAY#2024-02-29", "SCORE#2402.18668")]  # no day item, no counter
+    item = raw(aws, "DAY#2024-02-29", "SCORE#2402.18668")
+    assert item["gsi1sk"]["S"] == score_sort_key(0.61, "2402.18668")
+    store.save_score(score("2402.18668", 0.05), replace=True)  # the index key moves too
+    item = raw(aws, "DAY#2024-02-29", "SCORE#2402.18668")
+    assert item["gsi1sk"]["S"] == score_sort_key(0.05, "2402.18668")
 
 
-def test_scores_best_first_in_table_and_on_the_index(store):
+def test_top_scores_from_the_index(store):
     totals = {"2402.00001": 0.05, "2402.00002": 0.72, "2402.00003": 0.3, "2402.00004": 1.25}
     for pid, total in totals.items():
         store.save_score(score(pid, total))
-    expected = ["2402.00004", "2402.00002", "2402.00003", "2402.00001"]
-    assert [s.arxiv_id for s in store.scores_for_day(DAY)] == expected
-    assert [s.arxiv_id for s in store.top_scores(DAY, limit=3)] == expected[:3]
+    store.save_score(score("2402.00003", 2.0), replace=True)
+    expected = ["2402.00003", "2402.00004", "2402.00002"]
+    assert [s.arxiv_id for s in store.top_scores(DAY, limit=3)] == expected
+    assert store.top_scores(DAY + timedelta(days=1)) == []
     assert score_sort_key(0.72, "x") > score_sort_key(0.3, "x") > score_sort_key(0.05, "x")
     assert score_sort_key(-1, "x") == score_sort_key(0, "x")
+    assert score_sort_key(1e9, "x") == score_sort_key(1e12, "x")  # clamped to the width
 
 
-def test_day_flags_are_claimed_once(store):
-    assert store.claim_ranked_event(DAY) is True
-    assert store.claim_ranked_event(DAY) is False
-    assert store.mark_digest_sent(DAY) is True
-    assert store.mark_digest_sent(DAY) is False
-    store.clear_digest_sent(DAY)
-    assert store.mark_digest_sent(DAY) is True
-
-
-def test_selection_claim_and_stalled_days(store):
-    store.set_day_total(DAY, 3)
-    store.set_day_total(DAY + timedelta(days=1), 0, scraped=False)  # all sources failed
-    assert store.day_scraped(DAY) and not store.day_scraped(DAY + timedelta(days=1))
-    later = datetime.now(UTC) + timedelta(minutes=1)
-    assert store.days_awaiting_selection(later) == [DAY]
-    assert store.days_awaiting_selection(datetime.now(UTC) - timedelta(hours=1)) == []
-    assert store.claim_selection(DAY) is True
-    assert store.claim_selection(DAY) is False
-    # a claim whose Lambda died may be taken over once stale...
-    assert store.claim_selection(DAY, stale_after_seconds=-1) is True
-    store.finish_selection(DAY, ["skipped 2402.1: excluded"])
-    # ...but a finished selection never repeats
-    assert store.claim_selection(DAY, stale_after_seconds=-1) is False
-    assert store.days_awaiting_selection(later) == []
-    assert store.get_day(DAY)["notes"] == ["skipped 2402.1: excluded"]
-
-
-def test_sources_picks_implementations(store):
-    statuses = [
-        SourceStatus(name="huggingface", ok=True, papers=2),
-        SourceStatus(name="arxiv", ok=False, error="arxiv: HTTP 503"),
+def test_each_source_status_is_its_own_item(store, aws):
+    store.save_sources(DAY, [SourceStatus(name="arxiv:cs.LG", ok=True, papers=3)])
+    store.save_sources(DAY, [SourceStatus(name="huggingface", ok=True, papers=2)])
+    assert keys(aws) == [
+        ("DAY#2024-02-29", "SOURCE#arxiv:cs.LG"),
+        ("DAY#2024-02-29", "SOURCE#huggingface"),
     ]
-    store.save_sources(DAY, statuses)
-    assert store.sources_for_day(DAY) == statuses
-    picks = [Pick(arxiv_id="2402.18668", day=DAY, rank=1, score=0.61, gpu_minutes=20.0)]
-    store.save_picks(DAY, picks)
-    store.save_picks(DAY, picks)
-    assert store.picks_for_day(DAY) == picks
-    impl = Implementation(
-        arxiv_id="2402.18668",
-        status="implemented",
-        name="BASED",
-        task="mqar",
-        file_name="based.py",
-        source_code="x = 1\n",
+
+
+def test_the_older_single_sources_item_is_still_read(store, aws):
+    """Days stored before per-name items: one `SOURCES` item holding a list."""
+    aws.dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "DAY#2024-02-29"},
+            "sk": {"S": "SOURCES"},
+            "type": {"S": "sources"},
+            "data": {
+                "L": [
+                    {
+                        "M": {
+                            "name": {"S": "huggingface"},
+                            "ok": {"BOOL": True},
+                            "papers": {"N": "2"},
+                        }
+                    },
+                    {
+                        "M": {
+                            "name": {"S": "arxiv"},
+                            "ok": {"BOOL": False},
+                            "error": {"S": "HTTP 503"},
+                        }
+                    },
+                ]
+            },
+        },
     )
-    store.save_implementation(impl)
-    assert store.get_implementation("2402.18668") == impl
-    assert store.get_implementation("2402.17764") is None
+    assert [s.name for s in store.sources_for_day(DAY)] == ["arxiv", "huggingface"]
+    store.save_sources(DAY, [SourceStatus(name="arxiv", ok=True, papers=9)])  # overrides
+    assert store.sources_for_day(DAY) == [
+        SourceStatus(name="arxiv", ok=True, papers=9),
+        SourceStatus(name="huggingface", ok=True, papers=2),
+    ]
 
 
-def test_runs_by_day_and_by_paper(store):
-    runs = [
+def test_day_state_is_the_day_item_on_the_days_index(store, aws):
+    store.save_day_state(DayState(day=DAY, status="partial", failed_sources=["arxiv:cs.LG"]))
+    item = raw(aws, "DAY#2024-02-29", "DAY")
+    assert (item["gsi1pk"]["S"], item["gsi1sk"]["S"]) == ("DAYS", "2024-02-29")
+    assert item["status"]["S"] == "partial" and item["type"]["S"] == "day"
+
+
+def test_day_items_from_before_day_states_are_ignored(store, aws):
+    """An older day item (counters and flags, no `data`) reads as no state."""
+    older = DAY - timedelta(days=1)
+    aws.dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"DAY#{older.isoformat()}"},
+            "sk": {"S": "DAY"},
+            "gsi1pk": {"S": "DAYS"},
+            "gsi1sk": {"S": older.isoformat()},
+            "type": {"S": "day"},
+            "total": {"N": "3"},
+            "ranked": {"N": "3"},
+        },
+    )
+    store.save_day_state(DayState(day=DAY))
+    assert store.get_day_state(older) is None
+    assert [s.day for s in store.day_states_since(older)] == [DAY]
+
+
+class SmallPages:
+    """Wraps the client: every Query returns at most 2 items and every BatchGetItem answers
+    a few keys and leaves the rest unprocessed, as DynamoDB does past 1 MB / 16 MB."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.queries = 0
+        self.batch_gets = 0
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        self.queries += 1
+        return self._client.query(**{**kwargs, "Limit": min(kwargs.get("Limit", 2), 2)})
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        self.batch_gets += 1
+        [(table, request)] = RequestItems.items()
+        now, later = request["Keys"][:30], request["Keys"][30:]
+        response = self._client.batch_get_item(RequestItems={table: {**request, "Keys": now}})
+        if later:
+            response["UnprocessedKeys"] = {table: {**request, "Keys": later}}
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_reads_follow_pages_and_unprocessed_keys(aws):
+    client = SmallPages(aws.dynamodb)
+    store = DynamoStore(TABLE, client)
+    ids = [f"2402.{n:05d}" for n in range(130)]  # more than one BatchGetItem (100 keys)
+    assert store.upsert_papers([paper(i) for i in ids]) == ids
+    assert store.upsert_papers([paper(i, upvotes=1) for i in ids]) == []
+    assert client.batch_gets >= 2 + 2 * 3  # two requests of ≤100 keys, 30 answered at a time
+    client.queries = 0
+    listed = store.papers_for_day(DAY)
+    assert [p.arxiv_id for p in listed] == ids
+    assert all(p.signals["huggingface"].upvotes == 1 for p in listed)
+    assert client.queries >= 65
+    for n in range(5):
+        store.save_day_state(DayState(day=DAY - timedelta(days=n)))
+    assert len(store.day_states_since(DAY - timedelta(days=10))) == 5
+    for n in range(5):
+        store.save_score(score(ids[n], n / 10))
+    assert [s.arxiv_id for s in store.top_scores(DAY, limit=3)] == [ids[4], ids[3], ids[2]]
+
+
+def test_a_run_lives_in_its_day_and_on_the_paper_index(store, aws):
+    day = DAY + timedelta(days=3)
+    run_id = run_id_for(day, "2402.18668", "mqar")
+    assert day_of_run_id(run_id) == day
+    with pytest.raises(ValueError):
+        day_of_run_id("not-a-run")
+    store.save_run(
         TrainingRun(
-            run_id=run_id_for(d, "2402.18668", "mqar"),
+            run_id=run_id,
             arxiv_id="2402.18668",
-            day=d,
+            day=day,
             task="mqar",
             budget="small",
             backend="sagemaker",
             status="running",
+            job_name=run_id,
         )
-        for d in (DAY, DAY + timedelta(days=3))
-    ]
-    for run in runs:
-        store.save_run(run)
-    assert [r.run_id for r in store.runs_for_day(DAY)] == [runs[0].run_id]
-    assert {r.run_id for r in store.runs_for_paper("2402.18668")} == {r.run_id for r in runs}
-    assert day_of_run_id(runs[1].run_id) == DAY + timedelta(days=3)
-    assert store.get_run("not-a-run") is None
+    )
+    item = raw(aws, "DAY#2024-03-03", f"RUN#{run_id}")
+    assert (item["gsi1pk"]["S"], item["gsi1sk"]["S"]) == ("PAPER#2402.18668", f"RUN#{run_id}")
+    assert (item["status"]["S"], item["job_name"]["S"]) == ("running", run_id)
+
+
+# -- legacy day flags: kept only while lambdas/handlers/ call them; remove with them --------

@@ -2,14 +2,7 @@ import sqlite3
 
 import pytest
 from paperfoundry.adapters.local.sqlite_store import MIGRATIONS, SqliteStore
-from paperfoundry.models import (
-    Implementation,
-    Pick,
-    Score,
-    SourceSignals,
-    SourceStatus,
-    TrainingRun,
-)
+from paperfoundry.models import DayState, Score
 
 from .factories import BASED, DAY, GNN
 
@@ -39,45 +32,30 @@ def test_newer_schema_is_refused(tmp_path):
         SqliteStore(path)
 
 
-def test_upsert_reports_only_new_papers_and_merges_signals(store):
-    assert store.upsert_papers([BASED, GNN]) == [BASED.arxiv_id, GNN.arxiv_id]
-    later = BASED.model_copy(
-        update={
-            "day": DAY.replace(day=21),
-            "signals": {"arxiv": SourceSignals(source="arxiv", categories=["cs.AI"])},
-        }
+def test_an_older_database_is_migrated_in_place(tmp_path):
+    path = tmp_path / "pf.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:2], start=1):  # a v2 database, no day states
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute(
+        "INSERT INTO papers VALUES (?, ?, ?)",
+        (BASED.arxiv_id, BASED.day.isoformat(), BASED.model_dump_json()),
     )
-    assert store.upsert_papers([later]) == []
-    merged = store.get_paper(BASED.arxiv_id)
-    assert merged.day == DAY  # first listing day wins
-    assert set(merged.signals) == {"huggingface", "arxiv"}
-    assert [p.arxiv_id for p in store.papers_for_day(DAY)] == [GNN.arxiv_id, BASED.arxiv_id]
+    db.close()
+    store = SqliteStore(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert store.get_paper(BASED.arxiv_id) == BASED  # kept
+    store.save_day_state(DayState(day=DAY, status="complete"))
+    assert store.get_day_state(DAY).status == "complete"
+    store.close()
 
 
-def test_scores_are_written_once_and_read_best_first(store):
-    low = Score(arxiv_id=GNN.arxiv_id, day=DAY, total=0.2, components=[])
-    high = Score(arxiv_id=BASED.arxiv_id, day=DAY, total=0.8, components=[])
-    assert store.save_score(low) and store.save_score(high)
-    assert not store.save_score(high)  # redelivery
-    assert [s.arxiv_id for s in store.scores_for_day(DAY)] == [BASED.arxiv_id, GNN.arxiv_id]
+def test_clear_scores_empties_only_that_day(store):
+    store.save_score(Score(arxiv_id=GNN.arxiv_id, day=DAY, total=0.2, components=[]))
+    other = DAY.replace(day=21)
+    store.save_score(Score(arxiv_id=BASED.arxiv_id, day=other, total=0.8, components=[]))
     store.clear_scores(DAY)
     assert store.scores_for_day(DAY) == []
-
-
-def test_sources_picks_implementations_runs_round_trip(store):
-    store.save_sources(DAY, [SourceStatus(name="arxiv", ok=False, error="unreachable: dns")])
-    assert store.sources_for_day(DAY)[0].error == "unreachable: dns"
-    pick = Pick(arxiv_id=BASED.arxiv_id, day=DAY, rank=1, score=0.8, gpu_minutes=20)
-    store.save_picks(DAY, [pick])
-    store.save_picks(DAY, [pick])  # replacing, not appending
-    assert store.picks_for_day(DAY) == [pick]
-    impl = Implementation(arxiv_id=BASED.arxiv_id, status="not_implemented", reason="x")
-    store.save_implementation(impl)
-    assert store.get_implementation(BASED.arxiv_id) == impl
-    run = TrainingRun(
-        run_id="pf-1", arxiv_id=BASED.arxiv_id, day=DAY, task="mqar", budget="tiny", backend="local"
-    )
-    store.save_run(run)
-    store.save_run(run.model_copy(update={"status": "completed"}))
-    assert store.get_run("pf-1").status == "completed"
-    assert len(store.runs_for_day(DAY)) == 1 and len(store.runs_for_paper(BASED.arxiv_id)) == 1
+    assert [s.arxiv_id for s in store.scores_for_day(other)] == [BASED.arxiv_id]
+    # the day can be scored afresh
+    assert store.save_score(Score(arxiv_id=GNN.arxiv_id, day=DAY, total=0.4, components=[]))

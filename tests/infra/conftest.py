@@ -38,6 +38,7 @@ TEST_CONTEXT = {
     "aws:cdk:bundling-stacks": [],
     "@aws-cdk/core:annotationsInValidationReport": False,
     "notificationEmail": "alerts@example.org",
+    "alarmEmail": "ops@example.org",
     "slackWebhookSecretName": "paperfoundry/slack-webhook",
     "llmSecretName": "paperfoundry/llm",
     "githubRepository": GITHUB_REPOSITORY,
@@ -105,12 +106,14 @@ def dev(trainer_dir: Path) -> Synth:
 
 @pytest.fixture(scope="session")
 def prod_minimal(trainer_dir: Path) -> Synth:
-    """prod stage, env-agnostic, with no optional context (no email/Slack/LLM/OIDC)."""
+    """prod stage, env-agnostic, with no optional context (no digest email/Slack/LLM/OIDC;
+    the alarm email is required in prod)."""
     return synth(
         trainer_dir,
         env_agnostic=True,
         stage="prod",
         notificationEmail=None,
+        alarmEmail="ops@example.org",  # stage=prod refuses to synth without one
         slackWebhookSecretName=None,
         llmSecretName=None,
         githubRepository=None,

@@ -35,3 +35,22 @@ def test_every_suppression_has_a_specific_reason(dev):
                     # wildcard suppressions must always be narrowed with appliesTo
                     assert rule.get("applies_to"), (logical_id, rule)
     assert seen > 0
+
+
+def test_site_suppresses_only_what_it_documents(dev):
+    """The report site: geo restriction, WAF and the TLS policy of the default certificate
+    (CFR1/2/4) on the distribution, self-logging on its log bucket (S1); nothing else."""
+    suppressed = {}
+    for logical_id, resource in dev.template.to_json()["Resources"].items():
+        if logical_id.startswith("Site"):
+            rules = resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+            if rules:
+                suppressed[resource["Type"]] = sorted(rule["id"] for rule in rules)
+    assert suppressed == {
+        "AWS::CloudFront::Distribution": [
+            "AwsSolutions-CFR1",
+            "AwsSolutions-CFR2",
+            "AwsSolutions-CFR4",
+        ],
+        "AWS::S3::Bucket": ["AwsSolutions-S1"],
+    }

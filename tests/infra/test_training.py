@@ -1,8 +1,14 @@
 """SageMaker execution role and the trainer image asset."""
 
 import json
+from pathlib import Path
 
+import aws_cdk as cdk
 from aws_cdk.assertions import Match
+
+from stacks.storage import Storage
+from stacks.training import DEFAULT_BASE_IMAGE, Training
+from tests.infra.conftest import cdk_json_context
 
 
 def _role_statements(resources):
@@ -103,11 +109,30 @@ def test_role_has_nothing_else(dev_resources):
 def test_trainer_image_is_a_docker_asset(dev):
     manifest = dev.app.synth().get_stack_by_name(dev.stack.stack_name)
     assets = json.loads(
-        (
-            __import__("pathlib").Path(manifest.assembly.directory)
-            / f"{dev.stack.stack_name}.assets.json"
-        ).read_text()
+        (Path(manifest.assembly.directory) / f"{dev.stack.stack_name}.assets.json").read_text()
     )
     assert len(assets["dockerImages"]) == 1
     image = next(iter(assets["dockerImages"].values()))
     assert image["source"]["platform"] == "linux/amd64"
+    # the default base: the PyTorch training DLC from ECR Public, pullable without a login
+    assert image["source"]["dockerBuildArgs"] == {"BASE_IMAGE": DEFAULT_BASE_IMAGE}
+
+
+def test_default_base_image_is_the_public_pytorch_training_dlc():
+    registry, _, tag = DEFAULT_BASE_IMAGE.partition(":")
+    assert registry == "public.ecr.aws/deep-learning-containers/pytorch-training"
+    # a GPU, SageMaker-flavoured tag with the Python the harness is tested on
+    assert "-gpu-" in tag and tag.endswith("-sagemaker") and "-py312-" in tag
+    assert "dkr.ecr" not in DEFAULT_BASE_IMAGE
+
+
+def test_base_image_override(trainer_dir):
+    app = cdk.App(context=cdk_json_context())
+    stack = cdk.Stack(app, "TrainingOnly")
+    storage = Storage(stack, "Storage", is_prod=False)
+    custom = "docker.io/pytorch/pytorch:2.9.0-cuda12.8-cudnn9-runtime"
+    Training(stack, "Training", storage=storage, image_directory=trainer_dir, base_image=custom)
+    assembly = app.synth()
+    assets = json.loads((Path(assembly.directory) / f"{stack.artifact_id}.assets.json").read_text())
+    [image] = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"BASE_IMAGE": custom}

@@ -86,7 +86,7 @@ def test_malformed_arxiv_feed_with_working_hf(client, clock):
         DAY, categories=["cs.LG"], client=client, sleep=clock.sleep, clock=clock
     )
     assert [s.ok for s in statuses] == [True, False]
-    assert statuses[1].error.startswith("arxiv: malformed XML in the cs.LG feed")
+    assert statuses[1].error.startswith("arxiv:cs.LG: malformed XML in the cs.LG feed")
     assert len(papers) == 2
 
 

@@ -158,3 +158,42 @@ def test_before_attempt_runs_before_every_attempt(client):
     calls: list[int] = []
     get_with_retry(client, URL, None, sleep=lambda s: None, before_attempt=lambda: calls.append(1))
     assert len(calls) == 2
+
+
+@respx.mock
+def test_a_deadline_cuts_each_requests_timeouts_to_the_time_left(client):
+    route = respx.get(URL).mock(return_value=httpx.Response(200, json=[]))
+    now = [100.0]
+    get_with_retry(client, URL, None, clock=lambda: now[0], deadline=105.0, sleep=lambda s: None)
+    timeout = route.calls.last.request.extensions["timeout"]
+    assert timeout == {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+
+
+@respx.mock
+def test_without_a_deadline_a_long_retry_after_is_capped_not_refused(client):
+    respx.get(URL).mock(
+        side_effect=[
+            httpx.Response(503, headers={"Retry-After": "360"}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    sleeps: list[float] = []
+    get_with_retry(client, URL, None, max_wait=60, sleep=sleeps.append)
+    assert sleeps == [60]
+
+
+@respx.mock
+def test_the_last_attempt_reports_exhaustion_not_retry_later(client):
+    respx.get(URL).mock(return_value=httpx.Response(503, headers={"Retry-After": "5"}))
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(SourceError) as err:
+        get_with_retry(
+            client, URL, None, source="huggingface", attempts=2, clock=lambda: now[0],
+            deadline=100.0, sleep=sleep,
+        )  # fmt: skip
+    assert str(err.value) == "huggingface: HTTP 503 after 2 attempts (Retry-After 5s)"
+    assert now[0] == 5.0

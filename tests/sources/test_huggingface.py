@@ -132,3 +132,17 @@ def test_http_failure_propagates_as_source_error(client):
     respx.get(API_URL).mock(return_value=httpx.Response(503))
     with pytest.raises(SourceError, match=r"^huggingface: HTTP 503 after 2 attempts"):
         fetch_daily_papers(DAY, client, attempts=2, sleep=lambda s: None)
+
+
+@respx.mock
+def test_each_paper_carries_the_time_it_was_observed(client):
+    from datetime import UTC, datetime
+
+    seen = datetime(2024, 3, 5, 6, 30, tzinfo=UTC)
+    route = respx.get(API_URL).mock(
+        return_value=httpx.Response(200, content=fixture_bytes("hf_day_p0.json"))
+    )
+    papers = fetch_daily_papers(DAY, client, now=lambda: seen, sleep=lambda s: None)
+    assert route.calls.last.request.url.params["date"] == DAY.isoformat()
+    assert [p.signals["huggingface"].observed_at for p in papers] == [seen, seen]
+    assert parse_daily_papers([], DAY) == []  # (parsing alone stamps nothing: see the sample)

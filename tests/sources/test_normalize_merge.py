@@ -184,6 +184,61 @@ def test_merge_same_source_twice_fills_gaps_and_handles_naive_datetimes():
     assert paper.published == datetime(2024, 2, 27, tzinfo=UTC)
 
 
+def _hf_seen(upvotes, at=None, **signals) -> Paper:
+    paper = _hf("2402.00002")
+    paper.signals["huggingface"] = SourceSignals(
+        source="huggingface", upvotes=upvotes, observed_at=at, **signals
+    )
+    return paper
+
+
+def test_merge_same_source_later_record_wins_counts_without_timestamps():
+    # a re-scrape (the later record) saw more upvotes: its counts win, both ways round
+    [up] = merge_papers([_hf_seen(10, comments=2, github_stars=7)], [_hf_seen(50, comments=3)])
+    assert up.signals["huggingface"].upvotes == 50
+    assert up.signals["huggingface"].comments == 3
+    assert up.signals["huggingface"].github_stars == 7  # the later record had no count
+    [down] = merge_papers([_hf_seen(50)], [_hf_seen(10)])
+    assert down.signals["huggingface"].upvotes == 10
+    # the same inside one list: the later record of the list is the newer one
+    [inside] = merge_papers([_hf_seen(10), _hf_seen(50)])
+    assert inside.signals["huggingface"].upvotes == 50
+
+
+def test_merge_same_source_later_observation_wins_counts():
+    t1 = datetime(2024, 2, 29, 8, tzinfo=UTC)
+    t2 = datetime(2024, 2, 29, 20, tzinfo=UTC)
+    # a stale observation arriving last does not undo a newer one
+    [kept] = merge_papers([_hf_seen(50, t2, comments=4)], [_hf_seen(10, t1, comments=1)])
+    assert kept.signals["huggingface"].upvotes == 50
+    assert kept.signals["huggingface"].comments == 4
+    assert kept.signals["huggingface"].observed_at == t2
+    [fresh] = merge_papers([_hf_seen(10, t1)], [_hf_seen(50, t2)])
+    assert fresh.signals["huggingface"].upvotes == 50
+    # naive timestamps are read as UTC; equal times: the later record wins
+    [naive] = merge_papers([_hf_seen(50, datetime(2024, 2, 29, 21))], [_hf_seen(10, t2)])
+    assert naive.signals["huggingface"].upvotes == 50
+    [tie] = merge_papers([_hf_seen(50, t2)], [_hf_seen(10, t2)])
+    assert tie.signals["huggingface"].upvotes == 10
+    # only one record stamped: not comparable, the later record wins
+    [one] = merge_papers([_hf_seen(50, t2)], [_hf_seen(10)])
+    assert one.signals["huggingface"].upvotes == 10
+    assert one.signals["huggingface"].observed_at == t2
+
+
+def test_merge_same_source_lists_union_and_first_text_value_wins():
+    a = _hf_seen(1, keywords=["attention"], github_repo="https://github.com/a/first")
+    b = _hf_seen(2, keywords=["recall", "attention"], github_repo="https://github.com/b/later")
+    b.signals["huggingface"].project_page = "https://later.example"
+    b.signals["huggingface"].synthetic = True
+    [paper] = merge_papers([a], [b])
+    sig = paper.signals["huggingface"]
+    assert sig.keywords == ["attention", "recall"]
+    assert sig.github_repo == "https://github.com/a/first"
+    assert sig.project_page == "https://later.example"  # filled from the later record
+    assert sig.synthetic is True
+
+
 def test_merge_does_not_mutate_inputs():
     hf, ax = _hf("2402.00002"), _ax("2402.00002")
     merge_papers([hf], [ax])

@@ -3,6 +3,12 @@ weight, plus a `review` and a `tournament` component. Every part stays visible.
 
 Computed from the stored signal score, review and tournament each time it is needed, so
 changing a weight re-ranks a day without calling the LLM again.
+
+The reviewers' implementability criterion is the judgement on whether the harness can test
+a paper: below `review.min_implementability` the paper is excluded; at or above it the
+combined score says `implementable=True`, which overrides selection's text-only estimate
+(`testability.py`): a paper the keyword rules call untestable is picked when reviewers
+judged it implementable. Library papers are always implementable.
 """
 
 from __future__ import annotations
@@ -72,12 +78,14 @@ def combine(
     if excluded is None and review is not None and review.flagged:
         excluded = f"flagged: {FLAGGED}"
     implementability = review.criteria.get("implementability") if review else None
-    if excluded is None and implementability is not None and not in_library:
-        if implementability.mean < min_implementability:
-            excluded = (
-                f"reviewers judge it not implementable in the harness "
-                f"({implementability.mean:.1f}/10 < {min_implementability:g})"
-            )
+    implementable = True if in_library else None
+    if implementability is not None and not in_library and not (review and review.flagged):
+        implementable = implementability.mean >= min_implementability
+    if excluded is None and implementable is False and implementability is not None:
+        excluded = (
+            f"reviewers judge it not implementable in the harness "
+            f"({implementability.mean:.1f}/10 < {min_implementability:g})"
+        )
     return Score(
         arxiv_id=signal.arxiv_id,
         day=signal.day,
@@ -85,6 +93,7 @@ def combine(
         components=components,
         excluded=excluded,
         basis="combined",
+        implementable=implementable,
     )
 
 

@@ -6,12 +6,20 @@ transport errors. Backoff is exponential with full jitter, and a server's `Retry
 retried: the name will not resolve a few seconds later either, and the CLI wants to fall back
 to the sample day quickly when the machine is offline.
 
+Deadlines: a caller that must return by a certain time (a Lambda task, one scrape unit) passes
+`deadline`, a value of `clock()`. Then no wait is started that would pass it: a `Retry-After`
+or backoff that would fails at once with "retry later (Retry-After N s)" (or "(backoff N s)"),
+and so does a `Retry-After` longer than `max_wait` (waiting minutes is the workflow's job, a
+free Step Functions retry, not a billed Lambda's); each request's timeouts are cut to the time
+left. Without a deadline a long `Retry-After` is capped at `max_wait` as before.
+
 Every failure leaves as `SourceError` with a one-line message naming the source.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "paperfoundry/0.1 (+https://github.com/paperfoundry/paperfoundry)"
 DEFAULT_TIMEOUT = 20.0
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+MIN_REQUEST_SECONDS = 1.0  # with a deadline: less time than this left is too little for a request
 
 
 class SourceError(Exception):
@@ -109,8 +118,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)  # timeouts are TransportErrors too
 
 
-def _timeout_seconds(client: httpx.Client, exc: httpx.TimeoutException) -> float | None:
-    timeout = client.timeout
+def _timeout_seconds(timeout: httpx.Timeout, exc: httpx.TimeoutException) -> float | None:
     if isinstance(exc, httpx.ConnectTimeout):
         return timeout.connect
     if isinstance(exc, httpx.WriteTimeout):
@@ -126,6 +134,35 @@ def _fmt_seconds(value: float | None) -> str:
     return f"{value:g}s"
 
 
+def whole_seconds(value: float) -> int:
+    """Seconds rounded up, for messages ("retry later (Retry-After 360 s)")."""
+    return max(0, math.ceil(value - 1e-9))
+
+
+def retry_later(source: str, what: str, kind: str, seconds: float, why: str) -> SourceError:
+    """The error for a wait we will not do: "<source>: <what>; retry later (<kind> N s): <why>"."""
+    prefix = f"{what}; " if what else ""
+    return SourceError(source, f"{prefix}retry later ({kind} {whole_seconds(seconds)} s): {why}")
+
+
+def _capped_timeout(timeout: httpx.Timeout, limit: float) -> httpx.Timeout:
+    def cap(value: float | None) -> float:
+        return limit if value is None else min(value, limit)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect),
+        read=cap(timeout.read),
+        write=cap(timeout.write),
+        pool=cap(timeout.pool),
+    )
+
+
+def _failure_name(exc: BaseException | None) -> str:
+    if isinstance(exc, RetryableStatus):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__ if exc is not None else "failure"
+
+
 def get_with_retry(
     client: httpx.Client,
     url: str,
@@ -136,19 +173,48 @@ def get_with_retry(
     max_wait: float = 60.0,
     sleep: Callable[[float], None] = time.sleep,
     before_attempt: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    deadline: float | None = None,
+    describe_error: Callable[[httpx.Response], str | None] | None = None,
 ) -> httpx.Response:
     """GET `url`, retrying 429/5xx/timeouts/transport errors; return a 2xx/3xx response.
 
-    `sleep` is injectable so tests never wait; `before_attempt` runs before every attempt
-    (arXiv uses it to keep its 3-second spacing across retries too). Raises `SourceError`.
+    `sleep` and `clock` are injectable so tests never wait; `before_attempt` runs before every
+    attempt (arXiv uses it to keep its 3-second spacing across retries too). `deadline` (a
+    `clock()` value) bounds every wait and request, see the module docstring.
+    `describe_error` may turn a 4xx body into a one-line reason. Raises `SourceError`.
     """
     backoff = wait_random_exponential(multiplier=1, max=max_wait)
+    used_timeout: list[httpx.Timeout] = [client.timeout]
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
-            return min(exc.retry_after, max_wait)
-        return backoff(state)
+        last = state.attempt_number >= max(1, attempts)  # no sleep follows the last attempt
+        retry_after = exc.retry_after if isinstance(exc, RetryableStatus) else None
+        if retry_after is not None:
+            kind, shown = "Retry-After", retry_after
+            if retry_after > max_wait and deadline is not None and not last:
+                raise retry_later(
+                    source,
+                    _failure_name(exc),
+                    kind,
+                    shown,
+                    f"longer than the {max_wait:g} s one call waits",
+                ) from exc
+            seconds = min(retry_after, max_wait)
+        else:
+            seconds = backoff(state)
+            kind, shown = "backoff", seconds
+        if deadline is not None and not last and clock() + seconds > deadline:
+            left = max(0.0, deadline - clock())
+            raise retry_later(
+                source,
+                _failure_name(exc),
+                kind,
+                shown,
+                f"waiting would pass the deadline ({left:.0f} s left)",
+            ) from exc
+        return seconds
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -166,7 +232,18 @@ def get_with_retry(
     def attempt() -> httpx.Response:
         if before_attempt is not None:
             before_attempt()
-        response = client.get(url, params=params)
+        if deadline is None:
+            response = client.get(url, params=params)
+        else:
+            left = deadline - clock()
+            if left < MIN_REQUEST_SECONDS:
+                raise SourceError(
+                    source,
+                    f"retry later: {max(0.0, left):.1f} s left before the deadline, "
+                    "too little for a request",
+                )
+            used_timeout[0] = _capped_timeout(client.timeout, left)
+            response = client.get(url, params=params, timeout=used_timeout[0])
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = None
@@ -193,7 +270,7 @@ def get_with_retry(
     except httpx.TimeoutException as exc:
         raise SourceError(
             source,
-            f"timed out after {_fmt_seconds(_timeout_seconds(client, exc))} "
+            f"timed out after {_fmt_seconds(_timeout_seconds(used_timeout[0], exc))} "
             f"({type(exc).__name__}, {attempts} attempts)",
         ) from exc
     except httpx.ConnectError as exc:
@@ -207,5 +284,7 @@ def get_with_retry(
         raise SourceError(source, f"invalid URL {url!r}: {exc}") from exc
 
     if response.status_code >= 400:
-        raise SourceError(source, f"HTTP {response.status_code} for {response.request.url}")
+        detail = describe_error(response) if describe_error is not None else None
+        reason = f": {detail}" if detail else ""
+        raise SourceError(source, f"HTTP {response.status_code} for {response.request.url}{reason}")
     return response

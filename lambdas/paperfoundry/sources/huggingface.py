@@ -12,13 +12,18 @@ without a valid arXiv id is skipped with a warning, withdrawn papers are dropped
 is not JSON, or JSON that is not a list, is a `SourceError`.
 
 `parse_daily_papers` is also what reads the bundled sample day (source "sample").
+
+Upvotes and comments keep growing for a week or two after a paper's day, so each paper's
+signals carry `observed_at`, the UTC time its page was fetched. Any earlier day can be fetched
+again (`?date=` takes any day) to refresh the counts: see `sources.refresh_days`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -141,7 +146,9 @@ class HFDailyItem(_Lenient):
 # --- item -> Paper ---------------------------------------------------------------------------
 
 
-def _item_to_paper(raw: Any, day: date, source: str) -> Paper | None:
+def _item_to_paper(
+    raw: Any, day: date, source: str, observed_at: datetime | None = None
+) -> Paper | None:
     if not isinstance(raw, dict):
         log.warning("%s: skipping a non-object item (%s)", source, type(raw).__name__)
         return None
@@ -180,6 +187,7 @@ def _item_to_paper(raw: Any, day: date, source: str) -> Paper | None:
         keywords=info.ai_keywords,
         organization=(org.name or org.fullname) if org else None,
         synthetic=bool(item.synthetic),
+        observed_at=observed_at,
     )
     return Paper(
         arxiv_id=arxiv_id,
@@ -194,9 +202,16 @@ def _item_to_paper(raw: Any, day: date, source: str) -> Paper | None:
 
 
 def parse_daily_papers(
-    data: Any, day: date, *, source: str = SOURCE, page: int | None = None
+    data: Any,
+    day: date,
+    *,
+    source: str = SOURCE,
+    page: int | None = None,
+    observed_at: datetime | None = None,
 ) -> list[Paper]:
-    """A decoded daily_papers response -> papers (deduplicated, withdrawn dropped)."""
+    """A decoded daily_papers response -> papers (deduplicated, withdrawn dropped).
+
+    `observed_at` (when the response was fetched) is stamped on every paper's signals."""
     where = f" at page {page}" if page is not None else ""
     if not isinstance(data, list):
         raise SourceError(
@@ -204,7 +219,7 @@ def parse_daily_papers(
         )
     papers: dict[str, Paper] = {}
     for raw in data:
-        paper = _item_to_paper(raw, day, source)
+        paper = _item_to_paper(raw, day, source, observed_at)
         if paper is not None and paper.arxiv_id not in papers:
             papers[paper.arxiv_id] = paper
     return list(papers.values())
@@ -223,17 +238,23 @@ def fetch_daily_papers(
     *,
     page_size: int = 50,
     max_pages: int = 20,
+    now: Callable[[], datetime] | None = None,
     **retry: Any,
 ) -> list[Paper]:
-    """All of `day`'s Daily Papers. Extra keyword arguments go to `get_with_retry`
-    (`sleep`, `attempts`, `max_wait`). Raises `SourceError`."""
+    """All of `day`'s Daily Papers (any day: today's, or an earlier one again to refresh its
+    upvotes), each stamped with `observed_at` = `now()` (UTC) when its page arrived.
+
+    Extra keyword arguments go to `get_with_retry` (`sleep`, `attempts`, `max_wait`, `clock`,
+    `deadline`). Raises `SourceError`."""
+    now = now or (lambda: datetime.now(UTC))
     page_size = max(1, min(page_size, MAX_LIMIT))
     papers: dict[str, Paper] = {}
     for page in range(max_pages):
         params = {"date": day.isoformat(), "limit": page_size, "p": page}
         response = get_with_retry(client, API_URL, params, source=SOURCE, **retry)
+        observed_at = now()
         data = _decode(response, page)
-        batch = parse_daily_papers(data, day, page=page)
+        batch = parse_daily_papers(data, day, page=page, observed_at=observed_at)
         new = [p for p in batch if p.arxiv_id not in papers]
         for paper in new:
             papers[paper.arxiv_id] = paper

@@ -1,12 +1,28 @@
 """Merge what several sources said about the same papers, keyed by bare arXiv id.
 
+The one merge rule: `sources.fetch_day` uses it to combine the sources of a day, and both
+stores (`SqliteStore`, `DynamoStore`) use it when a paper they already hold is upserted
+again (`merge_papers([stored], [incoming])`). Records are taken in order: the first list
+before the second, and within a list the earlier record first; so in a store, the stored
+paper comes first and the re-scraped one second.
+
 Rules, per id:
-- signals: the union of every source's signals; two records from the same source are
-  combined field by field (first non-empty value wins, lists are unioned).
+- signals: the union of every source's signals. Two records from the *same* source are
+  combined field by field:
+  - counts (upvotes, comments, github_stars) come from the later observation: the record
+    with the later `observed_at` when both have one, otherwise the later record (in a
+    store: the one being upserted). A count the later observation lacks (None) is kept
+    from the other. So a re-scrape that saw 10 -> 50 upvotes stores 50, and a stale
+    observation (earlier `observed_at`) arriving late does not undo a newer one.
+  - lists (keywords, categories) are unioned, order kept (first record's items first).
+  - other values (github_repo, project_page, announce_type, organization): the first
+    non-empty value wins; `synthetic` if either is; `observed_at` the latest seen.
 - categories: arXiv's (the authority on subject classes); other sources' only if arXiv
   had nothing to say.
-- title, abstract, authors: arXiv's text when present, else the first other source's.
-- version: the highest seen; published: the earliest seen; day: the first record's.
+- title, abstract, authors: arXiv's text when present, else the first other source's
+  (the first non-empty one, in order).
+- version: the highest seen; published: the earliest seen; day: the first record's (in a
+  store, a paper keeps the listing day it was first stored under).
 - order: the order in which ids first appear across the lists (stable).
 """
 
@@ -18,17 +34,33 @@ from datetime import UTC, datetime
 from ..models import Paper, SourceSignals
 
 _TEXT_AUTHORITY = "arxiv"
+_COUNTS = ("upvotes", "comments", "github_stars")
+
+
+def _later_observation(a: SourceSignals, b: SourceSignals) -> SourceSignals:
+    """Which of two records of one source (`a` first, `b` later) saw the paper last."""
+    if a.observed_at is not None and b.observed_at is not None:
+        return a if _utc(a.observed_at) > _utc(b.observed_at) else b
+    return b
 
 
 def _merge_signals(a: SourceSignals, b: SourceSignals) -> SourceSignals:
+    later = _later_observation(a, b)
+    earlier = a if later is b else b
     merged = a.model_copy(deep=True)
     for field in SourceSignals.model_fields:
         mine, theirs = getattr(merged, field), getattr(b, field)
-        if isinstance(mine, list):
+        if field in _COUNTS:
+            newest = getattr(later, field)
+            setattr(merged, field, newest if newest is not None else getattr(earlier, field))
+        elif field == "observed_at":
+            stamps = [t for t in (mine, theirs) if t is not None]
+            merged.observed_at = max(stamps, key=_utc) if stamps else None
+        elif isinstance(mine, list):
             setattr(merged, field, list(dict.fromkeys([*mine, *(theirs or [])])))
         elif field == "synthetic":
             merged.synthetic = bool(mine or theirs)
-        elif mine is None and theirs is not None:
+        elif not mine and theirs:
             setattr(merged, field, theirs)
     return merged
 

@@ -6,8 +6,8 @@ Key design (docs/DATA_MODEL.md has the full table and the access patterns):
     paper           PAPER#<id>          META               -                -
     day membership  DAY#<date>          PAPER#<id>         -                -
     implementation  PAPER#<id>          IMPL               -                -
-    day             DAY#<date>          DAY                DAYS             <date>
-    sources         DAY#<date>          SOURCES            -                -
+    day state       DAY#<date>          DAY                DAYS             <date>
+    source status   DAY#<date>          SOURCE#<name>      -                -
     picks           DAY#<date>          PICKS              -                -
     score           DAY#<date>          SCORE#<id>         SCORES#<date>    <score 0-padded>#<id>
     run             DAY#<date>          RUN#<run_id>       PAPER#<id>       RUN#<run_id>
@@ -16,14 +16,16 @@ Key design (docs/DATA_MODEL.md has the full table and the access patterns):
     LLM call        DAY#<date>          LLMCALL#<time>#<n> -                -
 
 Everything a step reads right after another step wrote it lives in the base table (reads
-are strongly consistent); the GSI serves the two read paths that tolerate its eventual
-consistency: a day's best-first score listing (`top_scores`) and a paper's runs on other
-days (`runs_for_paper`, used to skip papers already trained).
+are strongly consistent); the GSI serves the read paths that tolerate its eventual
+consistency: a day's best-first score listing (`top_scores`), a paper's runs on other
+days (`runs_for_paper`, used to skip papers already trained) and the recent days
+(`day_states_since`).
 
-Idempotency: `save_score` writes the score and bumps the day's `ranked` counter in one
-transaction guarded by `attribute_not_exists`, so a redelivered SQS message neither
-overwrites the score nor counts twice. `claim_ranked_event` / `mark_digest_sent` are
-conditional flags on the day item: exactly one caller wins each.
+Idempotency: `save_score` is a Put guarded by `attribute_not_exists`, so a redelivered
+message does not overwrite the score (`replace=True` drops the guard). Papers are merged
+with `sources.merge.merge_papers`, the same rule as the local store. Each scrape unit's
+source status is its own item, so units saving at the same time do not overwrite each
+other. The day state is a plain Put: one execution per day writes it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...models import (
+    DayState,
     Implementation,
     LLMCall,
     Paper,
@@ -46,6 +49,7 @@ from ...models import (
     Tournament,
     TrainingRun,
 )
+from ...sources.merge import merge_papers
 
 SCORE_SCALE = 10**9  # 9 decimal places in the sort key
 SCORE_WIDTH = 13  # scores up to 9999.999999999 sort correctly
@@ -153,7 +157,12 @@ class DynamoStore:
         index: str | None = None,
         forward: bool = True,
         limit: int | None = None,
+        sk_from: str | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """Items of one partition: sort keys starting with `prefix`, or (`sk_from`) at or
+        after it. Follows pagination; `limit` caps the items returned."""
+        if prefix and sk_from is not None:
+            raise ValueError("a query takes a prefix or a lower bound, not both")
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
@@ -166,6 +175,10 @@ class DynamoStore:
             kwargs["KeyConditionExpression"] += " AND begins_with(#sk, :prefix)"
             kwargs["ExpressionAttributeNames"]["#sk"] = sk_name
             kwargs["ExpressionAttributeValues"][":prefix"] = {"S": prefix}
+        if sk_from is not None:
+            kwargs["KeyConditionExpression"] += " AND #sk >= :from"
+            kwargs["ExpressionAttributeNames"]["#sk"] = sk_name
+            kwargs["ExpressionAttributeValues"][":from"] = {"S": sk_from}
         if index:
             kwargs["IndexName"] = index
         else:
@@ -216,25 +229,23 @@ class DynamoStore:
     # -- papers ----------------------------------------------------------------------------
 
     def upsert_papers(self, papers: Iterable[Paper]) -> list[str]:
-        """Insert new papers; merge the signals of known ones. Both the canonical item
-        (PAPER#id/META) and the day membership copy (DAY#date/PAPER#id) are written."""
-        incoming: dict[str, Paper] = {}
-        for paper in papers:  # merge duplicates within the batch first
-            if paper.arxiv_id in incoming:
-                incoming[paper.arxiv_id] = _merge(incoming[paper.arxiv_id], paper)
-            else:
-                incoming[paper.arxiv_id] = paper
+        """Insert new papers; merge known ones with `merge_papers` (stored record first:
+        the re-scrape's counts win, the first listing day is kept). Both the canonical
+        item (PAPER#id/META) and the day membership copy (DAY#date/PAPER#id) are written;
+        a paper the merge leaves unchanged is not written again."""
+        incoming = merge_papers(papers)  # duplicates within the batch, in order
         if not incoming:
             return []
         existing = {
             item["arxiv_id"]: Paper.model_validate(item["data"])
-            for item in self._batch_get([(paper_pk(pid), "META") for pid in incoming])
+            for item in self._batch_get([(paper_pk(p.arxiv_id), "META") for p in incoming])
         }
         items: list[dict[str, Any]] = []
         new_ids: list[str] = []
-        for pid, paper in incoming.items():
+        for paper in incoming:
+            pid = paper.arxiv_id
             if pid in existing:
-                merged = _merge(existing[pid], paper)
+                merged = merge_papers([existing[pid]], [paper])[0]
                 if merged == existing[pid]:
                     continue
             else:
@@ -260,52 +271,32 @@ class DynamoStore:
     def papers_for_day(self, day: date) -> list[Paper]:
         return [Paper.model_validate(i["data"]) for i in self._query(day_pk(day), "PAPER#")]
 
-    # -- scores + the day's fan-in counters -------------------------------------------------
+    # -- scores ----------------------------------------------------------------------------
 
-    def save_score(self, score: Score) -> bool:
-        """Write the score and increment the day's `ranked` counter atomically, only the
-        first time this (day, paper) is scored. Returns False on a redelivery."""
-        item = self._item(
-            {
-                "pk": day_pk(score.day),
-                "sk": f"SCORE#{score.arxiv_id}",
-                "gsi1pk": f"SCORES#{score.day.isoformat()}",
-                "gsi1sk": score_sort_key(score.total, score.arxiv_id),
-                "type": "score",
-                "arxiv_id": score.arxiv_id,
-                "total": score.total,
-                "data": self._data(score),
-            }
-        )
+    def save_score(self, score: Score, *, replace: bool = False) -> bool:
+        """Put the score only the first time this (day, paper) is scored (False on a
+        redelivery, the stored score untouched); `replace=True` overwrites it."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": self._item(
+                {
+                    "pk": day_pk(score.day),
+                    "sk": f"SCORE#{score.arxiv_id}",
+                    "gsi1pk": f"SCORES#{score.day.isoformat()}",
+                    "gsi1sk": score_sort_key(score.total, score.arxiv_id),
+                    "type": "score",
+                    "arxiv_id": score.arxiv_id,
+                    "total": score.total,
+                    "data": self._data(score),
+                }
+            ),
+        }
+        if not replace:
+            request["ConditionExpression"] = "attribute_not_exists(pk)"
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": item,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": self._key(day_pk(score.day), "DAY"),
-                            "UpdateExpression": "ADD #ranked :one SET #type = :type",
-                            "ExpressionAttributeNames": {"#ranked": "ranked", "#type": "type"},
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":type": {"S": "day"},
-                            },
-                        }
-                    },
-                ]
-            )
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
+            self.client.put_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
     def scores_for_day(self, day: date) -> list[Score]:
@@ -321,168 +312,62 @@ class DynamoStore:
         )
         return [Score.model_validate(i["data"]) for i in items]
 
-    def set_day_total(self, day: date, total: int, *, scraped: bool = True) -> None:
-        """Record how many papers the day has (the fan-in target); `scraped` marks the day
-        done for the scraper's backfill (left unset when every source failed)."""
-        names = {
-            "#total": "total",
-            "#type": "type",
-            "#updated": "updated_at",
-            "#gpk": "gsi1pk",
-            "#gsk": "gsi1sk",
-        }
-        values: dict[str, Any] = {
-            ":total": {"N": str(total)},
-            ":type": {"S": "day"},
-            ":now": {"S": _now()},
-            ":days": {"S": "DAYS"},
-            ":date": {"S": day.isoformat()},
-        }
-        expression = (
-            "SET #total = :total, #type = :type, #updated = :now, #gpk = :days, #gsk = :date"
-        )
-        if scraped:
-            names["#scraped"] = "scraped_at"
-            expression += ", #scraped = if_not_exists(#scraped, :now)"
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=self._key(day_pk(day), "DAY"),
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+    # -- the day's record --------------------------------------------------------------------
+
+    def get_day_state(self, day: date) -> DayState | None:
+        item = self._get(day_pk(day), "DAY")
+        return DayState.model_validate(item["data"]) if item and "data" in item else None
+
+    def save_day_state(self, state: DayState) -> None:
+        """Plain Put (one execution per day writes it); on gsi1 `DAYS` / <date>."""
+        self._put(
+            {
+                "pk": day_pk(state.day),
+                "sk": "DAY",
+                "gsi1pk": "DAYS",
+                "gsi1sk": state.day.isoformat(),
+                "type": "day",
+                "status": state.status,
+                "updated_at": _now(),
+                "data": self._data(state),
+            }
         )
 
-    def get_day(self, day: date) -> dict[str, Any] | None:
-        return self._get(day_pk(day), "DAY")
-
-    def day_scraped(self, day: date) -> bool:
-        item = self.get_day(day)
-        return bool(item and item.get("scraped_at"))
-
-    def day_progress(self, day: date) -> tuple[int, int | None]:
-        """(ranked, total); total is None until the scraper recorded it."""
-        item = self.get_day(day) or {}
-        return int(item.get("ranked", 0)), item.get("total")
-
-    def record_ranked(self, day: date, arxiv_id: str) -> tuple[int, int | None]:
-        """Counter state after a paper of `day` was ranked (the increment itself happens
-        inside `save_score`, so it is counted once); kept for callers that want one call."""
-        return self.day_progress(day)
-
-    def _claim(self, day: date, flag: str) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(day_pk(day), "DAY"),
-                UpdateExpression="SET #flag = :now, #type = :type",
-                ConditionExpression="attribute_not_exists(#flag)",
-                ExpressionAttributeNames={"#flag": flag, "#type": "type"},
-                ExpressionAttributeValues={":now": {"S": _now()}, ":type": {"S": "day"}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def _release(self, day: date, flag: str) -> None:
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=self._key(day_pk(day), "DAY"),
-            UpdateExpression="REMOVE #flag",
-            ExpressionAttributeNames={"#flag": flag},
-        )
-
-    def claim_ranked_event(self, day: date) -> bool:
-        """True for exactly one caller: the one that announces DayRanked."""
-        return self._claim(day, "ranked_event_at")
-
-    def mark_digest_sent(self, day: date) -> bool:
-        """True for exactly one caller: the one that sends the day's digest."""
-        return self._claim(day, "digest_sent_at")
-
-    def clear_digest_sent(self, day: date) -> None:
-        """Undo `mark_digest_sent` when sending failed, so a retry can send it."""
-        self._release(day, "digest_sent_at")
-
-    def release_ranked_event(self, day: date) -> None:
-        """Undo `claim_ranked_event` when putting the event failed."""
-        self._release(day, "ranked_event_at")
-
-    def claim_selection(self, day: date, *, stale_after_seconds: float = 1800) -> bool:
-        """True for exactly one caller: the one that selects and starts the day's training.
-        A claim whose selection never finished (the Lambda died) may be taken over after
-        `stale_after_seconds`; a finished selection is never repeated."""
-        stale = datetime.now(UTC).timestamp() - stale_after_seconds
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(day_pk(day), "DAY"),
-                UpdateExpression="SET #sel = :now, #selts = :ts, #type = :type",
-                ConditionExpression="attribute_not_exists(#sel) OR "
-                "(attribute_not_exists(#done) AND #selts < :stale)",
-                ExpressionAttributeNames={
-                    "#sel": "selected_at",
-                    "#selts": "selected_ts",
-                    "#done": "selection_done_at",
-                    "#type": "type",
-                },
-                ExpressionAttributeValues={
-                    ":now": {"S": _now()},
-                    ":ts": {"N": str(datetime.now(UTC).timestamp())},
-                    ":stale": {"N": str(stale)},
-                    ":type": {"S": "day"},
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def release_selection(self, day: date) -> None:
-        self._release(day, "selected_at")
-
-    def finish_selection(self, day: date, notes: list[str]) -> None:
-        """Mark the day selected and keep the selection's notes for the report."""
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=self._key(day_pk(day), "DAY"),
-            UpdateExpression="SET #done = :now, #notes = :notes",
-            ExpressionAttributeNames={"#done": "selection_done_at", "#notes": "notes"},
-            ExpressionAttributeValues={
-                ":now": {"S": _now()},
-                ":notes": self._ser.serialize(list(notes)),
-            },
-        )
-
-    def days_awaiting_selection(self, before: datetime) -> list[date]:
-        """Days scraped at or before `before` whose selection never finished (their
-        ranking stalled: papers in the DLQ, or the announcement was lost)."""
-        stalled = []
-        for item in self.recent_days():
-            scraped = item.get("scraped_at")
-            if not scraped or item.get("selection_done_at"):
-                continue
-            if datetime.fromisoformat(scraped) <= before:
-                stalled.append(date.fromisoformat(item["pk"].removeprefix("DAY#")))
-        return sorted(stalled)
-
-    def recent_days(self, limit: int = 30) -> list[dict[str, Any]]:
-        """The newest scraped day items, newest first (gsi1 `DAYS` / <date>)."""
-        return list(self._query("DAYS", "", index="gsi1", forward=False, limit=limit))
+    def day_states_since(self, since: date) -> list[DayState]:
+        """Newest first, via gsi1 `DAYS` (eventually consistent). Day items written before
+        day states existed (no `data`) are skipped."""
+        items = self._query("DAYS", "", index="gsi1", forward=False, sk_from=since.isoformat())
+        return [DayState.model_validate(i["data"]) for i in items if "data" in i]
 
     # -- sources, picks, implementations ---------------------------------------------------
 
     def save_sources(self, day: date, statuses: list[SourceStatus]) -> None:
-        self._put(
-            {
-                "pk": day_pk(day),
-                "sk": "SOURCES",
-                "type": "sources",
-                "data": [self._data(s) for s in statuses],
-            }
+        """One item per status name (`SOURCE#<name>`): a status replaces the stored one of
+        its name, others are kept, and units saving at once do not race."""
+        self._batch_put(
+            [
+                {
+                    "pk": day_pk(day),
+                    "sk": f"SOURCE#{status.name}",
+                    "type": "source",
+                    "data": self._data(status),
+                }
+                for status in {s.name: s for s in statuses}.values()
+            ]
         )
 
     def sources_for_day(self, day: date) -> list[SourceStatus]:
-        item = self._get(day_pk(day), "SOURCES")
-        return [SourceStatus.model_validate(s) for s in item["data"]] if item else []
+        """By name. Also reads the day's older single `SOURCES` item (a list), which
+        per-name items override."""
+        found: dict[str, SourceStatus] = {}
+        for item in self._query(day_pk(day), "SOURCE"):
+            if item["sk"] == "SOURCES":
+                legacy = (SourceStatus.model_validate(s) for s in item["data"])
+                found = {s.name: s for s in legacy} | found
+            else:
+                status = SourceStatus.model_validate(item["data"])
+                found[status.name] = status
+        return [found[name] for name in sorted(found)]
 
     def save_picks(self, day: date, picks: list[Pick]) -> None:
         self._put(
@@ -496,7 +381,8 @@ class DynamoStore:
 
     def picks_for_day(self, day: date) -> list[Pick]:
         item = self._get(day_pk(day), "PICKS")
-        return [Pick.model_validate(p) for p in item["data"]] if item else []
+        picks = [Pick.model_validate(p) for p in item["data"]] if item else []
+        return sorted(picks, key=lambda p: p.rank)
 
     def save_implementation(self, implementation: Implementation) -> None:
         self._put(
@@ -589,20 +475,3 @@ class DynamoStore:
 
     def llm_calls_for_day(self, day: date) -> list[LLMCall]:
         return [LLMCall.model_validate(i["data"]) for i in self._query(day_pk(day), "LLMCALL#")]
-
-
-def _merge(old: Paper, new: Paper) -> Paper:
-    """Keep the first-seen day and identity; take newer text when present; merge signals
-    per source (the newer source record wins) and categories (union, order kept)."""
-    merged = old.model_copy(deep=True)
-    merged.signals = {**old.signals, **new.signals}
-    merged.categories = list(dict.fromkeys([*old.categories, *new.categories]))
-    if new.version and (old.version or 0) < new.version:
-        merged.version = new.version
-    if not old.abstract and new.abstract:
-        merged.abstract = new.abstract
-    if not old.authors and new.authors:
-        merged.authors = new.authors
-    if old.published is None and new.published is not None:
-        merged.published = new.published
-    return merged

@@ -1,11 +1,11 @@
 """`SageMakerBackend`: the `TrainingBackend` port on SageMaker training jobs.
 
-`submit` uploads the implementation to `implementations/<run_id>/<file>` and starts a
-managed-spot, network-isolated, checkpointed training job named after the run id (run ids
-are deterministic, so a duplicate submit gets ResourceInUse and is treated as "already
-running"). The job's end is signalled by EventBridge ("SageMaker Training Job State
-Change"); the report Lambda then calls `collect`, which reads the harness's metrics.json
-out of `training/<job>/output/model.tar.gz`.
+`job` uploads the implementation to `implementations/<run_id>/<file>` and returns the
+CreateTrainingJob request of a managed-spot, network-isolated, checkpointed training job
+named after the run id and attempt (`training.job_name_for`). The day's state machine
+starts it with `createTrainingJob.sync` and waits; `collect` then turns the job's
+description (or the task's error) into the run, reading the harness's metrics.json out of
+`training/<job>/output/model.tar.gz`.
 
 Contract with the harness (containers/trainer): channel `impl` holds exactly one .py file,
 hyperparameters are strings, metric lines are printed to stdout (MetricDefinitions below),
@@ -236,7 +236,9 @@ class SageMakerBackend:
             "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
         }
 
-    def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
+    def job(self, run: TrainingRun, implementation: Implementation) -> dict[str, Any]:
+        """Upload the implementation and return the CreateTrainingJob request; the state
+        machine starts the job (createTrainingJob.sync) and waits for its end."""
         if implementation.status != "implemented" or not implementation.source_code:
             raise ValueError(f"{implementation.arxiv_id} has no implementation to train")
         impl_prefix = f"implementations/{run.run_id}/"
@@ -244,44 +246,52 @@ class SageMakerBackend:
         self.blobs.put(
             impl_prefix + file_name, implementation.source_code.encode(), "text/x-python"
         )
-        request = self.job_request(run, implementation, impl_prefix)
-        started = run.model_copy(deep=True)
-        started.status = "running"
-        started.job_name = job_name_for(run.run_id, run.attempt)
-        started.started_at = started.started_at or datetime.now(UTC)
-        try:
-            self.client.create_training_job(**request)
-        except Exception as exc:
-            if _error_code(exc) != "ResourceInUse":
-                raise
-            # Same deterministic name: the job exists already (duplicate event or retry;
-            # SageMaker never deletes job names). Still running -> "running"; already
-            # finished (its state-change event is gone) -> collect its results now.
-            status = self.describe(started.job_name).get("TrainingJobStatus")
-            if status in _STATUS:
-                return self.collect(started, job_status=status)
-        return started
+        return self.job_request(run, implementation, impl_prefix)
 
     def describe(self, job_name: str) -> dict[str, Any]:
         return self.client.describe_training_job(TrainingJobName=job_name)
+
+    def _outcome(
+        self, job_name: str, result: dict[str, Any] | None, error: dict[str, Any] | None
+    ) -> tuple[str | None, str | None, datetime | None]:
+        """(status, failure reason, end time) from the .sync task's result, else from its
+        error (a failed job's Cause is its description as JSON), else from SageMaker."""
+        described = result
+        if described is None and error is not None:
+            try:
+                cause = json.loads(error.get("Cause") or "")
+            except (TypeError, ValueError):
+                cause = None
+            if isinstance(cause, dict) and cause.get("TrainingJobStatus"):
+                described = cause
+        if described is None:
+            try:
+                described = self.describe(job_name)
+            except Exception as exc:
+                if _error_code(exc) not in ("ValidationException", "ResourceNotFound"):
+                    raise
+                # the job was never created: the start itself failed
+                why = error or {}
+                reason = f"training job not started: {why.get('Error')}: {why.get('Cause')}"
+                return "Failed", reason[:MAX_FAILURE_REASON_CHARS], None
+        return (
+            described.get("TrainingJobStatus"),
+            described.get("FailureReason"),
+            _timestamp(described.get("TrainingEndTime")),
+        )
 
     def collect(
         self,
         run: TrainingRun,
         *,
-        job_status: str | None = None,
-        failure_reason: str | None = None,
-        ended_at: datetime | None = None,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
     ) -> TrainingRun:
-        """The finished job's results as the run's new state. `job_status` and
-        `failure_reason` come from the state-change event when known, else from
-        DescribeTrainingJob."""
+        """The finished job's results as the run's new state, from the .sync task's result
+        or error, or from DescribeTrainingJob (reconciling a run whose execution is gone).
+        A job still in progress leaves the run as it is."""
         job_name = run.job_name or run.run_id
-        if job_status is None or (job_status == "Failed" and not failure_reason):
-            described = self.describe(job_name)
-            job_status = job_status or described["TrainingJobStatus"]
-            failure_reason = failure_reason or described.get("FailureReason")
-            ended_at = ended_at or described.get("TrainingEndTime")
+        job_status, failure_reason, ended_at = self._outcome(job_name, result, error)
         if job_status not in _STATUS:
             return run  # InProgress/Stopping: nothing to collect yet
         key = model_artifact_key(job_name)
@@ -318,6 +328,19 @@ class SageMakerBackend:
                 0.0, (updated.finished_at - updated.started_at).total_seconds()
             )
         return updated
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """SageMaker's times as Step Functions passes them on (epoch seconds or milliseconds,
+    or ISO text), or as boto3 returns them (datetime)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -27,6 +27,9 @@ class FileBlobStore:
         os.replace(tmp, target)
         return str(target)
 
+    def uri(self, key: str) -> str:
+        return str(self.path(key))
+
     def get(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()

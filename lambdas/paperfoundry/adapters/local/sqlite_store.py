@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 from ...models import (
+    DayState,
     Implementation,
     LLMCall,
     Paper,
@@ -50,6 +51,10 @@ MIGRATIONS: list[str] = [
                             doc TEXT NOT NULL);
     CREATE INDEX llm_calls_by_day ON llm_calls (day);
     """,
+    # 3: the day's record (shared with the Step Functions day on AWS)
+    """
+    CREATE TABLE day_states (day TEXT PRIMARY KEY, doc TEXT NOT NULL);
+    """,
 ]
 
 
@@ -82,6 +87,8 @@ class SqliteStore:
     # papers ---------------------------------------------------------------------------
 
     def upsert_papers(self, papers: Iterable[Paper]) -> list[str]:
+        """New papers are inserted; a known one is merged with `merge_papers` (stored
+        record first: the re-scrape's counts win, the first listing day is kept)."""
         new: list[str] = []
         self.db.execute("BEGIN")
         try:
@@ -91,10 +98,7 @@ class SqliteStore:
                     new.append(paper.arxiv_id)
                     merged = paper
                 else:
-                    # The first listing day wins, so a paper never moves between days.
-                    merged = merge_papers([existing], [paper])[0].model_copy(
-                        update={"day": existing.day}
-                    )
+                    merged = merge_papers([existing], [paper])[0]
                 self.db.execute(
                     "INSERT OR REPLACE INTO papers VALUES (?, ?, ?)",
                     (merged.arxiv_id, merged.day.isoformat(), merged.model_dump_json()),
@@ -117,9 +121,10 @@ class SqliteStore:
 
     # scores ---------------------------------------------------------------------------
 
-    def save_score(self, score: Score) -> bool:
+    def save_score(self, score: Score, *, replace: bool = False) -> bool:
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         cur = self.db.execute(
-            "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?)",
+            f"{verb} INTO scores VALUES (?, ?, ?, ?)",
             (score.day.isoformat(), score.arxiv_id, score.total, score.model_dump_json()),
         )
         return cur.rowcount == 1
@@ -138,6 +143,7 @@ class SqliteStore:
     # sources, picks -------------------------------------------------------------------
 
     def save_sources(self, day: date, statuses: list[SourceStatus]) -> None:
+        """One row per (day, name): a status replaces the stored one of its name only."""
         self.db.executemany(
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
             [(day.isoformat(), s.name, s.model_dump_json()) for s in statuses],
@@ -195,8 +201,30 @@ class SqliteStore:
         return [TrainingRun.model_validate_json(r[0]) for r in rows]
 
     def runs_for_paper(self, arxiv_id: str) -> list[TrainingRun]:
-        rows = self.db.execute("SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day", (arxiv_id,))
+        rows = self.db.execute(
+            "SELECT doc FROM runs WHERE arxiv_id = ? ORDER BY day, run_id", (arxiv_id,)
+        )
         return [TrainingRun.model_validate_json(r[0]) for r in rows]
+
+    # the day's record -------------------------------------------------------------------
+
+    def get_day_state(self, day: date) -> DayState | None:
+        row = self.db.execute(
+            "SELECT doc FROM day_states WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return DayState.model_validate_json(row[0]) if row else None
+
+    def save_day_state(self, state: DayState) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO day_states VALUES (?, ?)",
+            (state.day.isoformat(), state.model_dump_json()),
+        )
+
+    def day_states_since(self, since: date) -> list[DayState]:
+        rows = self.db.execute(
+            "SELECT doc FROM day_states WHERE day >= ? ORDER BY day DESC", (since.isoformat(),)
+        )
+        return [DayState.model_validate_json(r[0]) for r in rows]
 
     # LLM reviews, tournament, spend ledger -----------------------------------------------
 
@@ -234,4 +262,6 @@ class SqliteStore:
         rows = self.db.execute(
             "SELECT doc FROM llm_calls WHERE day = ? ORDER BY id", (day.isoformat(),)
         )
-        return [LLMCall.model_validate_json(r[0]) for r in rows]
+        calls = [LLMCall.model_validate_json(r[0]) for r in rows]
+        # oldest first (review threads may record out of order); ties in recorded order
+        return sorted(calls, key=lambda c: c.at if c.at.tzinfo else c.at.replace(tzinfo=UTC))

@@ -28,11 +28,12 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from paperfoundry_trainer import jail
 
 from ...models import Implementation, TrainingRun
-from ...training import apply_metrics
+from ...training import apply_metrics, job_name_for
 from .sandbox import allow_unjailed, no_network_prefix, not_run_message, sandbox_env, warn_unjailed
 
 GRACE_SECONDS = 30  # time the harness gets to checkpoint after SIGTERM
@@ -51,6 +52,13 @@ def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
             return False
         time.sleep(min(0.2, left))
     return True
+
+
+def _described(
+    job: dict[str, Any], status: str, reason: str | None, tail: str = ""
+) -> dict[str, Any]:
+    return {"TrainingJobName": job["TrainingJobName"], "TrainingJobStatus": status,
+            "FailureReason": reason, "out": job["out"], "tail": tail}  # fmt: skip
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -84,7 +92,8 @@ class SubprocessTrainer:
     def command(
         self,
         impl_file: Path,
-        run: TrainingRun,
+        task: str,
+        budget: str,
         out: Path,
         paper_params: int | None = None,
         isolation: str = "none",
@@ -93,8 +102,8 @@ class SubprocessTrainer:
         return [
             self.python, "-m", "paperfoundry_trainer", "train",
             "--impl", str(impl_file),
-            "--task", run.task,
-            "--budget", run.budget,
+            "--task", task,
+            "--budget", budget,
             "--device", self.device,
             "--out", str(out),
             "--checkpoint-dir", str(out / "checkpoints"),
@@ -102,12 +111,30 @@ class SubprocessTrainer:
             *extra,
         ]  # fmt: skip
 
-    def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
+    def job(self, run: TrainingRun, implementation: Implementation) -> dict[str, Any]:
+        """Prepare the run's directory and return the job: what `run_job` needs."""
         if not implementation.source_code or not implementation.file_name:
             raise ValueError(f"implementation of {run.arxiv_id} has no source code")
         out = self.workdir / run.run_id
-        isolation, prefix, popen_kwargs = "none", [], {}
-        if implementation.provenance == "llm":
+        impl_file = out / "impl" / Path(implementation.file_name).name
+        impl_file.parent.mkdir(parents=True, exist_ok=True)
+        impl_file.write_text(implementation.source_code)
+        (out / "metrics.json").unlink(missing_ok=True)  # never report an earlier attempt's
+        return {
+            "TrainingJobName": job_name_for(run.run_id, run.attempt),
+            "out": str(out),
+            "impl": str(impl_file),
+            "task": run.task,
+            "budget": run.budget,
+            "paper_params": implementation.paper_params,
+            "llm_code": implementation.provenance == "llm",
+        }
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run the harness to its end (what SageMaker does for a job on AWS); returns the
+        job's description: TrainingJobStatus Completed, Failed or Stopped (timed out)."""
+        out, isolation, prefix, popen_kwargs = Path(job["out"]), "none", [], {}
+        if job["llm_code"]:
             reason = jail.probe()
             if reason is None:
                 isolation = "jail"  # the harness (trusted) runs the code in a jailed worker
@@ -117,23 +144,39 @@ class SubprocessTrainer:
                 limits = jail.Limits(max_processes=None, tmp_bytes=None)
                 prefix = jail.limit_argv([*no_network_prefix()], limits)
             else:  # LLM-written code does not run without a jail
-                return run.model_copy(update={
-                    "status": "failed", "error": not_run_message(reason),
-                    "finished_at": datetime.now(UTC),
-                })  # fmt: skip
+                return {**_described(job, "Failed", not_run_message(reason)), "not_run": True}
             # the harness needs no credentials to train LLM-written code
             popen_kwargs = {"env": sandbox_env(out), "cwd": out}
-        impl_file = out / "impl" / Path(implementation.file_name).name
-        impl_file.parent.mkdir(parents=True, exist_ok=True)
-        impl_file.write_text(implementation.source_code)
-        metrics_path = out / "metrics.json"
-        metrics_path.unlink(missing_ok=True)  # never report a previous attempt's result
-
         tail: deque[str] = deque(maxlen=40)
-        command = self.command(impl_file, run, out, implementation.paper_params, isolation)
+        command = self.command(
+            Path(job["impl"]), job["task"], job["budget"], out, job["paper_params"], isolation
+        )
         code, timed_out = self._run([*prefix, *command], out / "harness.log", tail, popen_kwargs)
+        if timed_out:
+            return _described(job, "Stopped", "timed out", "\n".join(tail))
+        if code != 0:
+            return _described(job, "Failed", f"harness exited with code {code}", "\n".join(tail))
+        return _described(job, "Completed", None, "\n".join(tail))
 
+    def collect(
+        self,
+        run: TrainingRun,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> TrainingRun:
+        """The run's state after its job ended (`result` is `run_job`'s description)."""
+        if result is None:  # the job never reported: nothing ran to completion here
+            why = (error or {}).get("Cause") or "the training job did not report"
+            return run.model_copy(update={
+                "status": "failed", "error": str(why)[:2000], "finished_at": datetime.now(UTC),
+            })  # fmt: skip
+        out = Path(result["out"])
         run = run.model_copy(update={"job_name": str(out), "finished_at": datetime.now(UTC)})
+        status = result["TrainingJobStatus"]
+        if result.get("not_run"):
+            return run.model_copy(update={"status": "failed", "error": result["FailureReason"]})
+        metrics_path = out / "metrics.json"
         if metrics_path.is_file():
             try:
                 run = apply_metrics(run, json.loads(metrics_path.read_text()))
@@ -142,16 +185,20 @@ class SubprocessTrainer:
             run.metrics_uri = str(metrics_path)
             plot = out / "loss_curves.png"
             run.plot_uri = str(plot) if plot.is_file() else None
-            if timed_out and run.status != "completed":
+            if status == "Stopped" and run.status != "completed":
                 run.status = "stopped"
                 run.error = (
                     f"timed out after {self.timeout / 60:.0f} min; rerun resumes from checkpoint"
                 )
             return run
-        run.status = "stopped" if timed_out else "failed"
-        reason = "timed out" if timed_out else f"harness exited with code {code}"
-        run.error = f"{reason} without writing metrics.json; last output:\n" + "\n".join(tail)
+        run.status = "stopped" if status == "Stopped" else "failed"
+        reason = "timed out" if status == "Stopped" else (result.get("FailureReason") or status)
+        run.error = f"{reason} without writing metrics.json; last output:\n{result['tail']}"
         return run
+
+    def submit(self, run: TrainingRun, implementation: Implementation) -> TrainingRun:
+        """Prepare, run and collect in one call."""
+        return self.collect(run, result=self.run_job(self.job(run, implementation)))
 
     def _pump(self, stream, log_path: Path, tail: deque[str]) -> None:
         """Copy the harness's output to its log, the console and the tail (a thread)."""
