@@ -37,7 +37,7 @@ class AppConfig:
     max_picks: int | None = None
     gpu_minutes_budget: int | None = None
     arxiv_categories: str | None = None
-    backfill_days: int = 3
+    backfill_days: int | None = None  # None: the config file's day.backfill_days
     log_level: str = "INFO"
     slack_webhook_secret_name: str | None = None
     llm_secret_name: str | None = None
@@ -58,9 +58,10 @@ class AppConfig:
 
     def config_overrides(self) -> dict[str, str]:
         """Lambda env vars that override config/paperfoundry.toml, only for the context keys
-        the user gave (maxPicks, gpuMinutesBudget, arxivCategories): without them the TOML
-        in S3 (or the bundled default) decides."""
+        the user gave (maxPicks, gpuMinutesBudget, arxivCategories, backfillDays): without
+        them the TOML in S3 (or the bundled default) decides."""
         overrides = {
+            "BACKFILL_DAYS": self.backfill_days,
             "MAX_PICKS": self.max_picks,
             "GPU_MINUTES_BUDGET": self.gpu_minutes_budget,
             "ARXIV_CATEGORIES": self.arxiv_categories,
@@ -181,7 +182,7 @@ def load_config(node: Node) -> AppConfig:
         max_picks=max_picks,
         gpu_minutes_budget=budget,
         arxiv_categories=_str(node, "arxivCategories"),
-        backfill_days=_int(node, "backfillDays", defaults.backfill_days),
+        backfill_days=_optional_int(node, "backfillDays"),
         log_level=_str(node, "logLevel") or defaults.log_level,
         slack_webhook_secret_name=_str(node, "slackWebhookSecretName"),
         llm_secret_name=_str(node, "llmSecretName"),

@@ -156,7 +156,6 @@ class Functions(Construct):
         base_env = {
             "TABLE_NAME": storage.table.table_name,
             "BUCKET_NAME": storage.bucket.bucket_name,
-            "BACKFILL_DAYS": str(config.backfill_days),
             **overrides,  # only what the user set in the CDK context
         }
         training_env = {

@@ -539,11 +539,14 @@ class Orchestration(Construct):
             [
                 {
                     "id": "AwsSolutions-IAM5",
-                    "reason": "Scoped wildcards: SageMaker training jobs named pf-*, and "
+                    "reason": "Scoped wildcards: kms:GenerateDataKey* on the one data key "
+                    "(publishing to the encrypted digest topic), SageMaker training jobs "
+                    "named pf-*, and "
                     "lambda:InvokeFunction on the four step functions' qualified ARNs "
                     "(<arn>:*); X-Ray and CloudWatch Logs delivery actions support no "
                     "resource ARNs.",
                     "appliesTo": [
+                        "Action::kms:GenerateDataKey*",
                         nag.arn("sagemaker", r"training-job/pf-\*"),
                         *[nag.function_versions(n) for n in ("Scrape", "Day", "Llm", "Train")],
                         "Resource::*",

@@ -69,6 +69,7 @@ class PaperFoundryStack(Stack):
             storage=self.storage,
             messaging=self.messaging,
             training=self.training,
+            site_url=self.site.url if self.site is not None else None,
             powertools_version=powertools_version,
         )
         self.orchestration = Orchestration(
@@ -110,7 +111,5 @@ class PaperFoundryStack(Stack):
         CfnOutput(self, "SageMakerRoleArn", value=self.training.role.role_arn)
         CfnOutput(self, "TrainerImageUri", value=self.training.image.image_uri)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
-        CfnOutput(
-            self, "StateMachineArn", value=self.orchestration.state_machine.state_machine_arn
-        )
+        CfnOutput(self, "StateMachineArn", value=self.orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "StartFunctionName", value=self.functions.start.function_name)

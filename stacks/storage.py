@@ -38,7 +38,9 @@ class Storage(Construct):
       (output, checkpoints, spot resume); SSE-KMS would need the execution role and the
       job's VolumeKmsKeyId/OutputDataConfig wired to the key for no real confidentiality
       gain on public papers and generated code. Everything else (TLS only, no public
-      access, versioning, access logs) is enforced.
+      access, versioning, access logs) is enforced. SSE-S3 also lets the report site's
+      CloudFront distribution read reports/ through Origin Access Control without a key
+      grant (stacks/site.py adds the bucket-policy statement for reports/* only).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, is_prod: bool) -> None:

@@ -79,7 +79,7 @@ class Settings:
     max_picks: int | None
     gpu_minutes_budget: float | None
     arxiv_categories: list[str] | None
-    backfill_days: int
+    backfill_days: int | None  # BACKFILL_DAYS overrides the config's day.backfill_days
     site_url: str | None
     state_machine_arn: str | None
     llm_secret_arn: str | None
@@ -108,7 +108,7 @@ class Settings:
             arxiv_categories=[c.strip() for c in categories.split(",") if c.strip()]
             if categories
             else None,
-            backfill_days=int(env("BACKFILL_DAYS") or 3),
+            backfill_days=optional_number("BACKFILL_DAYS", int),
             site_url=env("SITE_URL") or None,
             state_machine_arn=env("STATE_MACHINE_ARN") or None,
             llm_secret_arn=env("LLM_SECRET_ARN") or None,
@@ -136,7 +136,11 @@ class Runtime:
 
     @cached_property
     def blobs(self) -> S3BlobStore:
-        return S3BlobStore(_env("BUCKET_NAME", self.settings.bucket_name), self.client("s3"))
+        return S3BlobStore(
+            _env("BUCKET_NAME", self.settings.bucket_name),
+            self.client("s3"),
+            site_url=self.settings.site_url,
+        )
 
     @cached_property
     def queue(self) -> Any:
@@ -227,12 +231,11 @@ class Runtime:
 
     # -- links ----------------------------------------------------------------------------
 
-    def report_link(self, key: str) -> str:
+    def report_link(self, key: str) -> tuple[str, str | None]:
         """A link a person can open: the site (CloudFront) when the stack has one, else a
-        presigned S3 URL (valid only as long as this function's credentials)."""
-        if self.settings.site_url:
-            return f"{self.settings.site_url.rstrip('/')}/{key}"
-        return self.blobs.presigned_url(key)
+        presigned S3 URL, with a sentence saying when it stops working."""
+        link = self.blobs.report_link(key)
+        return link.url, link.expiry_note or None
 
 
 _runtime: Runtime | None = None

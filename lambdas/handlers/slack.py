@@ -1,9 +1,10 @@
 """Slack Lambda (SNS subscriber): post the day's digest to a Slack incoming webhook.
 
 The webhook URL comes from Secrets Manager (SLACK_WEBHOOK_SECRET_ARN; the bare URL or
-{"url": "..."}), cached per container. When the SNS message carries the report's
-location and the report.json is readable, the message is the reporting package's Block Kit
-digest; otherwise the plain digest text, escaped (`escape_mrkdwn`). Non-2xx or a timeout
+{"url": "..."}), cached per container. When the SNS message carries the report's key
+(`report_key`) and its report.json is readable, the message is the reporting package's
+Block Kit digest with the report's link (`report_uri`) as its button; otherwise the plain
+digest text, escaped (`escape_mrkdwn`). Non-2xx or a timeout
 raises, so Lambda's async retries (then the async DLQ) take over.
 """
 
@@ -34,19 +35,17 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _report_payload(uri: str | None) -> dict[str, Any] | None:
-    """Block Kit message from report.json next to report.html, when we can read it."""
-    rt = get_runtime()
-    prefix = f"s3://{rt.settings.bucket_name}/"
-    if not uri or not rt.settings.bucket_name or not uri.startswith(prefix):
+def _report_payload(key: str | None, url: str | None) -> dict[str, Any] | None:
+    """Block Kit message from the day's report.json (`report_key`, under reports/), with
+    the report's link (`report_uri`) as its button, when we can read it."""
+    if not key or not key.startswith("reports/") or ".." in key.split("/"):
         return None
-    key = uri.removeprefix(prefix).rsplit("/", 1)[0] + "/report.json"
     try:
         from paperfoundry.models import DayReport
         from paperfoundry.reporting import slack_message
 
-        report = DayReport.model_validate_json(rt.blobs.get(key))
-        return slack_message(report, uri)
+        report = DayReport.model_validate_json(get_runtime().blobs.get(key))
+        return slack_message(report, url)
     except Exception as exc:  # noqa: BLE001 - fall back to the plain digest text
         logger.warning("report.json unusable; posting plain text", extra={"error": str(exc)[:300]})
         return None
@@ -54,9 +53,8 @@ def _report_payload(uri: str | None) -> dict[str, Any] | None:
 
 def payload_for(notification: SnsNotificationModel) -> dict[str, Any]:
     attrs = notification.MessageAttributes or {}
-    uri_attr = attrs.get("report_uri")
-    uri = uri_attr.Value if uri_attr is not None else None
-    payload = _report_payload(uri)
+    key, url = attrs.get("report_key"), attrs.get("report_uri")
+    payload = _report_payload(key.Value if key else None, url.Value if url else None)
     if payload is not None:
         return payload
     subject = escape_mrkdwn(notification.Subject or "paperfoundry")

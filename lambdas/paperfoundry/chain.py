@@ -87,7 +87,8 @@ class Ports:
     http: Any = None  # httpx.Client for the sources (tests inject one)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     reports_prefix: str = pipeline.REPORTS_PREFIX
-    link: Callable[[str], str] | None = None  # blob key -> a URL a person can open
+    # blob key -> (a URL a person can open, when it expires or None)
+    link: Callable[[str], tuple[str, str | None]] | None = None
     on_event: Callable[[str, dict[str, Any]], None] = field(default=lambda name, data: None)
 
 
@@ -173,10 +174,10 @@ def scrape(
 def scrape_failed(p: Ports, day: date, unit: str, error: str) -> dict[str, Any]:
     """After the last retry of a unit whose step crashed (not a source error, which the
     step stores itself): record the unit as failed so the day is marked partial."""
-    stored = {s.name: s for s in p.store.sources_for_day(day)}
+    stored = {s.name for s in p.store.sources_for_day(day)}
     if REFRESH_SEPARATOR in unit:
         _add_notes(p, day, [f"refresh {unit} failed: {error[:300]}"])
-    elif unit not in stored or stored[unit].ok is False:
+    elif unit not in stored:  # a status the unit stored itself says more: keep it
         status = SourceStatus(name=unit, ok=False, error=f"step failed: {error[:500]}")
         p.store.save_sources(day, [status])
     return {"unit": unit, "ok": False}
@@ -410,9 +411,12 @@ def report(p: Ports, day: date) -> dict[str, Any]:
     state = _state(p, day)
     day_report = pipeline.build_report(day, store=p.store, notes=state.notes, config=p.config)
     key = pipeline.write_report(day_report, blobs=p.blobs, prefix=p.reports_prefix)
-    url = p.link(key) if p.link is not None else p.blobs.uri(key)
+    url, expiry = p.link(key) if p.link is not None else (p.blobs.uri(key), None)
     subject, message = digest_text(day_report, url)
+    if expiry:
+        message = f"{message}\n{expiry}"
     _save_state(p, state, report_uri=url)
+    _write_index(p)
     return {
         "send": state.digest_sent_at is None,
         # SNS: a subject is ASCII on one line, under 100 characters; a message < 256 KB
@@ -421,6 +425,25 @@ def report(p: Ports, day: date) -> dict[str, Any]:
         "url": url,
         "report_key": key.removesuffix("report.html") + "report.json",
     }
+
+
+def _write_index(p: Ports) -> None:
+    """The index of all reported days next to the reports (the site's front page)."""
+    from .reporting.index import render_index
+
+    entries = [
+        (s.day, _index_line(s), f"{s.day.isoformat()}/report.html")
+        for s in p.store.day_states_since(date(2000, 1, 1))
+        if s.report_uri
+    ]
+    base = p.reports_prefix
+    p.blobs.put(f"{base}index.html", render_index(entries).encode(), "text/html; charset=utf-8")
+
+
+def _index_line(state: DayState) -> str:
+    if state.failed_sources:
+        return f"{state.status}: {', '.join(state.failed_sources)} failed"
+    return "all sources answered" if state.status == "complete" else state.status
 
 
 def published(p: Ports, day: date) -> dict[str, Any]:
@@ -434,24 +457,35 @@ def published(p: Ports, day: date) -> dict[str, Any]:
 # -- outside the day --------------------------------------------------------------------
 
 
-def days_to_start(p: Ports, today: date, backfill_days: int) -> list[tuple[date, str]]:
-    """(day, execution name) to start: today, and each earlier day in the window that is
-    missing, failed or partial. Names are the day (a duplicate start is refused), then
-    `<day>-r<n>` for the n-th retry of an unfinished day."""
+def execution_name(day: date, attempts: int) -> str:
+    """The day's first execution is named after it (a duplicate start is refused); the
+    n-th retry of an unfinished day is `<day>-r<n>`."""
+    return day.isoformat() if attempts == 0 else f"{day.isoformat()}-r{attempts}"
+
+
+def day_done(state: DayState | None) -> bool:
+    """Every source answered and the report was written (the digest sent or not due)."""
+    return state is not None and state.status == "complete" and state.report_uri is not None
+
+
+def days_to_start(
+    p: Ports, today: date, backfill_days: int, running: set[date] | frozenset = frozenset()
+) -> list[tuple[date, str]]:
+    """(day, execution name) to start: today unless it was started already, and each
+    earlier day in the window that is not done (missing, partial, failed, or stopped before
+    its report). Days with an execution `running` are left alone."""
     starts: list[tuple[date, str]] = []
     for back in range(backfill_days + 1):
         day = today - timedelta(days=back)
         state = p.store.get_day_state(day)
-        if back and state is not None and state.status == "complete":
+        attempts = state.attempts if state is not None else 0
+        if day in running or day_done(state):
             continue
-        if back == 0 and state is not None and state.status != "pending":
-            if state.status == "complete" or state.attempts == 0:
-                continue
+        if back == 0 and attempts > 0:
+            continue  # today's run started this morning; a failure alarms, then redrive
         if back and day.weekday() >= 5 and state is None:
             continue  # arXiv announces nothing on weekends: nothing was missed
-        attempts = state.attempts if state is not None else 0
-        name = day.isoformat() if attempts == 0 else f"{day.isoformat()}-r{attempts}"
-        starts.append((day, name))
+        starts.append((day, execution_name(day, attempts)))
     return starts
 
 

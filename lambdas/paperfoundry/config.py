@@ -21,11 +21,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ProfilePaper(_Section):
+    title: str
+    abstract: str = ""
+
+
 class Interests(_Section):
     topics: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
     liked: list[str] = Field(default_factory=list, description="arXiv ids the group liked")
     exclude_categories: list[str] = Field(default_factory=list)
+    # Papers that state the group's interests (titles and abstracts): a bundled profile
+    # name (data/profile_<name>.json), a path to a JSON file of that shape, or "" for none;
+    # `papers` adds more inline ([[interests.papers]] title, abstract).
+    profile: str = "architectures"
+    papers: list[ProfilePaper] = Field(default_factory=list)
 
 
 class Weights(_Section):
@@ -39,9 +49,13 @@ class Weights(_Section):
 
 class Ranking(_Section):
     weights: Weights = Field(default_factory=Weights)
-    # Cosine similarity at which relevance counts as a full match; TF-IDF cosines between
-    # short profiles and abstracts rarely exceed ~0.3.
+    # Cosine similarity at which `liked` counts as a full match (and relevance, when the
+    # profile has too few papers to calibrate a threshold).
     relevance_saturation: float = 0.3
+    # Share of the profile's own papers (each scored against the others) that count as
+    # fitting: sets the fit threshold, which scores exactly `selection.min_score` when a
+    # paper has no other signal (ranking/score.py).
+    fit_recall: float = Field(0.8, gt=0, lt=1)
 
 
 class Selection(_Section):

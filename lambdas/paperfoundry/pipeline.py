@@ -1,13 +1,9 @@
-"""The day's steps, each a pure function of its inputs and the ports.
+"""The domain operations the day's steps are made of, each a function of its inputs and
+the ports: fan-out of ranking, ranking one paper, review, selection, implementation,
+planning a run, building and writing the report. `chain.py` composes them into the
+day's steps (one chain for the local runner and the state machine).
 
-The local runner (`runner.py`) calls them in order in one process; on AWS each Lambda
-handler calls one of them. Every step is idempotent: running it twice for the same day
-(or receiving the same event twice) stores nothing twice and retrains nothing finished.
-
-    ingest -> rank (one call per paper, fanned out) -> [review] -> select -> implement
-           -> train -> report
-
-`review` runs only with an LLM configured: it reviews the top candidates and runs the
+`review_day` runs only with an LLM configured: it reviews the top candidates and runs the
 tournament; `select` and the report then use the combined score (`final_scores`).
 """
 
@@ -32,14 +28,13 @@ from .models import (
     Tournament,
     TrainingRun,
 )
-from .ports import BlobStore, Notifier, PaperStore, Queue, TrainingBackend
+from .ports import BlobStore, Notifier, PaperStore, Queue
 from .ranking import DayContext, build_context, score_paper
 from .ranking.score import paper_text
 from .selection import select_picks
 from .training import run_id_for
 
 if TYPE_CHECKING:  # the LLM parts load only when an LLM is configured
-    from .codegen.implementer import LLMImplementer
     from .llm.client import LLMClient
 
 SAMPLE_SOURCE = "sample"
@@ -110,11 +105,6 @@ def rank(day: date, arxiv_id: str, *, store: PaperStore, context: DayContext) ->
     return score, store.save_score(score)
 
 
-def ranking_complete(day: date, *, store: PaperStore, context: DayContext) -> bool:
-    scored = {s.arxiv_id for s in store.scores_for_day(day)}
-    return set(context.paper_ids) <= scored
-
-
 # -- select + implement -----------------------------------------------------------------
 
 
@@ -130,7 +120,9 @@ def done_before(day: date, arxiv_ids: Iterable[str], store: PaperStore) -> set[s
 def select(day: date, *, store: PaperStore, config: Config) -> tuple[list[Pick], list[str]]:
     scores = final_scores(day, store=store, config=config)
     head = [s.arxiv_id for s in scores[: config.selection.max_picks * 10]]
-    picks, notes = select_picks(day, scores, config.selection, done_before(day, head, store))
+    papers = {p.arxiv_id: p for p in store.papers_for_day(day)}
+    before = done_before(day, head, store)
+    picks, notes = select_picks(day, scores, config.selection, before, papers=papers)
     store.save_picks(day, picks)
     return picks, notes
 
@@ -314,78 +306,6 @@ def plan_run(
     )
 
 
-def train(
-    pick: Pick,
-    implementation: Implementation,
-    *,
-    store: PaperStore,
-    backend: TrainingBackend,
-    budget: str,
-    force: bool = False,
-    on_start: Callable[[TrainingRun], None] | None = None,
-) -> TrainingRun | None:
-    """Train the pick against its baseline unless already done (or in flight).
-
-    `on_start` is called just before the backend gets a new attempt (progress output);
-    a finished or in-flight run is returned as it is, without calling it."""
-    if implementation.status != "implemented":
-        return None
-    run = plan_run(pick, implementation, budget=budget, backend=backend.name)
-    existing = store.get_run(run.run_id)
-    if existing is not None:
-        if existing.status in ("completed", "running") and not force:
-            return existing
-        run.attempt = existing.attempt + 1
-    run.started_at = datetime.now(UTC)
-    store.save_run(run)
-    if on_start is not None:
-        on_start(run)
-    try:
-        run = backend.submit(run, implementation)
-    except Exception as exc:  # noqa: BLE001 - record the failure; the day goes on
-        run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-    if run.finished and run.finished_at is None:
-        run.finished_at = datetime.now(UTC)
-    store.save_run(run)
-    return run
-
-
-def repair_after_failed_run(
-    run: TrainingRun,
-    *,
-    store: PaperStore,
-    implementer: Callable[[], LLMImplementer | None],
-    backend: TrainingBackend,
-    config: Config,
-) -> TrainingRun | None:
-    """A run of LLM-written code that the harness rejected before training (on AWS the
-    training job is where the code is first validated): repair it and train the new code,
-    while attempts are left. Returns the new run, or None when nothing was retried.
-
-    `implementer` is called only when a repair is due (building one reads a secret)."""
-    from .codegen.implementer import VALIDATION_STAGES, record_rejection
-
-    impl = store.get_implementation(run.arxiv_id)
-    failure = run.failure
-    if impl is None or impl.provenance != "llm" or failure is None:
-        return None
-    if failure.stage not in VALIDATION_STAGES:
-        return None
-    repairer = implementer() if len(impl.attempts) < config.implement.max_attempts else None
-    if repairer is None:
-        store.save_implementation(record_rejection(impl, failure))
-        return None
-    paper = store.get_paper(run.arxiv_id)
-    pick = next((p for p in store.picks_for_day(run.day) if p.arxiv_id == run.arxiv_id), None)
-    if paper is None or pick is None:
-        return None
-    impl = repairer.repair(paper, impl, failure)
-    store.save_implementation(impl)
-    if impl.status != "implemented":
-        return None
-    return train(pick, impl, store=store, backend=backend, budget=run.budget, force=True)
-
-
 def confirm_implementation(
     run: TrainingRun, *, store: PaperStore, blobs: BlobStore
 ) -> Implementation | None:
@@ -397,18 +317,6 @@ def confirm_implementation(
     impl = _to_library(impl.model_copy(update={"validated": True}), blobs)
     store.save_implementation(impl)
     return impl
-
-
-def day_finished(day: date, *, store: PaperStore) -> bool:
-    """True when every pick of the day has a finished run (or needed none)."""
-    runs = {r.arxiv_id: r for r in store.runs_for_day(day)}
-    for pick in store.picks_for_day(day):
-        impl = store.get_implementation(pick.arxiv_id)
-        if impl is not None and impl.status == "implemented":
-            run = runs.get(pick.arxiv_id)
-            if run is None or not run.finished:
-                return False
-    return True
 
 
 # -- report -----------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def _scrape(p: chain.Ports, opts: RunOptions, console: Console) -> date:
         )
     )
     chain.scrape(p, sample_day, chain.SAMPLE_UNIT)
+    p.store.save_sources(sample_day, statuses)  # the report says why it is the sample day
     return sample_day
 
 

@@ -194,7 +194,6 @@ def env_for_handlers(aws: Aws) -> dict[str, str]:
         "TABLE_NAME": TABLE,
         "BUCKET_NAME": BUCKET,
         "QUEUE_URL": aws.queue_url,
-        "EVENT_BUS_NAME": "default",
         "TOPIC_ARN": aws.topic_arn,
         "TRAINER_IMAGE_URI": IMAGE,
         "SAGEMAKER_ROLE_ARN": ROLE,

@@ -12,60 +12,31 @@ one training job per pick; failures are retried, then recorded and alarmed.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 import pytest
 import respx
 from paperfoundry import chain
-from paperfoundry.adapters.aws.sagemaker import model_artifact_key
 from paperfoundry.sources import arxiv
-from paperfoundry.sources.huggingface import API_URL as HF_API_URL
+
 from stacks.functions import SPECS
 from stacks.orchestration import definition, lambda_steps
 
-from .conftest import BUCKET, ROLE, TABLE, queue_arn, sqs_event
-from .harness import metrics_json, model_tar_gz
+from .conftest import BUCKET, ROLE, TABLE
+from .day_machine import (
+    BASED,
+    DAY,
+    FIXTURES,
+    FUNCTIONS,
+    GROUP_CONFIG,
+    Day,
+    SandboxTimedout,
+    asl,
+    serve_sources,
+)
 from .sfn import sfn_harness
-
-FIXTURES = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "sources"
-DAY = date(2024, 2, 29)  # a Thursday with recorded HF and arXiv (API by date) responses
-BASED = "2402.18668"
-FUNCTIONS = {"ScrapeFunction": "Scrape", "DayFunction": "Day", "LlmFunction": "Llm",
-             "TrainFunction": "Train"}  # fmt: skip
-ARN = "arn:aws:lambda:us-east-1:123456789012:function:pf-{}"
-GROUP_CONFIG = """
-[interests]
-topics = ["efficient sequence models: linear attention, recall, state space models"]
-keywords = ["linear attention", "recall", "sliding window attention"]
-
-[selection]
-max_picks = 1
-min_score = 0.0
-
-[sources]
-categories = ["cs.LG"]
-
-[day]
-refresh_days = 0
-ranking_deadline_minutes = 0.02
-max_unranked_share = 0.2
-"""
-
-
-class SandboxTimedout(Exception):
-    """What a Lambda killed mid-way looks like to Step Functions (a function error)."""
-
-
-def asl(topic_arn: str) -> str:
-    text = json.dumps(definition())
-    for placeholder, name in FUNCTIONS.items():
-        text = text.replace("${%s}" % placeholder, ARN.format(name.lower()))
-    return text.replace("${DigestTopicArn}", topic_arn).replace("${TrainingRoleArn}", ROLE)
 
 
 def test_the_definition_calls_the_chain_in_order_and_each_function_only_its_steps():
@@ -74,97 +45,6 @@ def test_the_definition_calls_the_chain_in_order_and_each_function_only_its_step
     assert list(dict.fromkeys(order)) == list(chain.DAY)
     for placeholder, step in steps:
         assert step in SPECS[FUNCTIONS[placeholder]].steps, (placeholder, step)
-
-
-class Day:
-    """One moto account wired like the stack, with counters for what must happen once."""
-
-    def __init__(self, aws, rt, lambda_context) -> None:
-        self.aws, self.rt, self.ctx = aws, rt, lambda_context
-        self.jobs: list[dict[str, Any]] = []
-        self.job_outcome: Callable[[dict], dict] = self.completed_job
-        self.crash: Callable[[str, dict], None] = lambda step, payload: None
-        self.rank_fails: set[str] = set()
-        self.calls: list[str] = []
-        self._lock = threading.Lock()
-
-    # -- the Lambdas ---------------------------------------------------------------------
-
-    def lambdas(self) -> dict[str, Callable[[dict], Any]]:
-        from handlers import steps
-
-        def function(name: str) -> Callable[[dict], Any]:
-            def invoke(payload: dict) -> Any:
-                event = steps.StepEvent.model_validate(payload)
-                if event.step not in SPECS[name].steps:
-                    raise PermissionError(f"{event.step} in {name}")
-                with self._lock:  # one Lambda container at a time: moto is not thread-safe
-                    if event.step == "ranking_progress":
-                        self.rank_queue()
-                    self.calls.append(event.step)
-                    out = steps.run_step(self.rt, event, self.ctx)
-                    self.crash(event.step, payload)  # killed after its side effects
-                    return json.loads(json.dumps(out, default=str))
-
-            return invoke
-
-        return {f"pf-{name.lower()}": function(name) for name in FUNCTIONS.values()}
-
-    def rank_queue(self) -> None:
-        """Play the SQS poller of the rank Lambda: receive, invoke, delete what passed."""
-        from handlers import rank
-
-        arn = queue_arn(self.aws, self.aws.queue_url)
-        while messages := self.aws.receive(self.aws.queue_url):
-            keep = [m for m in messages if json.loads(m["Body"])["arxiv_id"] not in self.rank_fails]
-            poisoned = [m for m in messages if m not in keep]
-            failed = set()
-            if keep:
-                response = rank.handler(sqs_event(keep, arn), self.ctx)
-                failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-            for message in keep:
-                if message["MessageId"] not in failed:
-                    self.aws.sqs.delete_message(
-                        QueueUrl=self.aws.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
-            if poisoned and not keep:
-                # received (and failed) MAX_RECEIVE times, then SQS moves them to the DLQ
-                continue
-
-    # -- SageMaker -------------------------------------------------------------------------
-
-    def completed_job(self, params: dict) -> dict:
-        name = params["TrainingJobName"]
-        key = model_artifact_key(name)
-        self.aws.s3.put_object(Bucket=BUCKET, Key=key, Body=model_tar_gz(metrics_json()))
-        return {"TrainingJobName": name, "TrainingJobStatus": "Completed",
-                "TrainingEndTime": time.time()}  # fmt: skip
-
-    def sagemaker(self, params: dict) -> dict:
-        with self._lock:
-            self.jobs.append(params)
-        return self.job_outcome(params)
-
-    # -- runs ------------------------------------------------------------------------------
-
-    def execute(self, name: str = DAY.isoformat(), topic_arn: str | None = None):
-        with sfn_harness(self.lambdas(), self.sagemaker) as harness:
-            arn = harness.create(asl(topic_arn or self.aws.topic_arn))
-            started = harness.start(arn, {"day": DAY.isoformat(), "poll_seconds": 0}, name)
-            return harness.wait(started, timeout=120)
-
-    def digests(self) -> list[dict[str, Any]]:
-        return self.aws.drain(self.aws.digest_queue_url)
-
-
-def serve_sources(*, hf: httpx.Response | None = None, arxiv_api: httpx.Response | None = None):
-    respx.get(HF_API_URL).mock(
-        return_value=hf or httpx.Response(200, content=(FIXTURES / "hf_day_p0.json").read_bytes())
-    )
-    api = FIXTURES / "arxiv_api_cs_LG_2024-02-29.atom"
-    respx.get(arxiv.API_URL).mock(
-        return_value=arxiv_api or httpx.Response(200, content=api.read_bytes())
-    )
 
 
 @pytest.fixture
@@ -190,7 +70,7 @@ def test_a_whole_day_runs_every_step_once(day):
     assert len(digests) == 1
     body = json.loads(digests[0]["Body"])
     link = body["MessageAttributes"]["report_uri"]["Value"]
-    assert link == f"https://reports.example.org/reports/{DAY}/report.html"
+    assert link == f"https://reports.example.org/{DAY}/report.html"  # the site serves reports/
     assert link in body["Message"]
     assert [j["TrainingJobName"] for j in day.jobs] == [
         f"pf-20240229-{BASED.replace('.', '-')}-mqar"
@@ -209,6 +89,8 @@ def test_a_whole_day_runs_every_step_once(day):
     assert report["picks"][0]["run"]["status"] == "completed"
     assert len(report["ranking"]) == len(store.papers_for_day(DAY)) > 3
     assert execution.entered.count("Publish") == 1
+    index = day.aws.s3.get_object(Bucket=BUCKET, Key="reports/index.html")["Body"].read()
+    assert f'href="{DAY}/report.html"'.encode() in index
 
 
 @respx.mock

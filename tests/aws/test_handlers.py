@@ -203,8 +203,8 @@ def test_scrape_of_a_failing_source_stores_its_status_then_raises(env, lambda_co
     event = {"step": "scrape", "day": DAY.isoformat(), "unit": "huggingface"}
     with pytest.raises(chain.SourceUnavailable, match="huggingface"):
         step(event, lambda_context)
-    # the Lambda has ~5 minutes: a Retry-After past that fails at once (Step Functions
-    # retries the unit later, for free) instead of sleeping
+    # in a Lambda (a deadline) a Retry-After longer than one call waits fails at once:
+    # Step Functions retries the unit later, for free, instead of a billed sleep
     assert route.call_count == 1
     [status] = env.store.sources_for_day(DAY)
     assert status.name == "huggingface" and status.ok is False
@@ -239,6 +239,26 @@ def test_scrape_failed_records_a_crashed_unit_once(env, lambda_context, capsys):
     assert set(statuses) == {"arxiv:cs.LG", "huggingface"} and statuses["huggingface"].ok
     assert any("huggingface@2024-02-28" in n for n in env.store.get_day_state(DAY).notes)
     assert emitted(capsys)["SourceFailed"] == 3
+
+
+@respx.mock
+def test_scrape_failed_after_the_last_retry_keeps_the_sources_own_error(env, lambda_context):
+    respx.get(API_URL).mock(return_value=httpx.Response(503, headers={"Retry-After": "3600"}))
+    event = {"step": "scrape", "day": DAY.isoformat(), "unit": "huggingface"}
+    with pytest.raises(chain.SourceUnavailable) as raised:
+        step(event, lambda_context)
+    [stored] = env.store.sources_for_day(DAY)
+    # what the Map iteration's Catch passes on: the Lambda's error, as Step Functions has it
+    payload = {
+        "errorMessage": str(raised.value),
+        "errorType": "SourceUnavailable",
+        "requestId": "5b441b59-a550-11e8-6564-f7e6d0d5bd3e",
+        "stackTrace": ['  File "/var/task/handlers/steps.py", line 72, in run_step\n'],
+    }
+    error = {"Error": "SourceUnavailable", "Cause": json.dumps(payload)}
+    step({**event, "step": "scrape_failed", "error": error}, lambda_context)
+    [status] = env.store.sources_for_day(DAY)
+    assert status.ok is False and status.error == stored.error
 
 
 @respx.mock
@@ -508,6 +528,11 @@ def test_report_composes_the_digest_until_it_was_published(env, aws, lambda_cont
     assert "/reports/2024-02-29/report.html?" in composed["url"]
     assert "X-Amz-Signature=" in composed["url"]
     assert composed["url"] in composed["message"]
+    # signed with a Lambda's (temporary) credentials: the digest says it may die sooner
+    assert composed["message"].rstrip().endswith("expires with them.")
+    # the site's front page lists the day
+    index = aws.s3.get_object(Bucket=BUCKET, Key="reports/index.html")["Body"].read().decode()
+    assert 'href="2024-02-29/report.html"' in index
     state = env.store.get_day_state(DAY)
     assert state.report_uri == composed["url"] and state.digest_sent_at is None
 
@@ -539,13 +564,6 @@ def test_report_subject_is_one_short_ascii_line(env, lambda_context, monkeypatch
     assert "second line x" in subject
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers/_runtime.py report_link returns f'{SITE_URL}/{key}' = "
-    "https://<site>/reports/<day>/report.html, but the site's CloudFront origin path is "
-    "/reports (stacks/site.py; S3BlobStore.public_url), so that URL reads "
-    "s3://<bucket>/reports/reports/<day>/report.html: a dead link in every digest",
-)
 def test_report_links_the_report_site_when_there_is_one(env, monkeypatch, lambda_context):
     from handlers import _runtime
 
@@ -553,8 +571,11 @@ def test_report_links_the_report_site_when_there_is_one(env, monkeypatch, lambda
     _runtime.reset_runtime(_runtime.Runtime(_runtime.Settings.from_env(), clients=env.clients))
     _ranked_day(env)
     composed = step({"step": "report", "day": DAY.isoformat()}, lambda_context)
+    # the site serves s3://<bucket>/reports/<path> as <site>/<path> (stacks/site.py)
     assert composed["url"] == f"{SITE}/2024-02-29/report.html"
     assert composed["report_key"] == "reports/2024-02-29/report.json"
+    assert composed["url"] in composed["message"]
+    assert "This link works until" not in composed["message"]  # it does not expire
 
 
 def test_publish_failed_is_counted_and_leaves_the_digest_unsent(env, lambda_context, capsys):
@@ -597,7 +618,7 @@ def _executions(sfn) -> dict[str, dict]:
 def test_start_runs_today_and_backfills_unfinished_weekdays(env, machine, lambda_context, capsys):
     from handlers import start
 
-    env.store.save_day_state(DayState(day=DAY, status="complete", attempts=1))
+    env.store.save_day_state(DayState(day=DAY, status="complete", attempts=1, report_uri="r"))
     env.store.save_day_state(DayState(day=date(2024, 2, 28), status="partial", attempts=1))
     env.store.save_day_state(DayState(day=date(2024, 2, 26), status="failed", attempts=2))
     result = start.handler({"backfill_days": 4}, lambda_context)
@@ -617,7 +638,7 @@ def test_start_skips_weekends_nothing_was_missed_on(env, machine, monkeypatch, l
 
     monday = date(2024, 3, 4)
     monkeypatch.setattr(start, "utc_today", lambda: monday)
-    env.store.save_day_state(DayState(day=FRIDAY, status="complete", attempts=1))
+    env.store.save_day_state(DayState(day=FRIDAY, status="complete", attempts=1, report_uri="r"))
     result = start.handler({"backfill_days": 3}, lambda_context)
     assert [s["name"] for s in result["started"]] == ["2024-03-04"]
 
@@ -635,14 +656,6 @@ def test_start_skips_a_name_step_functions_has_seen(env, machine, lambda_context
     assert env.store.get_day_state(FRIDAY) is None  # not counted as an attempt of ours
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="start.py: the first start bumps DayState.attempts (mark_started) while the "
-    "day is still 'pending', so days_to_start (and the explicit-day path) name the second "
-    "start '<day>-r1': Step Functions starts a second execution of the same day at once. "
-    "(Had the name stayed '<day>', Step Functions answers a same-name same-input start of "
-    "a RUNNING execution with success, which start.py would count as a new start.)",
-)
 @pytest.mark.parametrize("event", [{"backfill_days": 0}, {"day": "2024-03-01"}])
 def test_a_second_start_the_same_day_starts_nothing(env, machine, lambda_context, event):
     from handlers import start
@@ -655,11 +668,6 @@ def test_a_second_start_the_same_day_starts_nothing(env, machine, lambda_context
     assert env.store.get_day_state(FRIDAY).attempts == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stack sets BACKFILL_DAYS (CDK context backfillDays) and Settings parses it, "
-    "but start.py only reads config.day.backfill_days: the deploy-time setting is ignored",
-)
 def test_start_backfills_as_far_as_the_stack_says(env, machine, lambda_context):
     from handlers import start
 
@@ -677,7 +685,7 @@ def test_watchdog_flags_a_day_without_a_digest(env, monkeypatch, lambda_context,
     monkeypatch.setattr(watchdog, "utc_today", lambda: DAY)
     assert watchdog.handler({}, lambda_context) == {"digest_missing": True, "reconciled": []}
     assert emitted(capsys)["DigestMissing"] == 1
-    env.store.save_day_state(DayState(day=DAY, status="complete", attempts=1))
+    env.store.save_day_state(DayState(day=DAY, status="complete", attempts=1, report_uri="r"))
     assert watchdog.handler({}, lambda_context)["digest_missing"] is True
     assert emitted(capsys)["DigestMissing"] == 1
     chain.published(chain.Ports(store=env.store, blobs=env.blobs, config=env.config), DAY)
@@ -718,11 +726,6 @@ def test_watchdog_collects_runs_whose_execution_is_gone(
     assert watchdog.handler({}, lambda_context)["reconciled"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sagemaker.py _outcome: a run whose job was never created, collected without an "
-    "error (watchdog reconcile), is failed with 'training job not started: None: None'",
-)
 def test_watchdog_fails_a_run_whose_job_never_existed_with_a_readable_error(
     env, monkeypatch, lambda_context
 ):
@@ -739,10 +742,12 @@ def test_watchdog_fails_a_run_whose_job_never_existed_with_a_readable_error(
 # -- Slack --------------------------------------------------------------------------------
 
 
-def _sns_event(message: str, report_uri: str | None) -> dict:
+def _sns_event(message: str, report_uri: str | None, report_key: str | None = None) -> dict:
     attributes = {}
     if report_uri:
         attributes["report_uri"] = {"Type": "String", "Value": report_uri}
+    if report_key:
+        attributes["report_key"] = {"Type": "String", "Value": report_key}
     return {
         "Records": [
             {
@@ -780,18 +785,22 @@ def slack_env(env, aws, monkeypatch):
 
 
 @respx.mock
-def test_slack_posts_the_block_kit_digest(slack_env, aws, lambda_context):
+def test_slack_posts_block_kit_for_the_digest_the_state_machine_publishes(
+    slack_env, lambda_context
+):
     from handlers import slack
 
-    _running(slack_env)
-    report = pipeline.build_report(DAY, store=slack_env.store)
-    uri = pipeline.publish(report, blobs=slack_env.blobs, notifier=None)
+    _ranked_day(slack_env)
+    composed = step({"step": "report", "day": DAY.isoformat()}, lambda_context)
     route = respx.post("https://hooks.slack.test/services/fake/fake/fake").mock(
         return_value=httpx.Response(200, text="ok")
     )
-    assert slack.handler(_sns_event("digest", uri), lambda_context) == {"posted": 1}
+    # what the PublishDigest state sends (stacks/orchestration.py: sns:publish)
+    event = _sns_event(composed["message"], composed["url"], composed["report_key"])
+    assert slack.handler(event, lambda_context) == {"posted": 1}
     payload = json.loads(route.calls.last.request.content)
     assert "blocks" in payload
+    assert composed["url"] in json.dumps(payload)
 
 
 @respx.mock

@@ -1,5 +1,7 @@
-"""The LLM on AWS: select reviews and implements with the key from Secrets Manager; the
-report handler repairs generated code that the training job rejected in validation."""
+"""The LLM steps on AWS, through the step Lambda's `run_step` with the key from Secrets
+Manager (pointing at the fake OpenAI server): review and implement store what they paid
+for; LLM code the training job rejects in validation goes back to `implement` for repair
+while attempts are left."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ from datetime import date
 import pytest
 from paperfoundry.adapters.aws import secrets
 from paperfoundry.adapters.aws.sagemaker import model_artifact_key
-from paperfoundry.models import Paper, SourceSignals
+from paperfoundry.models import Paper, SourceSignals, SourceStatus
+from paperfoundry.training import run_id_for
 
-from tests.fakes.openai_server import FakeOpenAI, code_reply
+from tests.fakes.openai_server import VALID_CODE, FakeOpenAI, code_reply
 
 from .conftest import BUCKET
-from .harness import metrics_json, model_tar_gz, state_change_event
+from .harness import metrics_json, model_tar_gz
 
 DAY = date(2024, 2, 29)
 PAPER = Paper(
@@ -25,12 +28,20 @@ PAPER = Paper(
     categories=["cs.LG"],
     signals={"huggingface": SourceSignals(source="huggingface", upvotes=40, comments=3)},
 )
+PID = PAPER.arxiv_id
+RUN_ID = run_id_for(DAY, PID, "mqar")
+FILE = "llm_2501_04321.py"
 SHAPE_FAILURE = {
     "stage": "shape",
     "type": "ShapeError",
     "message": "forward(idx) with idx of shape (2, 16) returned logits of shape (2, 15, 64)",
     "traceback": "",
 }
+
+
+def code(n: int) -> str:
+    """A different (valid-looking) file per attempt, so each attempt has its own sha256."""
+    return VALID_CODE.replace("(generated)", f"(generated, attempt {n})")
 
 
 @pytest.fixture
@@ -52,31 +63,46 @@ def llm_env(handler_env, aws, fake):
     config.implement.paper_text_url = fake.origin + "/papers/{arxiv_id}.md"
     rt = handler_env
     rt.store.upsert_papers([PAPER])
-    rt.store.set_day_total(DAY, 1)
+    rt.store.save_sources(DAY, [SourceStatus(name="huggingface", ok=True, papers=1)])
 
-    class Collect:  # the in-process queue of the local runtime would do; SQS is not needed
+    class Collect:  # the rank fan-out is not under test: no SQS needed
         def send(self, messages):
             self.messages = messages
 
-    queue = Collect()
-    pipeline.ingest(DAY, [PAPER], [], store=rt.store, blobs=rt.blobs, queue=queue, config=config)
+    pipeline.fan_out(DAY, store=rt.store, blobs=rt.blobs, queue=Collect(), config=config)
     context = pipeline.load_context(rt.blobs, DAY)
-    pipeline.rank(DAY, PAPER.arxiv_id, store=rt.store, context=context)
+    pipeline.rank(DAY, PID, store=rt.store, context=context)
     yield rt
     secrets.clear_cache()
 
 
-def _failed_job(aws, job_name: str) -> dict:
-    failed = metrics_json(ok=False, impl="llm_2501_04321.py")
+def run(rt, step: str, **fields) -> dict:
+    """One step as the state machine invokes it; the output must be JSON for the states."""
+    from handlers.steps import StepEvent, run_step
+
+    out = run_step(rt, StepEvent(step=step, day=DAY, **fields))
+    assert json.loads(json.dumps(out)) == out
+    return out
+
+
+def _job_failed_validation(aws, job_name: str) -> dict:
+    """The job rejected the code (harness validation): metrics.json says so, and the .sync
+    task fails with the job's description as the error's Cause."""
+    failed = metrics_json(ok=False, impl=FILE)
     failed["failure"] = SHAPE_FAILURE
     aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(job_name), Body=model_tar_gz(failed))
-    return state_change_event(job_name, "Failed", failure_reason="AlgorithmError: exit 2")
+    described = {
+        "TrainingJobName": job_name,
+        "TrainingJobStatus": "Failed",
+        "FailureReason": "AlgorithmError: exit 2",
+    }
+    return {"error": {"Error": "States.TaskFailed", "Cause": json.dumps(described)}}
 
 
-def _completed_job(aws, job_name: str) -> dict:
-    metrics = metrics_json(ok=True, impl="llm_2501_04321.py")
+def _job_completed(aws, job_name: str) -> dict:
+    metrics = metrics_json(ok=True, impl=FILE)
     aws.s3.put_object(Bucket=BUCKET, Key=model_artifact_key(job_name), Body=model_tar_gz(metrics))
-    return state_change_event(job_name, "Completed")
+    return {"result": {"TrainingJobName": job_name, "TrainingJobStatus": "Completed"}}
 
 
 def _library(aws) -> set[str]:
@@ -84,78 +110,132 @@ def _library(aws) -> set[str]:
     return {o["Key"] for o in listing.get("Contents", [])}
 
 
-def test_select_reviews_implements_and_report_repairs(llm_env, aws, fake, lambda_context):
-    from handlers import report, select
+def _uploaded(aws, job: dict) -> str:
+    uri = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    key = uri.removeprefix(f"s3://{BUCKET}/") + job["HyperParameters"]["impl"]
+    return aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
 
-    fake.add("code", code_reply("import torch\n\ndef build_model(spec):\n    return None\n"))
-    result = select.handler({"trigger": "manual", "day": DAY.isoformat()}, lambda_context)
-    assert result["days"][0]["picks"] == 1
+
+def test_review_and_implement_store_reviews_and_an_implementation(llm_env, aws, fake):
     store = llm_env.store
-    review = store.reviews_for_day(DAY)[PAPER.arxiv_id]
+    reviewed = run(llm_env, "review")
+    assert reviewed["llm"] is True
+    assert reviewed["notes"] == ["tournament skipped: fewer than two reviewed candidates"]
+    review = store.reviews_for_day(DAY)[PID]
     assert len(review.samples) == 3  # the review ran with the key from Secrets Manager
-    impl = store.get_implementation(PAPER.arxiv_id)
-    assert impl.provenance == "llm" and impl.status == "implemented"
+    assert run(llm_env, "select") == {"picks": [PID]}
+
+    out = run(llm_env, "implement", arxiv_id=PID)
+    assert out["implemented"] is True and out["provenance"] == "llm"
+    impl = store.get_implementation(PID)
+    assert impl.status == "implemented" and impl.file_name == FILE
     assert impl.validated is False  # validation happens in the network-isolated job
     assert "training job" in impl.attempts[0].checked_by
     assert _library(aws) == set()  # not in the library before the harness accepted it
-    [run] = store.runs_for_day(DAY)
-    assert run.status == "running"
+    assert any(c.step == "code" for c in store.llm_calls_for_day(DAY))  # paid, and recorded
+    requests = len(fake.requests)
+    # a retried step pays for nothing twice: reviews and the implementation are stored
+    run(llm_env, "review")
+    assert run(llm_env, "implement", arxiv_id=PID)["implemented"] is True
+    assert len(fake.requests) == requests
 
-    # The job rejects the code in validation: report sends it back for repair.
-    out = report.handler(_failed_job(aws, run.job_name), lambda_context)
-    assert out["status"] == "repairing"
-    assert out["job"] == f"{run.run_id}-a2"
-    repaired = store.get_implementation(PAPER.arxiv_id)
-    assert [a.ok for a in repaired.attempts] == [False, True]
-    assert repaired.attempts[0].failure.type == "ShapeError"
-    assert "ShapeError" in fake.requests_for("code")[-1]["messages"][-1]["content"]
-    assert aws.drain(aws.digest_queue_url) == []  # the day is not finished yet
-
-    # A duplicate event for the superseded job changes nothing.
-    again = report.handler(_failed_job(aws, run.job_name), lambda_context)
-    assert again["reason"] == "superseded attempt"
-
-    # The repaired code trains: validated, in the library, and the day is reported.
-    done = report.handler(_completed_job(aws, f"{run.run_id}-a2"), lambda_context)
-    assert done["status"] == "completed" and done["report"]
-    impl = store.get_implementation(PAPER.arxiv_id)
-    assert impl.validated and impl.code_uri.endswith("implementations/library/llm_2501_04321.py")
+    started = run(llm_env, "start_training", arxiv_id=PID)
+    assert started["train"] is True and started["job"]["TrainingJobName"] == RUN_ID
+    assert _uploaded(aws, started["job"]) == impl.source_code
+    done = run(llm_env, "finish_training", arxiv_id=PID, **_job_completed(aws, RUN_ID))
+    assert done["status"] == "completed" and done["repair"] is False
+    impl = store.get_implementation(PID)
+    assert impl.validated and impl.code_uri.endswith(f"implementations/library/{FILE}")
     assert _library(aws) == {
-        "implementations/library/llm_2501_04321.py",
+        f"implementations/library/{FILE}",
         "implementations/library/llm_2501_04321.json",
     }
-    [digest] = aws.drain(aws.digest_queue_url)
-    assert "2 attempts" in json.loads(digest["Body"])["Message"]
 
 
-def test_code_rejected_until_attempts_run_out_is_reported_failed(
-    llm_env, aws, fake, lambda_context
-):
-    from handlers import report, select
+def test_code_rejected_in_validation_is_repaired_and_trained_again(llm_env, aws, fake):
+    store = llm_env.store
+    fake.add("code", code_reply(code(1)), code_reply(code(2)))
+    run(llm_env, "review")
+    run(llm_env, "select")
+    run(llm_env, "implement", arxiv_id=PID)
+    first = store.get_implementation(PID)
+    started = run(llm_env, "start_training", arxiv_id=PID)
+    assert _uploaded(aws, started["job"]) == code(1)
 
-    llm_env.config.implement.max_attempts = 2
-    select.handler({"trigger": "manual", "day": DAY.isoformat()}, lambda_context)
-    [run] = llm_env.store.runs_for_day(DAY)
-    second = report.handler(_failed_job(aws, run.job_name), lambda_context)
-    assert second["status"] == "repairing" and second["job"] == f"{run.run_id}-a2"
-    final = report.handler(_failed_job(aws, f"{run.run_id}-a2"), lambda_context)
-    assert final["status"] == "failed"
-    impl = llm_env.store.get_implementation(PAPER.arxiv_id)
-    assert impl.status == "failed" and len(impl.attempts) == 2
-    assert impl.reason.startswith("implementation failed after 2 attempts")
+    out = run(llm_env, "finish_training", arxiv_id=PID, **_job_failed_validation(aws, RUN_ID))
+    assert out["status"] == "failed" and out["repair"] is True
+    assert store.get_run(RUN_ID).failure.type == "ShapeError"
+
+    repaired = run(llm_env, "implement", arxiv_id=PID)
+    assert repaired["implemented"] is True
+    impl = store.get_implementation(PID)
+    assert impl.sha256 != first.sha256 and impl.source_code == code(2)
+    assert [a.ok for a in impl.attempts] == [False, True]
+    assert impl.attempts[0].failure.type == "ShapeError"
+    assert "ShapeError" in fake.requests_for("code")[-1]["messages"][-1]["content"]
+    # a retried implement step does not repair again
+    codes = len(fake.requests_for("code"))
+    run(llm_env, "implement", arxiv_id=PID)
+    assert len(fake.requests_for("code")) == codes and store.get_implementation(PID) == impl
+
+    again = run(llm_env, "start_training", arxiv_id=PID)
+    assert again["job"]["TrainingJobName"] == f"{RUN_ID}-a2"
+    assert _uploaded(aws, again["job"]) == code(2)
+    run_ = store.get_run(RUN_ID)
+    assert (run_.attempt, run_.code_sha256) == (2, impl.sha256)
+    done = run(llm_env, "finish_training", arxiv_id=PID, **_job_completed(aws, f"{RUN_ID}-a2"))
+    assert done["status"] == "completed" and done["repair"] is False
+    assert store.get_implementation(PID).validated
+    assert f"implementations/library/{FILE}" in _library(aws)
+
+
+def test_code_rejected_until_attempts_run_out_is_recorded_failed(llm_env, aws, fake):
+    store = llm_env.store
+    assert llm_env.config.implement.max_attempts == 3
+    fake.add("code", *(code_reply(code(n)) for n in (1, 2, 3)))
+    run(llm_env, "review")
+    run(llm_env, "select")
+    run(llm_env, "implement", arxiv_id=PID)
+    hashes = []
+    for attempt in (1, 2, 3):
+        hashes.append(store.get_implementation(PID).sha256)
+        job = run(llm_env, "start_training", arxiv_id=PID)["job"]["TrainingJobName"]
+        assert job == (RUN_ID if attempt == 1 else f"{RUN_ID}-a{attempt}")
+        out = run(llm_env, "finish_training", arxiv_id=PID, **_job_failed_validation(aws, job))
+        assert out["status"] == "failed"
+        assert out["repair"] is (attempt < 3)
+        if out["repair"]:
+            assert run(llm_env, "implement", arxiv_id=PID)["implemented"] is True
+            assert len(store.get_implementation(PID).attempts) == attempt + 1
+    assert len(set(hashes)) == 3
+
+    impl = store.get_implementation(PID)
+    assert impl.status == "failed" and len(impl.attempts) == 3
+    assert impl.reason.startswith("implementation failed after 3 attempts")
     assert all(a.failure.type == "ShapeError" for a in impl.attempts)
     assert _library(aws) == set()
-    [digest] = aws.drain(aws.digest_queue_url)
-    assert "implementation failed" in json.loads(digest["Body"])["Message"]
+    # nothing more is paid for or trained
+    codes = len(fake.requests_for("code"))
+    assert run(llm_env, "implement", arxiv_id=PID)["implemented"] is False
+    assert run(llm_env, "start_training", arxiv_id=PID) == {
+        "train": False,
+        "reason": "not implemented",
+    }
+    assert len(fake.requests_for("code")) == codes
+    assert store.get_run(RUN_ID).attempt == 3
 
 
-def test_broken_llm_secret_degrades_to_signals_only(llm_env, aws, fake, lambda_context):
-    from handlers import select
-
+def test_broken_llm_secret_degrades_to_signals_only(llm_env, aws, fake):
     aws.secrets.put_secret_value(SecretId=llm_env.settings.llm_secret_arn, SecretString="{}")
     secrets.clear_cache()
-    select.handler({"trigger": "manual", "day": DAY.isoformat()}, lambda_context)
+    out = run(llm_env, "review")
+    assert out["llm"] is False
+    assert any("LLM unavailable" in n for n in out["notes"])
+    notes = llm_env.store.get_day_state(DAY).notes
+    assert any("LLM unavailable" in n and "signals-only" in n for n in notes)
     assert fake.requests == []
     assert llm_env.store.reviews_for_day(DAY) == {}
-    notes = llm_env.store.get_day(DAY)["notes"]
-    assert any("LLM unavailable" in n for n in notes)
+    assert run(llm_env, "select") == {"picks": [PID]}  # on the signals
+    implemented = run(llm_env, "implement", arxiv_id=PID)
+    assert implemented["implemented"] is False and implemented["reason"] == "no LLM configured"
+    assert fake.requests == []

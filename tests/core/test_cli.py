@@ -59,11 +59,9 @@ def test_offline_fallback_trains_based_and_reports_its_verdict(offline, tmp_path
     (day_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name[:2] == "20"]
     report = json.loads((day_dir / "report.json").read_text())
     assert report["sample"] is True
-    assert {s["name"]: s["ok"] for s in report["sources"]} == {
-        "huggingface": False,
-        "arxiv": False,
-        "sample": True,
-    }
+    sources = {s["name"]: s["ok"] for s in report["sources"]}
+    assert sources.pop("sample") is True and sources.pop("huggingface") is False
+    assert sources and all(name.startswith("arxiv:") and not ok for name, ok in sources.items())
     based = next(p for p in report["picks"] if p["pick"]["arxiv_id"] == "2402.18668")
     run = based["run"]
     assert run["status"] == "completed"

@@ -1,8 +1,12 @@
-from paperfoundry.config import Selection
-from paperfoundry.models import Score
+from paperfoundry.config import Config, ReviewWeights, Selection
+from paperfoundry.models import Paper, PaperReview, Score, Stat
+from paperfoundry.ranking import build_context, score_paper
+from paperfoundry.review.combined import combine
 from paperfoundry.selection import select_picks
+from paperfoundry.sources.sample import load_sample_day
+from paperfoundry.testability import estimate_paper
 
-from .factories import DAY
+from .factories import DAY, paper
 
 
 def scores(*totals: float, excluded: int | None = None) -> list[Score]:
@@ -40,3 +44,108 @@ def test_skips_done_and_excluded_papers():
     assert [p.arxiv_id for p in picks] == ["2411.00002"]
     assert any("already implemented" in n for n in notes)
     assert any("excluded" in n for n in notes)
+
+
+# -- papers the harness cannot test -----------------------------------------------------------
+
+ARCH = "Gated Slot Attention for Efficient Linear-Time Sequence Modeling"
+NORM = "Transformers without Normalization"
+CODE = "CodeGen2: Lessons for Training LLMs on Programming and Natural Languages"
+AGENT = "AgentGym: Evolving Large Language Model-based Agents across Diverse Environments"
+
+
+def _day(*rows: tuple[str, float, str]) -> tuple[list[Score], dict[str, Paper]]:
+    """(arxiv id, total, title) rows -> the scores and the papers selection reads."""
+    scores = [Score(arxiv_id=i, day=DAY, total=t, components=[]) for i, t, _ in rows]
+    return scores, {i: paper(i, title) for i, _, title in rows}
+
+
+def test_an_untestable_top_paper_does_not_take_a_slot_from_testable_ones():
+    scores, papers = _day(("2411.00001", 0.9, CODE), ("2411.00002", 0.8, ARCH),
+                          ("2411.00003", 0.7, AGENT), ("2411.00004", 0.6, NORM))  # fmt: skip
+    policy = Selection(max_picks=2, min_score=0.2)
+    picks, notes = select_picks(DAY, scores, policy, set(), papers)
+    assert [(p.arxiv_id, p.rank) for p in picks] == [("2411.00002", 1), ("2411.00004", 2)]
+    assert notes == [
+        "2411.00001 not picked: the harness cannot test it (about code generation)",
+        "2411.00003 not picked: the harness cannot test it (about agents)",
+    ]
+    # without the papers' text nothing is held back: the old top-k
+    picks, _ = select_picks(DAY, scores, policy, set())
+    assert [p.arxiv_id for p in picks] == ["2411.00001", "2411.00002"]
+
+
+def test_untestable_papers_fill_slots_only_when_no_testable_candidate_is_left():
+    scores, papers = _day(("2411.00001", 0.9, CODE), ("2411.00002", 0.8, ARCH),
+                          ("2411.00003", 0.7, AGENT), ("2411.00004", 0.1, NORM))  # fmt: skip
+    picks, notes = select_picks(DAY, scores, Selection(max_picks=3, min_score=0.2), set(), papers)
+    # NORM is below min_score: the untestable ones above it take the slots that remain
+    assert [(p.arxiv_id, p.rank) for p in picks] == [
+        ("2411.00002", 1), ("2411.00001", 2), ("2411.00003", 3)
+    ]  # fmt: skip
+    assert notes[0] == "stopped at 2411.00004: score 0.100 < 0.2"
+    assert notes[1] == (
+        "2411.00001 picked although the harness may not test it (about code generation):"
+        " no testable candidate at or above 0.2 left"
+    )
+
+
+def test_untestable_fill_respects_the_gpu_budget():
+    scores, papers = _day(("2411.00001", 0.9, CODE), ("2411.00002", 0.8, ARCH),
+                          ("2411.00003", 0.7, AGENT))  # fmt: skip
+    policy = Selection(max_picks=3, gpu_minutes_budget=45, minutes_per_pick=20, min_score=0)
+    picks, notes = select_picks(DAY, scores, policy, set(), papers)
+    assert [p.arxiv_id for p in picks] == ["2411.00002", "2411.00001"]
+    assert notes[-1] == "2411.00003 not picked: the harness cannot test it (about agents)"
+
+
+def test_reviewers_judgement_and_the_library_override_the_estimate():
+    scores, papers = _day(("2411.00001", 0.9, CODE), ("2402.18668", 0.8, AGENT),
+                          ("2411.00003", 0.7, ARCH))  # fmt: skip
+    scores[0] = scores[0].model_copy(update={"basis": "combined", "implementable": True})
+    picks, notes = select_picks(DAY, scores, Selection(max_picks=2, min_score=0), set(), papers)
+    # reviewers judged CodeGen2-like 2411.00001 implementable; 2402.18668 (BASED) is in
+    # the reference library whatever its text says
+    assert [p.arxiv_id for p in picks] == ["2411.00001", "2402.18668"] and notes == []
+
+
+def _review(implementability: float) -> PaperReview:
+    return PaperReview(
+        arxiv_id="2411.00001",
+        day=DAY,
+        model="m",
+        prompt_version="v",
+        criteria={"implementability": Stat(mean=implementability, std=0.0)},
+        overall=Stat(mean=6.0, std=0.0),
+    )
+
+
+def test_combined_score_carries_the_reviewers_implementability():
+    signal = Score(arxiv_id="2411.00001", day=DAY, total=0.5, components=[])
+    w = ReviewWeights()
+    judged = combine(signal, _review(7.0), None, w, 20, min_implementability=4)
+    assert judged.implementable is True and judged.excluded is None
+    rejected = combine(signal, _review(2.0), None, w, 20, min_implementability=4)
+    assert rejected.implementable is False and "not implementable" in rejected.excluded
+    assert combine(signal, None, None, w, 20).implementable is None  # nobody judged it
+    library = combine(signal, _review(2.0), None, w, 20, min_implementability=4, in_library=True)
+    assert library.implementable is True and library.excluded is None
+
+
+def test_sample_day_signals_only_codegen2_is_not_picked():
+    """The bundled day, ranked by the ranking module as it is: CodeGen2 (a code model the
+    harness cannot test) was the third pick; testable papers take the slots instead."""
+    day, sample = load_sample_day()
+    config = Config()
+    context = build_context(day, sample, config)
+    scores = [score_paper(p, context) for p in sample]
+    by_id = {p.arxiv_id: p for p in sample}
+    before, _ = select_picks(day, scores, config.selection, set())
+    picks, notes = select_picks(day, scores, config.selection, set(), by_id)
+    codegen2 = "2305.02309"
+    assert codegen2 not in [p.arxiv_id for p in picks]
+    assert len(picks) == config.selection.max_picks
+    assert all(estimate_paper(by_id[p.arxiv_id]).testable for p in picks)
+    assert [p.rank for p in picks] == list(range(1, len(picks) + 1))
+    if codegen2 in [p.arxiv_id for p in before]:  # today: BASED, TokenFormer, CodeGen2
+        assert f"{codegen2} not picked: the harness cannot test it (about code generation)" in notes

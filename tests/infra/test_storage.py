@@ -127,18 +127,58 @@ def test_artifact_bucket_hardening(dev_template, dev_resources):
     )
 
 
-def test_access_log_bucket_is_private_and_ssl_only(dev_resources):
-    logs = [
-        r
+def _ssl_only(resources: dict, bucket_id: str) -> bool:
+    """The bucket's policy denies every request not made over TLS (enforce_ssl)."""
+    return any(
+        r["Properties"]["Bucket"] == {"Ref": bucket_id}
+        and any(
+            s["Effect"] == "Deny"
+            and s["Action"] == "s3:*"
+            and s["Principal"] == {"AWS": "*"}
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+        )
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy"
+    )
+
+
+BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def test_access_log_buckets_are_private_and_ssl_only(dev_resources):
+    logs = {
+        k: r
         for k, r in dev_resources.items()
         if r["Type"] == "AWS::S3::Bucket" and "AccessLogBucket" in k
-    ]
-    assert len(logs) == 1
-    props = logs[0]["Properties"]
-    assert props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    }
+    # Storage's server-access-log bucket, and the site's CloudFront log bucket (stacks/site.py)
+    (storage_id,) = [k for k in logs if k.startswith("StorageAccessLogBucket")]
+    (site_id,) = [k for k in logs if k.startswith("SiteAccessLogBucket")]
+    assert set(logs) == {storage_id, site_id}
+
+    props = logs[storage_id]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == BLOCK_ALL
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}
+    # the artefact bucket's access logs land here
+    (artifact_id, _) = _artifact_bucket(dev_resources)
+    artifact_logging = dev_resources[artifact_id]["Properties"]["LoggingConfiguration"]
+    assert artifact_logging["DestinationBucketName"] == {"Ref": storage_id}
+    assert _ssl_only(dev_resources, storage_id)
+
+    site = logs[site_id]["Properties"]
+    assert site["PublicAccessBlockConfiguration"] == BLOCK_ALL
+    assert site["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert _ssl_only(dev_resources, site_id)
 
 
 def test_bucket_prefixes_contract():

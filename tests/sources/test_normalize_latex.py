@@ -23,7 +23,7 @@ from paperfoundry.sources.normalize import clean_abstract, clean_title, latex_to
         (r"\name\ both", "name both"),
         (r"$\bm{x}$ and $\mathscr{L}$", "x and ℒ"),
         # abbreviation macros of paper templates
-        (r"adapters (\ie, MOFA) and (\eg 1.67x) \etc.", "adapters (i.e., MOFA) and (e.g. 1.67x) etc."),
+        (r"(\ie, MOFA) and (\eg 1.67x) \etc.", "(i.e., MOFA) and (e.g. 1.67x) etc."),
         # currency: a `$` that does not open math
         ("$731,685 of holdings", "$731,685 of holdings"),
         ("costs $5 and $10 for $x$ units", "costs $5 and $10 for x units"),
@@ -45,7 +45,7 @@ from paperfoundry.sources.normalize import clean_abstract, clean_title, latex_to
         (r"$O(n^{2})$, $2^{18}$, $n^{1+o(1)}$, $L_{1,2}$", "O(n²), 2¹⁸, n^(1+o(1)), L_(1,2)"),
         (r"full-360^{\circ} coverage", "full-360° coverage"),
         # links
-        (r"see \url{https://x.io/a_b%20c} and \href{https://y.io}{here}", "see https://x.io/a_b%20c and here (https://y.io)"),
+        (r"\url{https://x.io/a_b%20c}, \href{https://y.io}{here}", "https://x.io/a_b%20c, here (https://y.io)"),
         ("code: https://github.com/a/b{https://github.com/a/b}.", "code: https://github.com/a/b."),
         ("at https://x.io/p{this https URL}.", "at https://x.io/p."),
         # upstream damage: a macro name without its backslash

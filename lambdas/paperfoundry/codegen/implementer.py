@@ -7,7 +7,7 @@ structured error, up to `implement.max_attempts` attempts. All attempts are kept
 
 On AWS there is no local sandbox: the code passes the static checks here and is validated
 inside the network-isolated training job; a job that fails validation comes back through
-`repair` (see `pipeline.repair_after_failed_run`).
+`repair` (see `chain.implement`: the repair round after the harness rejected the code).
 """
 
 from __future__ import annotations

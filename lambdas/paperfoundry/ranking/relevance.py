@@ -26,6 +26,12 @@ STOPWORDS = frozenset(
 SparseVector = dict[str, float]
 
 
+def text_of(title: str, abstract: str) -> str:
+    """A paper as the ranking reads it: the title is the densest statement of its topic,
+    so it counts twice."""
+    return f"{title}. {title}. {abstract}"
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased unigrams and bigrams without stopwords."""
     words = [w.strip("-") for w in _TOKEN.findall(text.lower())]

@@ -1,8 +1,15 @@
 """Explainable paper scores: a weighted sum of normalised components.
 
 Scoring is split in two so it can fan out on AWS: `build_context` sees the whole day once
-(IDF table, per-day maxima for normalising community signals, the interest profile) and
+(IDF of the day's terms from the background corpus, the profile's centroid over the day's
+vocabulary and its calibration, per-day maxima for normalising community signals) and
 `score_paper` scores one paper against that context, independently of the others.
+
+Relevance is calibrated on the profile (`profile.py`): 0 for a typical paper, and
+`min_score / relevance weight` at the fit threshold, so a paper that fits the group as
+well as `fit_recall` of its own saved papers reaches `selection.min_score` on relevance
+alone (a day with no community signals still gets picks), and an off-topic paper needs
+community signals to get there.
 """
 
 from __future__ import annotations
@@ -10,37 +17,43 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..config import Config
 from ..models import Paper, Score, ScoreComponent
-from .relevance import (
-    SparseVector,
-    cosine,
-    inverse_document_frequency,
-    matched_terms,
-    vectorize,
-)
+from .background import Background, load_background, vectorize_with
+from .profile import cached_profile, profile_texts
+from .relevance import SparseVector, cosine, matched_terms, text_of, tokens, vectorize
+
+
+class FitCalibration(BaseModel):
+    """How a paper's fit (cosine to the profile centroid) becomes the relevance value."""
+
+    profile_size: int = 0
+    typical: float = 0.0  # mean fit of the background corpus: relevance 0
+    threshold: float | None = None  # reached by `recall` of the profile; None: uncalibrated
+    recall: float = 0.8
+    at_threshold: float = 0.5  # relevance value at the threshold
 
 
 class DayContext(BaseModel):
     day: date
     paper_ids: list[str]
-    idf: dict[str, float]
+    idf: dict[str, float]  # the day's terms known to the background; others: default_idf
     default_idf: float
     max_upvotes: int
     max_comments: int
     max_stars: int
-    profile: SparseVector
+    profile: SparseVector  # the profile centroid over the day's vocabulary
     liked: list[SparseVector]
     weights: dict[str, float]
     relevance_saturation: float
     exclude_categories: list[str]
+    fit: FitCalibration = Field(default_factory=FitCalibration)
 
 
 def paper_text(paper: Paper) -> str:
-    # The title is the densest statement of a paper's topic: count it twice.
-    return f"{paper.title}. {paper.title}. {paper.abstract}"
+    return text_of(paper.title, paper.abstract)
 
 
 def _signal_max(papers: list[Paper], field: str) -> int:
@@ -48,27 +61,81 @@ def _signal_max(papers: list[Paper], field: str) -> int:
     return max(values, default=0)
 
 
+def _relevance_at_threshold(config: Config) -> float:
+    """The relevance value that alone makes a paper's total reach `min_score`."""
+    weight = config.ranking.weights.relevance
+    share = config.selection.min_score / weight if weight > 0 else 0.0
+    return min(share, 0.95) if share > 0 else 0.5
+
+
+def _restrict(vec: SparseVector, terms: set[str]) -> SparseVector:
+    return {t: round(v, 6) for t, v in vec.items() if t in terms}
+
+
 def build_context(
-    day: date, papers: list[Paper], config: Config, liked_texts: list[str] | None = None
+    day: date,
+    papers: list[Paper],
+    config: Config,
+    liked_texts: list[str] | None = None,
+    *,
+    background: Background | None = None,
 ) -> DayContext:
-    interests = config.interests
-    profile_text = " . ".join(interests.topics + interests.keywords)
+    """The day's ranking context. `background` replaces the bundled background corpus
+    (the evaluation builds one from days it does not score)."""
+    background = background or load_background()
     liked_texts = liked_texts or []
-    idf = inverse_document_frequency([paper_text(p) for p in papers] + [profile_text, *liked_texts])
-    default_idf = max(idf.values(), default=1.0)
+    texts = tuple(profile_texts(config.interests, liked_texts))
+    day_terms: set[str] = set()
+    for p in papers:
+        day_terms.update(tokens(paper_text(p)))
+    fit = FitCalibration(
+        recall=config.ranking.fit_recall, at_threshold=_relevance_at_threshold(config)
+    )
+    profile: SparseVector = {}
+    if texts:
+        model = cached_profile(texts, background)
+        profile = _restrict(model.centroid, day_terms)
+        threshold = model.threshold(config.ranking.fit_recall)
+        fit.profile_size, fit.typical = model.size, round(model.typical, 6)
+        if threshold is not None and threshold > model.typical:
+            fit.threshold = round(threshold, 6)
     return DayContext(
         day=day,
         paper_ids=sorted(p.arxiv_id for p in papers),
-        idf=idf,
-        default_idf=default_idf,
+        idf={t: round(background.idf(t), 6) for t in day_terms if t in background.df},
+        default_idf=0.0,  # terms the background lacks do not count
         max_upvotes=_signal_max(papers, "upvotes"),
         max_comments=_signal_max(papers, "comments"),
         max_stars=_signal_max(papers, "github_stars"),
-        profile=vectorize(profile_text, idf, default_idf) if profile_text.strip() else {},
-        liked=[vectorize(t, idf, default_idf) for t in liked_texts],
+        profile=profile,
+        liked=[_restrict(vectorize_with(t, background), day_terms) for t in liked_texts],
         weights=config.ranking.weights.model_dump(),
         relevance_saturation=config.ranking.relevance_saturation,
-        exclude_categories=interests.exclude_categories,
+        exclude_categories=config.interests.exclude_categories,
+        fit=fit,
+    )
+
+
+def relevance_value(sim: float, ctx: DayContext) -> float:
+    fit = ctx.fit
+    if fit.threshold is None:  # too few profile papers to calibrate: a fixed scale
+        return max(0.0, min(1.0, sim / ctx.relevance_saturation))
+    # x = 0 for a typical paper, 1 at the threshold; relevance 0, at_threshold, then on
+    # towards 1 without reaching it (no ties among the best fits)
+    x = (sim - fit.typical) / (fit.threshold - fit.typical)
+    return 1.0 - (1.0 - fit.at_threshold) ** x if x > 0 else 0.0
+
+
+def _relevance_detail(sim: float, vec: SparseVector, ctx: DayContext) -> str:
+    fit = ctx.fit
+    terms = ", ".join(matched_terms(vec, ctx.profile)) or "none"
+    if not ctx.profile:
+        return "no interests configured"
+    if fit.threshold is None:
+        return f"cosine {sim:.3f} to {fit.profile_size} profile documents; terms: {terms}"
+    return (
+        f"fit {sim:.3f}; threshold {fit.threshold:.3f} (reached by {fit.recall:.0%} of "
+        f"{fit.profile_size} profile papers), typical paper {fit.typical:.3f}; terms: {terms}"
     )
 
 
@@ -93,10 +160,7 @@ def score_paper(paper: Paper, ctx: DayContext) -> Score:
     tag = " (synthetic sample signal)" if synthetic else ""
 
     values = {
-        "relevance": (
-            min(1.0, sim / ctx.relevance_saturation),
-            f"cosine {sim:.3f}; terms: {', '.join(matched_terms(vec, ctx.profile)) or 'none'}",
-        ),
+        "relevance": (relevance_value(sim, ctx), _relevance_detail(sim, vec, ctx)),
         "liked": (
             min(1.0, liked_sim / ctx.relevance_saturation),
             f"max cosine {liked_sim:.3f} to {len(ctx.liked)} liked papers",

@@ -85,7 +85,9 @@ _BACKSLASH_LOST = re.compile(
     r"(?<![\\A-Za-z])(text(?:tt|bf|it|sf|sc|rm)|math(?:bf|rm|it|cal|bb|sf|tt)|boldsymbol|emph)\{"
 )
 _DOLLAR_EATEN = re.compile(r"(?<!\\)\\(?=\d)")
-_DIMENSION = r"[-+]?\s*(?:\d+(?:\.\d*)?|\.\d+)\s*(?:mu|pt|em|ex|cm|mm|in|bp|pc|sp|dd|cc)(?![A-Za-z])"
+_DIMENSION = (
+    r"[-+]?\s*(?:\d+(?:\.\d*)?|\.\d+)\s*(?:mu|pt|em|ex|cm|mm|in|bp|pc|sp|dd|cc)(?![A-Za-z])"
+)
 _KERN = re.compile(
     rf"\\(?:mkern|kern|mskip|hskip|vskip|mspace)\s*(?:\{{\s*{_DIMENSION}\s*\}}|{_DIMENSION})"
 )
@@ -180,8 +182,8 @@ def _repair(text: str) -> str:
 def latex_to_text(text: str | None, *, braces: bool = False) -> str:
     """LaTeX fragments to plain text; whitespace collapsed. Never raises on odd input.
 
-    Text without `\\` or `$` is taken as plain (only `^{..}`/`_{..}` are rendered), unless
-    `braces` is set and it holds `{` or `}` (titles: their braces are always markup)."""
+    Text without a backslash or a math `$` (prices are not math) is taken as plain: only
+    `^{..}`/`_{..}` are rendered. With `braces` (titles), `{` or `}` also make it LaTeX."""
     text = _repair(strip_invisible(text))
     urls: list[str] = []
 
@@ -292,6 +294,14 @@ def _binom(node: Any, l2tobj: Any) -> str:
     return "C({}, {})".format(*_two_args(node, l2tobj))
 
 
+def _superscript(node: Any, l2tobj: Any) -> str:
+    return _script("^", _last_arg(node, l2tobj))
+
+
+def _subscript(node: Any, l2tobj: Any) -> str:
+    return _script("_", _last_arg(node, l2tobj))
+
+
 def _deg(node: Any, l2tobj: Any) -> str:  # `360{\deg}` in text means degrees; in math, the function
     return "deg" if l2tobj.math_depth else "°"
 
@@ -313,31 +323,31 @@ def _converter() -> Any:  # pylatexenc is imported lazily: it builds its tables 
         *(MacroTextSpec(name, simplify_repl=text) for name, text in _SYMBOLS.items()),
         *(MacroTextSpec(name, simplify_repl=text) for name, text in _ABBREVIATIONS.items()),
         *(MacroTextSpec(name, simplify_repl=_last_arg) for name in _LAST_ARG),
+        MacroTextSpec("frac", simplify_repl=_frac),
         MacroTextSpec("dfrac", simplify_repl=_frac),
         MacroTextSpec("tfrac", simplify_repl=_frac),
         MacroTextSpec("binom", simplify_repl=_binom),
         MacroTextSpec("href", simplify_repl=_href),
         MacroTextSpec("deg", simplify_repl=_deg),
-        MacroTextSpec("textsuperscript", simplify_repl=lambda n, l2tobj: _script("^", _last_arg(n, l2tobj))),
-        MacroTextSpec("textsubscript", simplify_repl=lambda n, l2tobj: _script("_", _last_arg(n, l2tobj))),
+        MacroTextSpec("textsuperscript", simplify_repl=_superscript),
+        MacroTextSpec("textsubscript", simplify_repl=_subscript),
     ]  # fmt: skip
     text_db = latex2text.get_default_latex_context_db()
     text_db.add_context_category("paperfoundry", macros=specs, prepend=True)
 
     class Converter(latex2text.LatexNodes2Text):
-        """pylatexenc's converter with three changes: a macro it has no rule for keeps its
+        """pylatexenc's converter with four changes: a macro it has no rule for keeps its
         argument text, or its name when it has none (`\\method{}` -> "method"); a braced
-        group after `^`/`_` is a script (`_script`); a macro's rule that fails on odd input
-        falls back to its argument text instead of failing the whole text."""
+        group after `^`/`_` is a script (`_script`); a space after a bare word macro stays
+        (`_keeps_space`); a macro's rule that fails on odd input falls back to its argument
+        text instead of failing the whole text."""
 
         def __init__(self) -> None:
             super().__init__(latex_context=text_db, math_mode="text", strict_latex_spaces=True)
             self.math_depth = 0
 
         def convert(self, latex: str) -> str:
-            walker = latexwalker.LatexWalker(
-                latex, latex_context=walker_db, tolerant_parsing=True
-            )
+            walker = latexwalker.LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
             return self.nodelist_to_text(walker.get_latex_nodes()[0])
 
         def math_node_to_text(self, node: Any) -> str:
@@ -356,7 +366,7 @@ def _converter() -> Any:  # pylatexenc is imported lazily: it builds its tables 
 
         def nodelist_to_text(self, nodelist: Any) -> str:
             parts: list[str] = []
-            nodes = [n for n in nodelist if n is not None]
+            nodes = [n for n in nodelist or () if n is not None]
             i = 0
             while i < len(nodes):
                 node = nodes[i]

@@ -271,8 +271,8 @@ class SageMakerBackend:
                 if _error_code(exc) not in ("ValidationException", "ResourceNotFound"):
                     raise
                 # the job was never created: the start itself failed
-                why = error or {}
-                reason = f"training job not started: {why.get('Error')}: {why.get('Cause')}"
+                why = f"{error.get('Error')}: {error.get('Cause')}" if error else "no such job"
+                reason = f"training job not started: {why}"
                 return "Failed", reason[:MAX_FAILURE_REASON_CHARS], None
         return (
             described.get("TrainingJobStatus"),

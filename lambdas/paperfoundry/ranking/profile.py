@@ -1,0 +1,106 @@
+"""The group's profile: the papers that state its interests, and the fit model built on them.
+
+The profile is the saved papers (a bundled or local JSON file, or papers inline in the
+config), the papers the group liked, and the configured topics and keywords as one more
+document. The model is the centroid of their TF-IDF vectors (IDF from the background
+corpus, `background.py`); a paper's fit is its cosine to that centroid. On the project's
+evaluation (`benchmarks/ranking_eval.py`) this beat a linear SVM trained on the saved
+papers against thousands of others, and it needs no training data at run time.
+
+Calibration, from the profile alone: each profile paper is scored against the centroid of
+the *others* (leave-one-out, closed form), and the fit threshold is the score that
+`fit_recall` of them reach. The background centroid gives the fit of a typical paper.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..config import Interests
+from .background import Background, centroid_fit, vectorize_with
+from .relevance import SparseVector, text_of
+
+MIN_CALIBRATION_PAPERS = 5  # fewer profile documents: no leave-one-out threshold
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def read_profile_file(name: str) -> list[tuple[str, str]]:
+    """(title, abstract) pairs from a bundled profile name or a JSON file path."""
+    bundled = resources.files("paperfoundry.data").joinpath(f"profile_{name}.json")
+    try:
+        text = bundled.read_text() if bundled.is_file() else Path(name).read_text()
+        papers = json.loads(text)["papers"]
+        return [(str(p["title"]), str(p.get("abstract", ""))) for p in papers]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProfileError(f"cannot read the interests profile {name!r}: {exc}") from exc
+
+
+def profile_texts(interests: Interests, liked_texts: list[str] | None = None) -> list[str]:
+    """Every document of the profile, as the ranking reads papers (`score.paper_text`)."""
+    pairs = read_profile_file(interests.profile) if interests.profile else []
+    pairs += [(p.title, p.abstract) for p in interests.papers]
+    texts = [text_of(title, abstract) for title, abstract in pairs]
+    texts += liked_texts or []
+    statement = " . ".join(interests.topics + interests.keywords)
+    return texts + ([statement] if statement.strip() else [])
+
+
+@dataclass(frozen=True)
+class ProfileModel:
+    centroid: SparseVector  # unit length
+    size: int
+    loo: tuple[float, ...]  # each profile document against the centroid of the others
+    typical: float  # the background corpus's mean fit
+
+    def threshold(self, recall: float) -> float | None:
+        """The fit that `recall` of the profile's own documents reach (None: too few)."""
+        if len(self.loo) < MIN_CALIBRATION_PAPERS:
+            return None
+        ordered = sorted(self.loo)
+        pos = (1.0 - recall) * (len(ordered) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(ordered) - 1)
+        return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _unit(vec: SparseVector) -> SparseVector:
+    norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+    return {t: v / norm for t, v in vec.items()}
+
+
+def build_profile(texts: tuple[str, ...], background: Background) -> ProfileModel:
+    vectors = [vectorize_with(t, background) for t in texts]
+    n = len(vectors)
+    total: dict[str, float] = {}
+    for vec in vectors:
+        for t, v in vec.items():
+            total[t] = total.get(t, 0.0) + v
+    sq = sum(v * v for v in total.values())
+    loo: list[float] = []
+    if n >= 2:
+        for vec in vectors:
+            # (total - vec) . vec / |total - vec|, with |vec| = 1
+            dot = sum(v * total.get(t, 0.0) for t, v in vec.items()) - 1.0
+            rest = sq - 2 * (dot + 1.0) + 1.0
+            loo.append(dot / math.sqrt(rest) if rest > 1e-12 else 0.0)
+    centroid = _unit(total)
+    return ProfileModel(
+        centroid=centroid,
+        size=n,
+        loo=tuple(loo),
+        typical=centroid_fit(centroid, background),
+    )
+
+
+@lru_cache(maxsize=4)
+def cached_profile(texts: tuple[str, ...], background: Background) -> ProfileModel:
+    """One model per (profile, background): a warm process reuses it across days."""
+    return build_profile(texts, background)
