@@ -170,15 +170,13 @@ def run(args: argparse.Namespace) -> None:
             seconds = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
-            print(
-                f"scrape {unit}: {out['papers']} papers in {seconds:.1f} s, heap peak {peak:.0f} MiB"
-            )
+            print(f"scrape {unit}: {out['papers']} papers, {seconds:.1f} s, peak {peak:.0f} MiB")
         print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         return
 
     day = Day(aws, rt, FakeLambdaContext())
     started = time.perf_counter()
-    execution = day.execute()
+    execution = day.execute(timeout=3600)
     wall = time.perf_counter() - started
     assert execution.status == "SUCCEEDED", execution.failures
     per_state: dict[str, float] = defaultdict(float)

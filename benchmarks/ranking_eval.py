@@ -209,14 +209,17 @@ def new_scorer(profile: list[tuple[str, str]], config: Config, backgrounds: list
 
 
 def asl_scorer(profile: list[tuple[str, str]], days: list[list[Paper]], held: list[Paper]):
-    """arxiv-sanity-lite (compute.py + serve.py's svm_rank): TF-IDF over the whole corpus,
+    """arxiv-sanity-lite (compute.py + serve.py's svm_rank): TF-IDF over the whole corpus
+    (the papers to rank included, as its database is),
     LinearSVC(class_weight="balanced", C=0.01) with the profile as positives and every
     other paper as a negative, ranked by the decision function. No signals, no threshold."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
     papers = [p for day in days for p in day] + held
-    corpus = [f"{p.title} {p.abstract} {' '.join(p.authors)}" for p in papers]
+    # title and abstract only: the saved listing has no authors, and papers without author
+    # names among thousands with them would give the held-out ones away
+    corpus = [f"{p.title} {p.abstract}" for p in papers]
     corpus += [f"{t} {a}" for t, a in profile]
     vectorizer = TfidfVectorizer(strip_accents="unicode", lowercase=True, analyzer="word",
                                  stop_words="english", ngram_range=(1, 2), max_features=20000,

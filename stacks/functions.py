@@ -254,6 +254,8 @@ class Functions(Construct):
         """The start function starts executions of the day's state machine."""
         self.start.add_environment("STATE_MACHINE_ARN", state_machine.state_machine_arn)
         state_machine.grant_start_execution(self.start)
+        # days with a running execution are left alone (handlers/start.py running_days)
+        state_machine.grant(self.start, "states:ListExecutions")
 
     @property
     def steps(self) -> dict[str, lambda_.Function]:

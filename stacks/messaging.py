@@ -71,7 +71,7 @@ class Messaging(Construct):
                 queue=self.papers_dlq, max_receive_count=PAPERS_MAX_RECEIVE_COUNT
             ),
         )
-        # Failed asynchronous Lambda invocations (scrape, select, report, slack).
+        # Failed asynchronous Lambda invocations (start, watchdog, slack).
         self.lambda_dlq = dlq("LambdaAsyncDlq", "Lambda async-invocation DLQ")
         # Events EventBridge rules / Scheduler / SNS could not deliver to their target.
         self.delivery_dlq = dlq("DeliveryDlq", "EventBridge/Scheduler/SNS delivery DLQ")

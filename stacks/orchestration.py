@@ -478,6 +478,7 @@ class Orchestration(Construct):
                     "sagemaker:DescribeTrainingJob",
                     "sagemaker:StopTrainingJob",
                     "sagemaker:AddTags",
+                    "sagemaker:ListTags",  # in AWS's policy example for the .sync integration
                 ],
                 resources=[job_arn],
             )

@@ -81,6 +81,7 @@ class PaperFoundryStack(Stack):
             instance_type=config.training_instance_type,
             max_runtime_seconds=config.training_max_runtime_minutes * 60,
             is_prod=config.is_prod,
+            max_picks=config.max_picks or 3,  # picks trained at once (the config's default)
         )
         self.functions.wire_state_machine(self.orchestration.state_machine)
         self.scheduling = Scheduling(

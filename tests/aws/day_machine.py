@@ -133,11 +133,13 @@ class Day:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def execute(self, name: str = DAY.isoformat(), topic_arn: str | None = None):
+    def execute(
+        self, name: str = DAY.isoformat(), topic_arn: str | None = None, timeout: float = 120
+    ):
         with sfn_harness(self.lambdas(), self.sagemaker) as harness:
             arn = harness.create(asl(topic_arn or self.aws.topic_arn))
             started = harness.start(arn, {"day": DAY.isoformat(), "poll_seconds": 0}, name)
-            return harness.wait(started, timeout=120)
+            return harness.wait(started, timeout=timeout)
 
     def digests(self) -> list[dict[str, Any]]:
         return self.aws.drain(self.aws.digest_queue_url)
