@@ -67,15 +67,23 @@ def _remaining(context: LambdaContext | None) -> float | None:
 
 def run_step(rt: Runtime, event: StepEvent, context: LambdaContext | None = None) -> Any:
     p = ports(rt, event.step)
+    deadline = _remaining(context)
+    if deadline is not None:  # LLM requests end before the Lambda would be killed
+
+        def llm_for(day: date) -> Any:
+            client = rt.llm_for(day)
+            if client is not None:
+                client.deadline = deadline
+            return client
+
+        p.llm = llm_for
     day, pid = event.day, event.arxiv_id or ""
     match event.step:
         case "plan_scrape":
             return chain.plan_scrape(p, day)
         case "scrape":
             try:
-                return chain.scrape(
-                    p, day, event.unit or "", deadline=_remaining(context), today=utc_today()
-                )
+                return chain.scrape(p, day, event.unit or "", deadline=deadline, today=utc_today())
             except chain.SourceUnavailable:
                 metrics.add_metric(name="SourceFailed", unit="Count", value=1)
                 raise

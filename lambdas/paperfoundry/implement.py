@@ -63,6 +63,8 @@ def implement(paper: Paper, implementer: Implementer | None = None) -> Implement
     try:
         return implementer.implement(paper)
     except Exception as exc:  # noqa: BLE001 - an implementer failure must not stop the day
+        if type(exc).__name__ == "LLMDeadline":
+            raise  # out of time, not a failure: the step is tried again, nothing is recorded
         return Implementation(
             arxiv_id=paper.arxiv_id, status="failed", reason=f"{type(exc).__name__}: {exc}"
         )

@@ -107,6 +107,39 @@ def test_timeout_is_a_clear_error(fake, make_llm, store):
     assert not call.ok and "Timeout" in call.error
 
 
+def test_a_deadline_bounds_each_request_and_stops_new_ones(fake, make_llm, store, monkeypatch):
+    """A Lambda passes its remaining time: a request (with the SDK's retries) must end
+    before it, and none starts when too little is left (the step is tried again)."""
+    import time
+
+    from paperfoundry.implement import implement
+    from paperfoundry.llm.client import LLMDeadline
+
+    fake.add("review", Reply(review_json(5), delay=2.0), Reply(review_json(5), delay=2.0))
+    llm = make_llm(timeout_seconds=300, max_retries=1)
+    monkeypatch.setattr("paperfoundry.llm.client.MIN_REQUEST_SECONDS", 0.5)
+    llm.deadline = time.monotonic() + 1.2  # two tries of 0.6 s each: both time out
+    started = time.monotonic()
+    with pytest.raises(LLMUnavailable, match="Timeout"):
+        llm.ask_json("review", SYSTEM, "p", ReviewReply)
+    assert time.monotonic() - started < 2.0 and len(fake.requests) == 2
+
+    llm.deadline = time.monotonic() + 0.1
+    with pytest.raises(LLMDeadline):
+        llm.ask_json("review", SYSTEM, "p", ReviewReply)
+    assert len(fake.requests) == 2  # nothing sent
+
+    class Implementer:
+        def implement(self, paper):
+            return llm.ask_json("plan", SYSTEM, "p", ReviewReply)
+
+    from paperfoundry.models import Paper
+
+    paper = Paper(arxiv_id="2501.00001", title="t", day=DAY)
+    with pytest.raises(LLMDeadline):  # not recorded as a failed implementation
+        implement(paper, Implementer())
+
+
 def test_truncated_reply_is_an_output_error(fake, make_llm):
     fake.add("review", Reply(content="", finish_reason="length"))
     with pytest.raises(LLMOutputError, match="max_output_tokens"):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -47,6 +48,11 @@ class LLMUnavailable(LLMError):
 
 class LLMRefusal(LLMError):
     """The model declined (refusal field or content filter): not retried."""
+
+
+class LLMDeadline(LLMError):
+    """No time left for another request before the caller's deadline (a Lambda's limit):
+    the caller stops here and its work goes on in a later attempt."""
 
 
 class LLMOutputError(LLMError):
@@ -159,6 +165,9 @@ class LLMClient:
         self._spent = sum(c.cost_usd for c in ledger.llm_calls_for_day(day))
         self.calls: list[LLMCall] = []  # this client's calls, in order (for per-step totals)
         self._unsupported: set[str] = set()  # optional parameters the server rejected
+        # time.monotonic() by which every request must have ended (None: no limit); each
+        # request, with the SDK's retries, then fits in what is left
+        self.deadline: float | None = None
 
     @property
     def models(self) -> dict[str, str]:
@@ -232,8 +241,9 @@ class LLMClient:
         import openai
 
         args = self._request_args(step, as_json)
+        sdk = self._sdk_within_deadline(step)
         try:
-            return self.sdk.chat.completions.create(messages=messages, **args)
+            return sdk.chat.completions.create(messages=messages, **args)
         except openai.BadRequestError as exc:
             rejected = {name for name in OPTIONAL_PARAMS if name in args and name in str(exc)}
             if not rejected:
@@ -241,7 +251,17 @@ class LLMClient:
             with self._lock:
                 self._unsupported |= rejected
         args = self._request_args(step, as_json)
-        return self.sdk.chat.completions.create(messages=messages, **args)
+        return sdk.chat.completions.create(messages=messages, **args)
+
+    def _sdk_within_deadline(self, step: str) -> Any:
+        if self.deadline is None:
+            return self.sdk
+        left = self.deadline - time.monotonic()
+        tries = self.settings.max_retries + 1
+        if left < MIN_REQUEST_SECONDS:
+            raise LLMDeadline(f"{step}: {max(0.0, left):.0f} s left before the deadline")
+        timeout = min(self.settings.timeout_seconds, left / tries)
+        return self.sdk.with_options(timeout=timeout)
 
     def _record(self, call: LLMCall) -> None:
         with self._lock:
@@ -299,6 +319,9 @@ class LLMClient:
             raise LLMOutputError(f"{step}: {why}")
         self._record(call)
         return content
+
+
+MIN_REQUEST_SECONDS = 20.0  # below this, a request is not worth starting
 
 
 def _now() -> datetime:
