@@ -14,19 +14,22 @@ deviation over folds:
 - top3 with the day's community signals (the score the pipeline picks by);
 - pass: share of held-out papers whose arXiv-only total reaches `selection.min_score`,
   and of all other papers (pool);
-- per saved paper that appeared on a real day: its rank on its own day (profile = the
-  other saved papers), with signals and arXiv-only.
+- per saved paper that appeared on a real day: its rank on its own day, with signals and
+  arXiv-only (profile: the saved papers seen on no real day).
 
-Scorers, side by side: `today` (the scorer before issue 12: TF-IDF cosine to the default
-topics and keywords, liked = max cosine to the profile papers; day-local IDF), `asl` (the
-arxiv-sanity-lite recipe: scikit-learn TF-IDF over the whole corpus and a linear SVM of
-the profile against every other paper; skipped without scikit-learn) and `new`
-(`paperfoundry.ranking`). `new` uses a background corpus built from the *other half* of
-the days (even/odd split), never from the day it scores; the bundled table is built from
-all days.
+Scorers, side by side: `today` (the scorer before issue 12, as shipped: TF-IDF cosine to
+the default topics and keywords with day-local IDF; `today+liked` adds the profile papers
+as liked papers, today's only way to use them), `asl`
+(the arxiv-sanity-lite recipe: scikit-learn TF-IDF over the whole corpus, the papers to rank
+included, and a linear SVM of the profile against every other paper; skipped without
+scikit-learn) and `new` (`paperfoundry.ranking`). `new` weighs terms by a background corpus
+built from the other `--day-folds` folds of days, never from the day it scores (the bundled
+table, `--write-background`, is built from all days).
 
 Usage: python benchmarks/ranking_eval.py [--data F] [--seeds F] [--folds 5] [--k 10 50]
-       python benchmarks/ranking_eval.py --write-profile lambdas/paperfoundry/data/profile_architectures.json
+           [--scorers today today+liked asl new]
+       python benchmarks/ranking_eval.py --write-profile OUT   (data/profile_architectures.json)
+       python benchmarks/ranking_eval.py --write-background OUT   (data/background.json)
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -50,8 +53,8 @@ sys.path.insert(0, str(ROOT / "lambdas"))
 
 from paperfoundry.config import Config, ProfilePaper, load_config  # noqa: E402
 from paperfoundry.models import Paper, SourceSignals  # noqa: E402
-from paperfoundry.ranking import build_context, relevance, score_paper  # noqa: E402
 from paperfoundry.ranking import background as bg  # noqa: E402
+from paperfoundry.ranking import build_context, relevance, score_paper  # noqa: E402
 from paperfoundry.ranking import score as score_module  # noqa: E402
 from paperfoundry.ranking.relevance import (  # noqa: E402
     cosine,
@@ -97,8 +100,12 @@ def title_key(title: str) -> str:
 def write_background(data: Path, seeds: Path, out: Path) -> None:
     """The bundled background table: every recorded day, without the saved papers."""
     saved = {title_key(t) for t, _ in parse_listing(seeds.read_text(encoding="utf-8"))}
-    texts = [text_of(p.title, p.abstract) for _, papers in load_days(data) for p in papers
-             if title_key(p.title) not in saved]  # fmt: skip
+    texts = [
+        text_of(p.title, p.abstract)
+        for _, papers in load_days(data)
+        for p in papers
+        if title_key(p.title) not in saved
+    ]
     background = bg.build_background(texts)
     first, last = (json.loads(line)["date"] for line in _first_last_lines(data))
     provenance = (
@@ -137,8 +144,14 @@ def write_profile(seeds: Path, out: Path) -> None:
 
 # The scorer before issue 12, as shipped (ranking/score.py at b174a75): its weights,
 # saturation and the default topics and keywords.
-TODAY_WEIGHTS = {"relevance": 0.45, "upvotes": 0.20, "comments": 0.10, "stars": 0.10,
-                 "code": 0.05, "liked": 0.10}  # fmt: skip
+TODAY_WEIGHTS = {
+    "relevance": 0.45,
+    "upvotes": 0.20,
+    "comments": 0.10,
+    "stars": 0.10,
+    "code": 0.05,
+    "liked": 0.10,
+}
 TODAY_SATURATION = 0.3
 TODAY_MIN_SCORE = 0.2
 
@@ -153,10 +166,12 @@ def _log_share(value: int | None, day_max: int) -> float:
     return math.log1p(value) / math.log1p(day_max) if value and day_max > 0 else 0.0
 
 
-def today_scorer(profile: list[tuple[str, str]], config: Config):
-    """The pre-issue-12 scorer, with the profile papers as liked papers."""
+def today_scorer(profile: list[tuple[str, str]], config: Config, liked: bool):
+    """The pre-issue-12 scorer: relevance to the default topics and keywords, and (`liked`)
+    the profile papers as liked papers (today's only way to use them, had they been in the
+    store: the shipped config likes none)."""
     topics = " . ".join(config.interests.topics + config.interests.keywords)
-    liked_texts = [text_of(t, a) for t, a in profile]
+    liked_texts = [text_of(t, a) for t, a in profile] if liked else []
 
     def score_day(papers: list[Paper], bg_index: int) -> dict[str, Scored]:
         idf = inverse_document_frequency(
@@ -164,13 +179,18 @@ def today_scorer(profile: list[tuple[str, str]], config: Config):
         )
         default = max(idf.values(), default=1.0)
         prof = vectorize(topics, idf, default)
-        # max cosine to the liked papers through an inverted index (same numbers, faster)
+        # max cosine to the liked papers through an inverted index of the day's terms
+        # (the same numbers as cosine() to each, faster)
+        day_terms = {t for p in papers for t in relevance.tokens(text_of(p.title, p.abstract))}
         index: dict[str, list[tuple[int, float]]] = {}
         for j, text in enumerate(liked_texts):
             for t, v in vectorize(text, idf, default).items():
-                index.setdefault(t, []).append((j, v))
-        maxima = {f: max((getattr(s, f) or 0 for p in papers for s in p.signals.values()),
-                         default=0) for f in ("upvotes", "comments", "github_stars")}  # fmt: skip
+                if t in day_terms:
+                    index.setdefault(t, []).append((j, v))
+        maxima = {
+            f: max((getattr(s, f) or 0 for p in papers for s in p.signals.values()), default=0)
+            for f in ("upvotes", "comments", "github_stars")
+        }
         out = {}
         for p in papers:
             vec = vectorize(text_of(p.title, p.abstract), idf, default)
@@ -221,11 +241,21 @@ def asl_scorer(profile: list[tuple[str, str]], days: list[list[Paper]], held: li
     # names among thousands with them would give the held-out ones away
     corpus = [f"{p.title} {p.abstract}" for p in papers]
     corpus += [f"{t} {a}" for t, a in profile]
-    vectorizer = TfidfVectorizer(strip_accents="unicode", lowercase=True, analyzer="word",
-                                 stop_words="english", ngram_range=(1, 2), max_features=20000,
-                                 token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
-                                 norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True,
-                                 max_df=0.5, min_df=5)  # fmt: skip
+    vectorizer = TfidfVectorizer(
+        strip_accents="unicode",
+        lowercase=True,
+        analyzer="word",
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",  # noqa: S106 - not a password
+        ngram_range=(1, 2),
+        max_features=20000,
+        norm="l2",
+        use_idf=True,
+        smooth_idf=True,
+        sublinear_tf=True,
+        max_df=0.5,
+        min_df=5,
+    )
     x = vectorizer.fit_transform(corpus)
     y = [0] * len(papers) + [1] * len(profile)
     clf = LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-6, C=0.01).fit(x, y)
@@ -233,8 +263,9 @@ def asl_scorer(profile: list[tuple[str, str]], days: list[list[Paper]], held: li
     by_id = {p.arxiv_id: float(s) for p, s in zip(papers, decision, strict=True)}
 
     def score_day(day_papers: list[Paper], bg_index: int) -> dict[str, Scored]:
-        return {p.arxiv_id: Scored(total=by_id[p.arxiv_id], fit=by_id[p.arxiv_id])
-                for p in day_papers}  # fmt: skip
+        return {
+            p.arxiv_id: Scored(total=by_id[p.arxiv_id], fit=by_id[p.arxiv_id]) for p in day_papers
+        }
 
     return score_day
 
@@ -251,11 +282,6 @@ class Setup:
     config: Config
 
 
-@dataclass
-class FoldResult:
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
 def held_paper(i: int, setup: Setup, rng: random.Random) -> tuple[int, Paper]:
     """Saved paper i as a paper of some day: its real day, or a random one with the
     signals of a random paper of that day."""
@@ -265,8 +291,9 @@ def held_paper(i: int, setup: Setup, rng: random.Random) -> tuple[int, Paper]:
     day, papers = setup.days[di]
     donor = rng.choice(papers)
     title, abstract = setup.saved[i]
-    return di, Paper(arxiv_id=f"9999.{i:05d}", title=title, abstract=abstract, day=day,
-                     signals=donor.signals)  # fmt: skip
+    return di, Paper(
+        arxiv_id=f"9999.{i:05d}", title=title, abstract=abstract, day=day, signals=donor.signals
+    )
 
 
 def ndcg(ranks: list[int]) -> float:
@@ -345,8 +372,9 @@ def build_setup(data: Path, seeds: Path, day_folds: int) -> Setup:
         bg.build_background(t for di, ts in enumerate(texts) if di % day_folds != j for t in ts)
         for j in range(day_folds)
     ]
-    return Setup(days=days, saved=saved, on_day=on_day, backgrounds=backgrounds,
-                 config=load_config())  # fmt: skip
+    return Setup(
+        days=days, saved=saved, on_day=on_day, backgrounds=backgrounds, config=load_config()
+    )
 
 
 def memoise_tokens() -> None:
@@ -357,16 +385,79 @@ def memoise_tokens() -> None:
         module.tokens = cached
 
 
+def evaluate(
+    setup: Setup, names: list[str], folds: int, ks: list[int]
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict], dict[str, float], dict]:
+    min_score = setup.config.selection.min_score
+    scorers: dict[str, tuple[Callable, float]] = {
+        "today": (lambda prof, _: today_scorer(prof, setup.config, False), TODAY_MIN_SCORE),
+        "today+liked": (lambda prof, _: today_scorer(prof, setup.config, True), TODAY_MIN_SCORE),
+        "new": (lambda prof, _: new_scorer(prof, setup.config, setup.backgrounds), min_score),
+    }
+    try:
+        import sklearn  # noqa: F401
+
+        pool = [ps for _, ps in setup.days]
+        scorers["asl"] = (lambda prof, held: asl_scorer(prof, pool, held), -math.inf)
+    except ImportError:
+        print("asl column skipped: scikit-learn is not installed (pip install scikit-learn)")
+    order = list(range(len(setup.saved)))
+    random.Random(0).shuffle(order)
+    fold_sets = [sorted(order[f::folds]) for f in range(folds)]
+    table, own, timing = {}, {}, {}
+    for name in [n for n in names if n in scorers]:
+        make, floor = scorers[name]
+        t0 = time.perf_counter()
+        runs = [run_fold(held, setup, make, f, ks, floor) for f, held in enumerate(fold_sets)]
+        table[name] = {m: [r[m] for r in runs] for m in runs[0]}
+        own[name] = own_day_ranks(setup, make)
+        timing[name] = time.perf_counter() - t0
+    return table, own, timing, {name: floor for name, (_, floor) in scorers.items()}
+
+
+def print_tables(setup: Setup, table, own, timing, floors, folds: int) -> None:
+    names = list(table)
+    n_pool = sum(len(ps) for _, ps in setup.days)
+    metrics = list(table[names[0]])
+    print(f"\nHeld-out saved papers, mean ± sd over {folds} folds (pool: {n_pool} papers)\n")
+    print("| scorer | " + " | ".join(metrics) + " | time |")
+    print("|---|" + "---|" * (len(metrics) + 1))
+    for name in names:
+        cells = [
+            "–"
+            if floors[name] == -math.inf and m.startswith("pass")
+            else f"{statistics.mean(table[name][m]):.2f} ± {statistics.pstdev(table[name][m]):.2f}"
+            for m in metrics
+        ]
+        print(f"| {name} | " + " | ".join(cells) + f" | {timing[name]:.0f}s |")
+    print(
+        "\nSaved papers on their own real day: rank with the day's signals / rank arXiv-only"
+        "\n(profile: the saved papers seen on no real day)\n"
+    )
+    print("| paper | day | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for i, (di, paper) in sorted(setup.on_day.items(), key=lambda kv: kv[1][0]):
+        cells = []
+        for name in names:
+            r_total, r_fit, size, fit = own[name][i]
+            mark = "" if floors[name] == -math.inf else (" ✓" if fit >= floors[name] else " ✗")
+            cells.append(f"{r_total} / {r_fit} of {size}{mark}")
+        title = paper.title if len(paper.title) <= 48 else paper.title[:47] + "…"
+        print(f"| {title} | {setup.days[di][0]} | " + " | ".join(cells) + " |")
+    print(
+        f"\n✓/✗: the arXiv-only total reaches min_score (today {TODAY_MIN_SCORE:g}, "
+        f"new {setup.config.selection.min_score:g}, which new places at the fit threshold)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seeds", type=Path, default=SEEDS)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--k", type=int, nargs="+", default=[10, 50])
-    parser.add_argument(
-        "--day-folds", type=int, default=4, help="new: background from the other day folds"
-    )
-    parser.add_argument("--scorers", nargs="+", default=["today", "asl", "new"])
+    parser.add_argument("--day-folds", type=int, default=4, help="new: background day folds")
+    parser.add_argument("--scorers", nargs="+", default=["today", "today+liked", "asl", "new"])
     parser.add_argument("--write-profile", type=Path, metavar="OUT")
     parser.add_argument("--write-background", type=Path, metavar="OUT")
     args = parser.parse_args(argv)
@@ -383,68 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     memoise_tokens()
     setup = build_setup(args.data, args.seeds, args.day_folds)
-    n_pool = sum(len(ps) for _, ps in setup.days)
-    print(f"{len(setup.days)} days, {n_pool} papers; {len(setup.saved)} saved papers, "
-          f"{len(setup.on_day)} of them on a real day; {args.folds} folds "
-          f"(setup {time.perf_counter() - started:.1f}s)")  # fmt: skip
-
-    min_score = setup.config.selection.min_score
-    scorers: dict[str, tuple[Callable, float]] = {
-        "today": (lambda prof, _: today_scorer(prof, setup.config), TODAY_MIN_SCORE),
-        "new": (lambda prof, _: new_scorer(prof, setup.config, setup.backgrounds), min_score),
-    }
-    try:
-        import sklearn  # noqa: F401
-
-        pool = [ps for _, ps in setup.days]
-        scorers["asl"] = (lambda prof, held: asl_scorer(prof, pool, held), -math.inf)
-    except ImportError:
-        print("asl column skipped: scikit-learn is not installed (pip install scikit-learn)")
-    order = [name for name in args.scorers if name in scorers]
-
-    folds = list(range(len(setup.saved)))
-    random.Random(0).shuffle(folds)
-    fold_sets = [sorted(folds[f :: args.folds]) for f in range(args.folds)]
-    table: dict[str, dict[str, list[float]]] = {}
-    own: dict[str, dict[int, tuple[int, int, int, float]]] = {}
-    timing: dict[str, float] = {}
-    for name in order:
-        make, floor = scorers[name]
-        t0 = time.perf_counter()
-        runs = [run_fold(held, setup, make, f, args.k, floor) for f, held in enumerate(fold_sets)]
-        table[name] = {m: [r[m] for r in runs] for m in runs[0]}
-        own[name] = own_day_ranks(setup, make)
-        timing[name] = time.perf_counter() - t0
-
-    metrics = list(table[order[0]])
-    print(f"\nHeld-out saved papers, mean ± sd over {args.folds} folds "
-          f"(pool: {n_pool} papers + the held-out ones)\n")  # fmt: skip
-    print("| scorer | " + " | ".join(metrics) + " | time |")
-    print("|---|" + "---|" * (len(metrics) + 1))
-    for name in order:
-        cells = []
-        for m in metrics:
-            values = table[name][m]
-            if name == "asl" and m.startswith("pass"):
-                cells.append("–")
-            else:
-                cells.append(f"{statistics.mean(values):.2f} ± {statistics.pstdev(values):.2f}")
-        print(f"| {name} | " + " | ".join(cells) + f" | {timing[name]:.0f}s |")
-
-    print("\nSaved papers on their own real day (profile: the saved papers seen on no real day): rank with "
-          "the day's signals / rank arXiv-only (no signals) of the day's papers\n")  # fmt: skip
-    print("| paper | day | " + " | ".join(order) + " |")
-    print("|---|---|" + "---|" * len(order))
-    for i, (di, paper) in sorted(setup.on_day.items(), key=lambda kv: kv[1][0]):
-        cells = []
-        for name in order:
-            r_total, r_fit, size, fit = own[name][i]
-            mark = "" if name == "asl" else (" ✓" if fit >= scorers[name][1] else " ✗")
-            cells.append(f"{r_total} / {r_fit} of {size}{mark}")
-        title = paper.title if len(paper.title) <= 48 else paper.title[:47] + "…"
-        print(f"| {title} | {setup.days[di][0]} | " + " | ".join(cells) + " |")
-    print("\n✓/✗: the arXiv-only total reaches min_score (today 0.2, "
-          f"new {min_score:g}: the fit threshold)")  # fmt: skip
+    print(
+        f"{len(setup.days)} days, {sum(len(ps) for _, ps in setup.days)} papers; "
+        f"{len(setup.saved)} saved papers, {len(setup.on_day)} of them on a real day; "
+        f"{args.folds} folds (setup {time.perf_counter() - started:.0f}s)"
+    )
+    table, own, timing, floors = evaluate(setup, args.scorers, args.folds, args.k)
+    print_tables(setup, table, own, timing, floors, args.folds)
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
     return 0
 

@@ -33,16 +33,17 @@ class Interests(_Section):
     exclude_categories: list[str] = Field(default_factory=list)
     # Papers that state the group's interests (titles and abstracts): a bundled profile
     # name (data/profile_<name>.json), a path to a JSON file of that shape, or "" for none;
-    # `papers` adds more inline ([[interests.papers]] title, abstract).
-    profile: str = "architectures"
+    # `papers` adds more inline ([[interests.papers]] title, abstract). None by default, like
+    # the topics: the bundled default_config.toml states the group's interests.
+    profile: str = ""
     papers: list[ProfilePaper] = Field(default_factory=list)
 
 
 class Weights(_Section):
-    relevance: float = 0.45
-    upvotes: float = 0.20
-    comments: float = 0.10
-    stars: float = 0.10
+    relevance: float = 0.60
+    upvotes: float = 0.15
+    comments: float = 0.05
+    stars: float = 0.05
     code: float = 0.05
     liked: float = 0.10
 

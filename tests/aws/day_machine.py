@@ -71,6 +71,9 @@ class Day:
         self.job_outcome: Callable[[dict], dict] = self.completed_job
         self.crash: Callable[[str, dict], None] = lambda step, payload: None
         self.rank_fails: set[str] = set()
+        # SQS batches the rank "poller" handles before each ranking check (None: all); the
+        # real rank Lambdas work between checks, not inside the check's time limit
+        self.batches_per_poll: int | None = None
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
@@ -101,9 +104,14 @@ class Day:
         from handlers import rank
 
         arn = queue_arn(self.aws, self.aws.queue_url)
-        while messages := self.aws.receive(self.aws.queue_url):
+        batches = 0
+        while (self.batches_per_poll is None or batches < self.batches_per_poll) and (
+            messages := self.aws.receive(self.aws.queue_url)
+        ):
+            batches += 1
+            # a poisoned paper's message is never handled: after MAX_RECEIVE receives SQS
+            # moves it to the DLQ
             keep = [m for m in messages if json.loads(m["Body"])["arxiv_id"] not in self.rank_fails]
-            poisoned = [m for m in messages if m not in keep]
             failed = set()
             if keep:
                 response = rank.handler(sqs_event(keep, arn), self.ctx)
@@ -113,9 +121,6 @@ class Day:
                     self.aws.sqs.delete_message(
                         QueueUrl=self.aws.queue_url, ReceiptHandle=message["ReceiptHandle"]
                     )
-            if poisoned and not keep:
-                # received (and failed) MAX_RECEIVE times, then SQS moves them to the DLQ
-                continue
 
     # -- SageMaker -------------------------------------------------------------------------
 

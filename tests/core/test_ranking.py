@@ -6,11 +6,14 @@ from .factories import BASED, CRYPTO, DAY, GNN
 
 
 def config(**interests) -> Config:
+    """Interests stated by topics and keywords only (no profile papers): relevance is then
+    the cosine to them on a fixed scale (`relevance_saturation`), as before profiles."""
     cfg = Config()
     cfg.interests = Interests(
         topics=["linear attention language models and recall"],
         keywords=["linear attention", "recall"],
         exclude_categories=["cs.CR"],
+        profile="",
         **interests,
     )
     return cfg

@@ -145,7 +145,9 @@ def test_review_day_combines_scores_and_is_idempotent(fake, make_llm, store, tmp
     assert top.total == pytest.approx(sum(c.contribution for c in top.components), abs=1e-3)
     signals = {s.arxiv_id: s for s in store.scores_for_day(DAY)}
     relevance = next(c for c in top.components if c.name == "relevance")
-    assert relevance.weight == pytest.approx(0.45 * config.review.weights.signals)
+    assert relevance.weight == pytest.approx(
+        config.ranking.weights.relevance * config.review.weights.signals
+    )
     assert signals[top.arxiv_id].total > 0
 
     requests = len(fake.requests)

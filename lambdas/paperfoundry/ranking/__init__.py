@@ -1,4 +1,5 @@
-"""Ranking v1: explainable scores from community signals and TF-IDF relevance."""
+"""Explainable scores: fit to the group's profile papers (TF-IDF against a background
+corpus, calibrated on the profile) and community signals."""
 
 from .score import DayContext, build_context, score_paper
 

@@ -102,7 +102,7 @@ def build_context(
     return DayContext(
         day=day,
         paper_ids=sorted(p.arxiv_id for p in papers),
-        idf={t: round(background.idf(t), 6) for t in day_terms if t in background.df},
+        idf={t: round(background.idf(t), 4) for t in day_terms if t in background.df},
         default_idf=0.0,  # terms the background lacks do not count
         max_upvotes=_signal_max(papers, "upvotes"),
         max_comments=_signal_max(papers, "comments"),
