@@ -57,6 +57,9 @@ class Ranking(_Section):
     # fitting: sets the fit threshold, which scores exactly `selection.min_score` when a
     # paper has no other signal (ranking/score.py).
     fit_recall: float = Field(0.8, gt=0, lt=1)
+    # How much of ML papers' average vector is taken off the profile's (Rocchio): terms
+    # every paper uses stop counting as a fit (0.5: best on the evaluation, README).
+    contrast: float = Field(0.5, ge=0, le=2)
 
 
 class Selection(_Section):
@@ -92,6 +95,9 @@ DEFAULT_PRICES = {
     "gpt-5": Price(input=1.25, cached_input=0.125, output=10.0),
     "gpt-5-mini": Price(input=0.25, cached_input=0.025, output=2.0),
     "gpt-5-nano": Price(input=0.05, cached_input=0.005, output=0.40),
+    # embeddings: input tokens only
+    "text-embedding-3-small": Price(input=0.02, output=0.0),
+    "text-embedding-3-large": Price(input=0.13, output=0.0),
 }
 
 
@@ -106,6 +112,9 @@ class LLM(_Section):
     review_model: str = "gpt-5-mini"  # Azure: deployment names
     compare_model: str = "gpt-5-mini"
     implement_model: str = "gpt-5"
+    # Paper embeddings for ranking relevance (e.g. "text-embedding-3-small"; Azure: the
+    # deployment name); "" embeds nothing and ranking uses TF-IDF only.
+    embedding_model: str = ""
     # Sent only to OpenAI/Azure (reasoning models); "" sends nothing.
     review_reasoning_effort: str = "low"
     implement_reasoning_effort: str = "medium"

@@ -7,13 +7,23 @@ comes from that step's script queue, else from the step's default (a valid, dete
 answer). Usage is reported like the real API: prompt tokens ~ characters / 4 of the
 messages, completion tokens ~ characters / 4 of the reply plus `reasoning_tokens[step]`.
 Every request body is kept in `requests` for assertions.
+
+`POST /v1/embeddings` (and Azure's `/openai/deployments/<name>/embeddings`) answers in the
+real format with deterministic vectors that reflect meaning crudely: a hashed bag of the
+lower-cased words (`hashed_embedding`), so texts sharing words are close. Its script
+queue is the step "embed" (`add("embed", error(500, ...))`; a 200 `Reply` with content
+is sent as the raw body), its bodies are kept apart in `embedding_requests`, and
+`reverse_embeddings` returns the data last input first (clients must sort by index).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import re
+import struct
 import threading
 import time
 from collections import defaultdict, deque
@@ -23,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 CHARS_PER_TOKEN = 4
+EMBEDDING_DIMENSIONS = 256
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass
@@ -41,7 +53,24 @@ def error(status: int, message: str, retry_after: float | None = None) -> Reply:
                  headers=headers)  # fmt: skip
 
 
+def hashed_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The fake's embedding: each lower-cased word of 3+ characters adds ±1 to a bucket
+    chosen by its hash (sign from the hash too), then unit length. Deterministic across
+    processes; texts that share words get a positive cosine, unrelated ones about 0."""
+    vector = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        if len(word) < 3:
+            continue
+        digest = hashlib.sha256(word.encode()).digest()
+        bucket = int.from_bytes(digest[:4], "big") % dimensions
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
+
+
 def step_of(body: dict[str, Any]) -> str:
+    if "messages" not in body:
+        return "embed"
     system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
     if "(review-v" in system:
         return "review"
@@ -178,7 +207,9 @@ class FakeOpenAI:
         self.script: dict[str, deque[Reply]] = defaultdict(deque)
         self.defaults = dict(DEFAULTS)
         self.reasoning_tokens = reasoning_tokens or {}
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # chat completions
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.reverse_embeddings = False
         self.paper_markdown: dict[str, str] = {}  # arXiv id -> served at /papers/<id>.md
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -215,6 +246,37 @@ class FakeOpenAI:
             if queue:
                 return queue.popleft()
         return self.defaults[step](body)
+
+    def _next_embedding(self, body: dict[str, Any]) -> Reply:
+        with self.lock:
+            self.embedding_requests.append(body)
+            queue = self.script["embed"]
+            if queue:
+                return queue.popleft()
+        return Reply()
+
+    def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        inputs = body.get("input", [])
+        if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)):
+            inputs = [inputs]  # one text, or one input given as tokens
+        dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        data, tokens = [], 0
+        for index, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(f"t{t}" for t in item)
+            tokens += max(1, len(item) // CHARS_PER_TOKEN) if isinstance(item, str) else len(item)
+            vector = hashed_embedding(text, dimensions)
+            embedding: Any = vector
+            if body.get("encoding_format") == "base64":  # the SDK's default: float32 LE
+                embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        if self.reverse_embeddings:
+            data.reverse()
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "fake"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         prompt_chars = sum(len(m.get("content") or "") for m in body["messages"])
@@ -265,16 +327,20 @@ class FakeOpenAI:
                 self.wfile.write(payload)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                if not self.path.split("?")[0].endswith("/chat/completions"):
+                path = self.path.split("?")[0]
+                embeddings = path.endswith("/embeddings")
+                if not embeddings and not path.endswith("/chat/completions"):
                     self.send_error(404)
                     return
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length))
-                reply = fake._next(body)
+                reply = fake._next_embedding(body) if embeddings else fake._next(body)
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.status != 200:
+                if reply.status != 200 or (embeddings and reply.content is not None):
                     payload = (reply.content or "{}").encode()
+                elif embeddings:
+                    payload = json.dumps(fake._embeddings(body)).encode()
                 else:
                     payload = json.dumps(fake._completion(body, reply)).encode()
                 try:

@@ -2,14 +2,16 @@
 
 Built on the `openai` SDK, which retries 429, 5xx, timeouts and connection errors with
 backoff and honours Retry-After. On top of it: a model per step, JSON output validated by
-pydantic with re-asks on invalid output, refusals told apart from failures, and every
-request accounted (tokens, dollars) in the store's ledger, with the daily spend cap
-checked before each request.
+pydantic with re-asks on invalid output, refusals told apart from failures, embeddings
+(`embed`, the "embed" step, when `llm.embedding_model` is set), and every request
+accounted (tokens, dollars) in the store's ledger, with the daily spend cap checked before
+each request.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -36,6 +38,10 @@ T = TypeVar("T", bound=BaseModel)
 Provider = Literal["openai", "azure", "compatible"]
 # Request parameters that improve results but that some models or servers reject.
 OPTIONAL_PARAMS = ("reasoning_effort", "response_format", "max_completion_tokens")
+EMBED_BATCH = 96  # inputs per embeddings request (OpenAI takes up to 2048; servers fewer)
+# Characters of one input sent for embedding (title and abstract are far shorter); keeps
+# an odd input under the models' ~8k-token limit.
+EMBED_MAX_CHARS = 16000
 
 
 class LLMError(RuntimeError):
@@ -172,12 +178,15 @@ class LLMClient:
     @property
     def models(self) -> dict[str, str]:
         s = self.settings
-        return {
+        models = {
             "review": s.review_model,
             "compare": s.compare_model,
             "plan": s.implement_model,
             "code": s.implement_model,
         }
+        if s.embedding_model:
+            models["embed"] = s.embedding_model
+        return models
 
     @property
     def spent_usd(self) -> float:
@@ -211,6 +220,25 @@ class LLMClient:
         self, step: str, messages: list[dict[str, str]], *, arxiv_id: str | None = None
     ) -> str:
         return self._complete(step, messages, arxiv_id, as_json=False)
+
+    def embed(self, texts: list[str], *, arxiv_ids: list[str] | None = None) -> list[list[float]]:
+        """Unit-length embeddings of `texts` with `llm.embedding_model`, in input order.
+
+        One request per `EMBED_BATCH` inputs, each an "embed" row in the ledger (with the
+        batch's arXiv id when it holds one paper) and each after the spend-cap and deadline
+        checks; a batch that fails raises (`LLMUnavailable`, `SpendCapReached`,
+        `LLMDeadline`, `LLMOutputError`) and the batches before it were paid for, so a
+        caller that caches should embed batch by batch."""
+        if not self.settings.embedding_model:
+            raise LLMError("embed: no embedding model configured (llm.embedding_model)")
+        if arxiv_ids is not None and len(arxiv_ids) != len(texts):
+            raise ValueError("embed: arxiv_ids must match texts one to one")
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            ids = arxiv_ids[start : start + EMBED_BATCH] if arxiv_ids is not None else []
+            vectors += self._embed_batch(batch, ids[0] if len(ids) == 1 else None)
+        return vectors
 
     # -- one request -----------------------------------------------------------------------
 
@@ -269,6 +297,49 @@ class LLMClient:
             self.calls.append(call)
             self.ledger.record_llm_call(call)
 
+    def _check_spend_cap(self, call: LLMCall, estimate_usd: float) -> None:
+        """Refuse (and record as not sent) a request that would pass the day's cap."""
+        with self._lock:
+            if self._spent + estimate_usd > self.settings.daily_spend_cap_usd:
+                call.ok, call.error = False, NOT_SENT
+                self._record(call)
+                raise SpendCapReached(
+                    f"LLM spend cap ${self.settings.daily_spend_cap_usd:.2f} reached "
+                    f"(${self._spent:.4f} spent today)"
+                )
+
+    def _embed_batch(self, texts: list[str], arxiv_id: str | None) -> list[list[float]]:
+        import openai
+
+        step = "embed"
+        model = self.models[step]
+        price = price_for(model, self.settings.prices)
+        # servers reject empty inputs; over-long ones exceed the model's context
+        inputs = [t[:EMBED_MAX_CHARS] if t.strip() else "." for t in texts]
+        call = LLMCall(day=self.day, step=step, arxiv_id=arxiv_id, model=model, at=_now())
+        self._check_spend_cap(call, estimated_prompt_cost(price, sum(len(t) for t in inputs)))
+        sdk = self._sdk_within_deadline(step)
+        try:
+            # floats, not the SDK's default base64: every compatible server speaks them
+            response = sdk.embeddings.create(model=model, input=inputs, encoding_format="float")
+        except openai.APIError as exc:
+            call.ok, call.error = False, _describe(exc)
+            self._record(call)
+            raise LLMUnavailable(f"{step} with {model}: {call.error}") from exc
+
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
+            call.cost_usd = round(cost_usd(price, call.prompt_tokens, 0, 0), 8)
+        try:
+            vectors = _ordered_unit_vectors(getattr(response, "data", None) or [], len(inputs))
+        except ValueError as exc:
+            call.ok, call.error = False, str(exc)[:300]
+            self._record(call)
+            raise LLMOutputError(f"{step} with {model}: {exc}") from None
+        self._record(call)
+        return vectors
+
     def _complete(
         self, step: str, messages: list[dict[str, str]], arxiv_id: str | None, *, as_json: bool
     ) -> str:
@@ -278,15 +349,7 @@ class LLMClient:
         price = price_for(model, self.settings.prices)
         call = LLMCall(day=self.day, step=step, arxiv_id=arxiv_id, model=model, at=_now())
         prompt_chars = sum(len(m["content"]) for m in messages)
-        with self._lock:
-            over = self._spent + estimated_prompt_cost(price, prompt_chars)
-            if over > self.settings.daily_spend_cap_usd:
-                call.ok, call.error = False, NOT_SENT
-                self._record(call)
-                raise SpendCapReached(
-                    f"LLM spend cap ${self.settings.daily_spend_cap_usd:.2f} reached "
-                    f"(${self._spent:.4f} spent today)"
-                )
+        self._check_spend_cap(call, estimated_prompt_cost(price, prompt_chars))
         try:
             response = self._create(step, as_json, messages)
         except openai.APIError as exc:
@@ -326,6 +389,30 @@ MIN_REQUEST_SECONDS = 20.0  # below this, a request is not worth starting
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _ordered_unit_vectors(data: list[Any], count: int) -> list[list[float]]:
+    """The response's embeddings by their `index`, each scaled to unit length; ValueError
+    unless there is exactly one numeric vector per input, all of one size."""
+    by_index: dict[int, list[float]] = {}
+    for item in data:
+        index, vector = getattr(item, "index", None), getattr(item, "embedding", None)
+        if not isinstance(index, int) or not isinstance(vector, list) or not vector:
+            raise ValueError("reply has an embedding without an index or numbers")
+        try:
+            by_index[index] = [float(x) for x in vector]
+        except (TypeError, ValueError):
+            raise ValueError(f"embedding {index} is not a list of numbers") from None
+    if len(data) != count or sorted(by_index) != list(range(count)):
+        raise ValueError(f"reply has {len(data)} embeddings for {count} inputs")
+    if len({len(v) for v in by_index.values()}) > 1:
+        raise ValueError("reply's embeddings differ in size")
+    vectors = []
+    for index in range(count):
+        vector = by_index[index]
+        norm = math.sqrt(sum(x * x for x in vector))
+        vectors.append([x / norm for x in vector] if norm > 0 else vector)
+    return vectors
 
 
 def _describe(exc: Exception) -> str:

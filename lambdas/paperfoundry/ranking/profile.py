@@ -3,7 +3,8 @@
 The profile is the saved papers (a bundled or local JSON file, or papers inline in the
 config), the papers the group liked, and the configured topics and keywords as one more
 document. The model is the centroid of their TF-IDF vectors (IDF from the background
-corpus, `background.py`); a paper's fit is its cosine to that centroid. On the project's
+corpus, `background.py`) minus `ranking.contrast` times the background's mean vector
+(Rocchio); a paper's fit is its cosine to that direction. On the project's
 evaluation (`benchmarks/ranking_eval.py`, README "Ranking quality") it ranks the group's
 held-out saved papers about as well as a linear SVM trained on the profile against
 thousands of other papers (arxiv-sanity-lite), and needs no corpus at run time.
@@ -77,24 +78,42 @@ def _unit(vec: SparseVector) -> SparseVector:
     return {t: v / norm for t, v in vec.items()}
 
 
-def build_profile(texts: tuple[str, ...], background: Background) -> ProfileModel:
+def build_profile(
+    texts: tuple[str, ...], background: Background, contrast: float = 0.0
+) -> ProfileModel:
+    """The profile's direction: the mean of its documents' vectors minus `contrast` times
+    the background corpus's mean vector (Rocchio: what sets the group's papers apart from
+    ML papers at large, rather than what every paper says), unit length. Leave-one-out
+    fits in closed form: document i against the direction of the others."""
     vectors = [vectorize_with(t, background) for t in texts]
     n = len(vectors)
     total: dict[str, float] = {}
     for vec in vectors:
         for t, v in vec.items():
             total[t] = total.get(t, 0.0) + v
-    sq = sum(v * v for v in total.values())
+    bgm = background.mean
+
+    def dot(a: SparseVector, b: SparseVector) -> float:
+        return sum(v * b.get(t, 0.0) for t, v in a.items())
+
+    sq, total_bg, bg_sq = dot(total, total), dot(total, bgm), dot(bgm, bgm)
     loo: list[float] = []
     if n >= 2:
+        k = n - 1
         for vec in vectors:
-            # cosine(vec, total - vec) = (vec.total - |vec|²) / |total - vec|, |vec| = 1
-            # (0 for a document with no term the background knows)
-            own = sum(v * v for v in vec.values())
-            with_total = sum(v * total.get(t, 0.0) for t, v in vec.items())
-            rest = sq - 2 * with_total + own
-            loo.append((with_total - own) / math.sqrt(rest) if rest > 1e-12 else 0.0)
-    centroid = _unit(total)
+            # w = (total - vec) / k - contrast * bgm; fit = vec.w / |w| (|vec| = 1, or 0
+            # for a document with no term the background knows)
+            own, with_total, with_bg = dot(vec, vec), dot(vec, total), dot(vec, bgm)
+            w_vec = (with_total - own) / k - contrast * with_bg
+            rest_sq = (sq - 2 * with_total + own) / k**2
+            rest_bg = (total_bg - with_bg) / k
+            w_sq = rest_sq - 2 * contrast * rest_bg + contrast**2 * bg_sq
+            loo.append(w_vec / math.sqrt(w_sq) if w_sq > 1e-12 else 0.0)
+    direction = {t: v / max(n, 1) for t, v in total.items()}
+    if contrast:
+        for t, v in bgm.items():
+            direction[t] = direction.get(t, 0.0) - contrast * v
+    centroid = _unit(direction)
     return ProfileModel(
         centroid=centroid,
         size=n,
@@ -104,6 +123,8 @@ def build_profile(texts: tuple[str, ...], background: Background) -> ProfileMode
 
 
 @lru_cache(maxsize=4)
-def cached_profile(texts: tuple[str, ...], background: Background) -> ProfileModel:
+def cached_profile(
+    texts: tuple[str, ...], background: Background, contrast: float = 0.0
+) -> ProfileModel:
     """One model per (profile, background): a warm process reuses it across days."""
-    return build_profile(texts, background)
+    return build_profile(texts, background, contrast)

@@ -93,7 +93,7 @@ def build_context(
     )
     profile: SparseVector = {}
     if texts:
-        model = cached_profile(texts, background)
+        model = cached_profile(texts, background, config.ranking.contrast)
         profile = _restrict(model.centroid, day_terms)
         threshold = model.threshold(config.ranking.fit_recall)
         fit.profile_size, fit.typical = model.size, round(model.typical, 6)
