@@ -80,3 +80,16 @@ def test_paper_without_any_signals_scores_without_error():
     ctx = build_context(DAY, [bare], Config())
     score = score_paper(bare, ctx)
     assert score.total >= 0
+
+
+def test_the_upvotes_detail_says_when_they_were_observed():
+    from datetime import UTC, datetime
+
+    seen = datetime(2026, 11, 20, 7, 5, tzinfo=UTC)
+    hf = BASED.signals["huggingface"].model_copy(update={"observed_at": seen})
+    paper = BASED.model_copy(update={"signals": {**BASED.signals, "huggingface": hf}})
+    score = score_paper(paper, build_context(DAY, [paper, GNN], config()))
+    upvotes = next(c for c in score.components if c.name == "upvotes")
+    assert upvotes.detail.endswith("(as of 2026-11-20 07:05 UTC)")
+    plain = score_paper(GNN, build_context(DAY, [paper, GNN], config()))
+    assert "as of" not in next(c for c in plain.components if c.name == "upvotes").detail

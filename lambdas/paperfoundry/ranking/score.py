@@ -151,13 +151,20 @@ def _best(paper: Paper, field: str) -> int | None:
     return max(values) if values else None
 
 
+def _observed(paper: Paper) -> str:
+    """When the community counts were read (they grow through the day; a refresh the
+    next day reads them again)."""
+    seen = [s.observed_at for s in paper.signals.values() if s.observed_at is not None]
+    return f" (as of {max(seen):%Y-%m-%d %H:%M} UTC)" if seen else ""
+
+
 def score_paper(paper: Paper, ctx: DayContext) -> Score:
     vec = vectorize(paper_text(paper), ctx.idf, ctx.default_idf)
     sim = cosine(vec, ctx.profile) if ctx.profile else 0.0
     liked_sim = max((cosine(vec, v) for v in ctx.liked), default=0.0)
     upvotes, comments, stars = (_best(paper, f) for f in ("upvotes", "comments", "github_stars"))
     synthetic = any(s.synthetic for s in paper.signals.values())
-    tag = " (synthetic sample signal)" if synthetic else ""
+    tag = " (synthetic sample signal)" if synthetic else _observed(paper)
 
     values = {
         "relevance": (relevance_value(sim, ctx), _relevance_detail(sim, vec, ctx)),
