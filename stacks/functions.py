@@ -25,6 +25,7 @@ from stacks.messaging import RANK_TIMEOUT, Messaging
 from stacks.storage import (
     PREFIX_CONFIG,
     PREFIX_DAYS,
+    PREFIX_EMBEDDINGS,
     PREFIX_IMPLEMENTATIONS,
     PREFIX_REPORTS,
     PREFIX_TRAINING,
@@ -176,7 +177,9 @@ class Functions(Construct):
         storage.table.grant_read_write_data(self.scrape)
         storage.grant_prefixes(self.scrape, read=(PREFIX_CONFIG,))
 
-        day_env = {**base_env, "QUEUE_URL": messaging.papers_queue.queue_url}
+        llm_env = {"LLM_SECRET_ARN": self.llm_secret.secret_arn} if self.llm_secret else {}
+        # with an embedding model configured, ingest embeds the day's papers (LLM secret)
+        day_env = {**base_env, "QUEUE_URL": messaging.papers_queue.queue_url, **llm_env}
         if site_url:
             day_env["SITE_URL"] = site_url
         self.day = self._function("Day", day_env)
@@ -185,11 +188,10 @@ class Functions(Construct):
         storage.grant_prefixes(
             self.day,
             # reports/ read: a presigned link is signed with this function's credentials
-            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_REPORTS),
-            write=(PREFIX_DAYS, PREFIX_REPORTS),
+            read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_REPORTS, PREFIX_EMBEDDINGS),
+            write=(PREFIX_DAYS, PREFIX_REPORTS, PREFIX_EMBEDDINGS),
         )
 
-        llm_env = {"LLM_SECRET_ARN": self.llm_secret.secret_arn} if self.llm_secret else {}
         self.llm = self._function("Llm", {**base_env, **llm_env})
         storage.table.grant_read_write_data(self.llm)
         storage.grant_prefixes(
@@ -198,7 +200,8 @@ class Functions(Construct):
             write=(PREFIX_IMPLEMENTATIONS,),
         )
         if self.llm_secret is not None:
-            self.llm_secret.grant_read(self.llm)
+            for fn in (self.llm, self.day):
+                self.llm_secret.grant_read(fn)
 
         self.train = self._function("Train", {**base_env, **training_env})
         storage.table.grant_read_write_data(self.train)
@@ -212,7 +215,7 @@ class Functions(Construct):
         # --- rank: papers queue -> scores ------------------------------------------------
         self.rank = self._function("Rank", base_env)
         storage.table.grant_read_write_data(self.rank)
-        storage.grant_prefixes(self.rank, read=(PREFIX_CONFIG, PREFIX_DAYS))
+        storage.grant_prefixes(self.rank, read=(PREFIX_CONFIG, PREFIX_DAYS, PREFIX_EMBEDDINGS))
         self.rank.add_event_source(
             event_sources.SqsEventSource(
                 messaging.papers_queue,
@@ -349,7 +352,8 @@ class Functions(Construct):
                     {
                         "id": "AwsSolutions-IAM5",
                         "reason": "Wildcards are scoped: object keys under one bucket prefix "
-                        "(config/, days/, implementations/, training/, reports/); the table's "
+                        "(config/, days/, implementations/, training/, reports/, "
+                        "embeddings/); the table's "
                         "own GSIs (<table>/index/*); KMS data-key actions on the one data key "
                         "(GenerateDataKey*/ReEncrypt*); SageMaker training jobs named pf-*; "
                         "Secrets Manager's random 6-char ARN suffix of one named secret; X-Ray "
@@ -362,6 +366,7 @@ class Functions(Construct):
                                     PREFIX_IMPLEMENTATIONS,
                                     PREFIX_TRAINING,
                                     PREFIX_REPORTS,
+                                    PREFIX_EMBEDDINGS,
                                 )
                             ),
                             nag.table_indexes(),

@@ -17,6 +17,7 @@ PREFIX_IMPLEMENTATIONS = "implementations/"
 PREFIX_TRAINING = "training/"
 PREFIX_CHECKPOINTS = "checkpoints/"
 PREFIX_REPORTS = "reports/"
+PREFIX_EMBEDDINGS = "embeddings/"  # paper embeddings, cached per model (ranking)
 BUCKET_PREFIXES = (
     PREFIX_CONFIG,
     PREFIX_DAYS,
@@ -24,6 +25,7 @@ BUCKET_PREFIXES = (
     PREFIX_TRAINING,
     PREFIX_CHECKPOINTS,
     PREFIX_REPORTS,
+    PREFIX_EMBEDDINGS,
 )
 
 

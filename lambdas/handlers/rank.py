@@ -44,7 +44,11 @@ def record_handler(record: RankRecord) -> dict[str, Any]:
     message = record.body
     logger.append_keys(day=message.day.isoformat(), arxiv_id=message.arxiv_id)
     score, first = pipeline.rank(
-        message.day, message.arxiv_id, store=rt.store, context=_context(message.day)
+        message.day,
+        message.arxiv_id,
+        store=rt.store,
+        context=_context(message.day),
+        blobs=rt.blobs,  # the paper's cached embedding, when the day has an embedding profile
     )
     if first:
         metrics.add_metric(name="PapersRanked", unit="Count", value=1)

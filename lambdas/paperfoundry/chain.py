@@ -201,7 +201,12 @@ def ingest(p: Ports, day: date) -> dict[str, Any]:
         errors = "; ".join(f"{s.name}: {s.error}" for s in statuses if not s.ok)
         raise DayFailed(f"{day}: no source answered ({errors or 'no sources'})")
     assert p.queue is not None, "ingest needs a queue"
-    sent = pipeline.fan_out(day, store=p.store, blobs=p.blobs, queue=p.queue, config=p.config)
+    llm = _llm_or_none(p, day) if p.config.llm.embedding_model else None
+    sent, notes = pipeline.fan_out(
+        day, store=p.store, blobs=p.blobs, queue=p.queue, config=p.config, llm=llm
+    )
+    _add_notes(p, day, notes)
+    state = _state(p, day)
     deadline = p.clock() + timedelta(minutes=p.config.day.ranking_deadline_minutes)
     _save_state(p, state, status=status, failed_sources=failed)
     papers = len(p.store.papers_for_day(day))

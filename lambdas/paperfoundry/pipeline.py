@@ -36,6 +36,7 @@ from .training import run_id_for
 
 if TYPE_CHECKING:  # the LLM parts load only when an LLM is configured
     from .llm.client import LLMClient
+    from .ranking.embeddings import EmbeddingProfile
 
 SAMPLE_SOURCE = "sample"
 
@@ -76,32 +77,73 @@ def ingest(
     return new_ids
 
 
-def fan_out(day: date, *, store: PaperStore, blobs: BlobStore, queue: Queue, config: Config) -> int:
+def fan_out(
+    day: date,
+    *,
+    store: PaperStore,
+    blobs: BlobStore,
+    queue: Queue,
+    config: Config,
+    llm: LLMClient | None = None,
+) -> tuple[int, list[str]]:
     """Build the day's ranking context from the stored papers and send one rank message
-    per paper not yet scored. Returns the number of messages sent."""
+    per paper not yet scored. With `llm.embedding_model` set and an LLM, the day's papers
+    and the profile are embedded first (cached per paper in the blob store). Returns the
+    number of messages sent and notes (an embedding failure: TF-IDF today)."""
     day_papers = store.papers_for_day(day)
     liked = [p for pid in config.interests.liked if (p := store.get_paper(pid)) is not None]
-    context = build_context(day, day_papers, config, [paper_text(p) for p in liked])
+    liked_texts = [paper_text(p) for p in liked]
+    embedding, notes = None, []
+    if config.llm.embedding_model and llm is not None:
+        embedding, notes = _embedding_profile(day_papers, liked_texts, config, llm, blobs)
+    context = build_context(day, day_papers, config, liked_texts, embedding=embedding)
     blobs.put(context_key(day), context.model_dump_json().encode(), "application/json")
     scored = {s.arxiv_id for s in store.scores_for_day(day)}
     messages = [rank_message(day, p.arxiv_id) for p in day_papers if p.arxiv_id not in scored]
     queue.send(messages)
-    return len(messages)
+    return len(messages), notes
 
 
-# -- rank -------------------------------------------------------------------------------
+def _embedding_profile(
+    papers: list[Paper], liked_texts: list[str], config: Config, llm: LLMClient, blobs: BlobStore
+) -> tuple[EmbeddingProfile | None, list[str]]:
+    from .llm.client import LLMError
+    from .ranking.embeddings import embed_papers, profile_embedding
+    from .ranking.profile import profile_texts
+
+    model = config.llm.embedding_model
+    try:
+        vectors = embed_papers(papers, llm, blobs, model)
+        texts = profile_texts(config.interests, liked_texts)
+        return profile_embedding(texts, llm, blobs, model, day_vectors=vectors.values()), []
+    except (LLMError, ValueError) as exc:  # the spend cap is an LLMError too
+        return None, [f"embeddings unavailable ({type(exc).__name__}): TF-IDF fit today"]
 
 
 def load_context(blobs: BlobStore, day: date) -> DayContext:
     return DayContext.model_validate_json(blobs.get(context_key(day)))
 
 
-def rank(day: date, arxiv_id: str, *, store: PaperStore, context: DayContext) -> tuple[Score, bool]:
-    """Score one paper; the bool is False when it had already been scored (redelivery)."""
+def rank(
+    day: date,
+    arxiv_id: str,
+    *,
+    store: PaperStore,
+    context: DayContext,
+    blobs: BlobStore | None = None,
+) -> tuple[Score, bool]:
+    """Score one paper; the bool is False when it had already been scored (redelivery).
+    With an embedding profile in the context, the paper's cached embedding is read from
+    `blobs` (embedded at fan-out)."""
     paper = store.get_paper(arxiv_id)
     if paper is None:
         raise LookupError(f"paper {arxiv_id} of {day} is not in the store")
-    score = score_paper(paper, context)
+    vector = None
+    if context.embedding is not None and blobs is not None:
+        from .ranking.embeddings import embed_papers
+
+        vector = embed_papers([paper], None, blobs, context.embedding.model).get(arxiv_id)
+    score = score_paper(paper, context, vector)
     return score, store.save_score(score)
 
 

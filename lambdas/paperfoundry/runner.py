@@ -119,7 +119,7 @@ def _rank_all(
     with progress:
         task = progress.add_task("Ranking", total=len(queue))
         for message in queue.drain():
-            pipeline.rank(day, message["arxiv_id"], store=store, context=context)
+            pipeline.rank(day, message["arxiv_id"], store=store, context=context, blobs=blobs)
             progress.advance(task)
 
 
@@ -241,13 +241,13 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
         if opts.force:
             store.clear_scores(day)
             store.save_day_state(DayState(day=day))
-        chain.ingest(p, day)
+        llm = _build_llm(opts, config, store, day, console)
+        p.llm = lambda _day: llm
+        chain.ingest(p, day)  # with an embedding model, the day's papers are embedded here
         papers = len(store.papers_for_day(day))
         console.print(f"[bold]{day}[/]: {papers} papers")
         _rank_all(day, queue, store, blobs, console)
         chain.ranking_progress(p, day)
-        llm = _build_llm(opts, config, store, day, console)
-        p.llm = lambda _day: llm
         if llm is not None:
             _review(p, day, llm, console)
         picks = chain.select(p, day, force=opts.force)["picks"]

@@ -52,7 +52,7 @@ OVERRIDE_ENV = {"MAX_PICKS", "GPU_MINUTES_BUDGET", "ARXIV_CATEGORIES", "BACKFILL
 ENV = {
     "Start": BASE_ENV | {"STATE_MACHINE_ARN"},
     "Scrape": BASE_ENV | {"STEPS"},
-    "Day": BASE_ENV | {"STEPS", "QUEUE_URL", "SITE_URL"},
+    "Day": BASE_ENV | {"STEPS", "QUEUE_URL", "SITE_URL", "LLM_SECRET_ARN"},  # embeddings
     "Llm": BASE_ENV | {"STEPS", "LLM_SECRET_ARN"},
     "Train": BASE_ENV | {"STEPS"} | TRAINING_ENV,
     "Rank": BASE_ENV,
@@ -63,10 +63,13 @@ ENV = {
 S3_ACCESS = {
     "Start": ({"config/"}, set()),
     "Scrape": ({"config/"}, set()),
-    "Day": ({"config/", "days/", "reports/"}, {"days/", "reports/"}),
+    "Day": (
+        {"config/", "days/", "reports/", "embeddings/"},
+        {"days/", "reports/", "embeddings/"},
+    ),
     "Llm": ({"config/", "implementations/"}, {"implementations/"}),
     "Train": ({"config/", "implementations/", "training/"}, {"implementations/"}),
-    "Rank": ({"config/", "days/"}, set()),
+    "Rank": ({"config/", "days/", "embeddings/"}, set()),
     "Watchdog": ({"config/", "training/"}, set()),
     "Slack": ({"reports/"}, set()),
 }
@@ -296,7 +299,7 @@ def test_slack_and_llm_secret_are_optional(prod_minimal):
         ), name
 
 
-def test_only_llm_can_read_the_llm_secret(dev_resources):
+def test_only_llm_and_day_can_read_the_llm_secret(dev_resources):
     readers = set()
     for r in dev_resources.values():
         if r["Type"] != "AWS::IAM::Policy":
@@ -306,8 +309,9 @@ def test_only_llm_can_read_the_llm_secret(dev_resources):
                 "secret:paperfoundry/llm" in str(res) for res in _list(s["Resource"])
             ):
                 readers.update(role["Ref"] for role in r["Properties"]["Roles"])
-    llm_role = _functions(dev_resources)["Llm"][1]["Properties"]["Role"]["Fn::GetAtt"][0]
-    assert readers == {llm_role}
+    fns = _functions(dev_resources)
+    roles = {fns[name][1]["Properties"]["Role"]["Fn::GetAtt"][0] for name in ("Llm", "Day")}
+    assert readers == roles  # review/implement; the day's embeddings at ingest
     # Slack reads its webhook secret and nothing else
     slack = [
         s
@@ -398,6 +402,7 @@ def test_no_function_gets_bucket_wide_object_access(dev_resources):
                         "implementations/",
                         "training/",
                         "reports/",
+                        "embeddings/",
                     }, (name, suffix)
                 else:  # bare bucket ARN: ListBucket, always prefix-conditioned
                     assert s["Action"] == "s3:ListBucket" and "s3:prefix" in str(s["Condition"])

@@ -189,4 +189,8 @@ def test_bucket_prefixes_contract():
         "training/",
         "checkpoints/",
         "reports/",
+        "embeddings/",
     )
+    from paperfoundry.ranking.embeddings import cache_key
+
+    assert cache_key("text-embedding-3-small", "2402.18668").startswith("embeddings/")

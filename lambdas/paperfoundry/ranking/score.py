@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from ..config import Config
 from ..models import Paper, Score, ScoreComponent
 from .background import Background, load_background, vectorize_with
+from .embeddings import EmbeddingProfile
 from .profile import cached_profile, profile_texts
 from .relevance import SparseVector, cosine, matched_terms, text_of, tokens, vectorize
 
@@ -50,6 +51,9 @@ class DayContext(BaseModel):
     relevance_saturation: float
     exclude_categories: list[str]
     fit: FitCalibration = Field(default_factory=FitCalibration)
+    # With an embedding model configured: the profile in embedding space; a paper's fit
+    # is then its embedding's cosine to it, calibrated the same way (ranking/embeddings.py)
+    embedding: EmbeddingProfile | None = None
 
 
 def paper_text(paper: Paper) -> str:
@@ -79,6 +83,7 @@ def build_context(
     liked_texts: list[str] | None = None,
     *,
     background: Background | None = None,
+    embedding: EmbeddingProfile | None = None,
 ) -> DayContext:
     """The day's ranking context. `background` replaces the bundled background corpus
     (the evaluation builds one from days it does not score)."""
@@ -113,6 +118,7 @@ def build_context(
         relevance_saturation=config.ranking.relevance_saturation,
         exclude_categories=config.interests.exclude_categories,
         fit=fit,
+        embedding=embedding,
     )
 
 
@@ -120,10 +126,32 @@ def relevance_value(sim: float, ctx: DayContext) -> float:
     fit = ctx.fit
     if fit.threshold is None:  # too few profile papers to calibrate: a fixed scale
         return max(0.0, min(1.0, sim / ctx.relevance_saturation))
+    return _calibrated(sim, fit.typical, fit.threshold, fit.at_threshold)
+
+
+def _calibrated(sim: float, typical: float, threshold: float, at_threshold: float) -> float:
     # x = 0 for a typical paper, 1 at the threshold; relevance 0, at_threshold, then on
     # towards 1 without reaching it (no ties among the best fits)
-    x = (sim - fit.typical) / (fit.threshold - fit.typical)
-    return 1.0 - (1.0 - fit.at_threshold) ** x if x > 0 else 0.0
+    x = (sim - typical) / (threshold - typical)
+    return 1.0 - (1.0 - at_threshold) ** x if x > 0 else 0.0
+
+
+def _embedding_relevance(vector: list[float], ctx: DayContext) -> tuple[float, str] | None:
+    """Relevance from the paper's embedding, when the day has an embedding profile that
+    can be calibrated; None: use the TF-IDF fit."""
+    emb = ctx.embedding
+    if emb is None or emb.typical is None or len(vector) != len(emb.mean):
+        return None
+    threshold = emb.threshold(ctx.fit.recall)
+    if threshold is None or threshold <= emb.typical:
+        return None
+    sim = emb.fit(vector)
+    value = _calibrated(sim, emb.typical, threshold, ctx.fit.at_threshold)
+    detail = (
+        f"embedding fit {sim:.3f} ({emb.model}); threshold {threshold:.3f} (reached by "
+        f"{ctx.fit.recall:.0%} of {emb.size} profile papers), typical paper {emb.typical:.3f}"
+    )
+    return value, detail
 
 
 def _relevance_detail(sim: float, vec: SparseVector, ctx: DayContext) -> str:
@@ -158,7 +186,7 @@ def _observed(paper: Paper) -> str:
     return f" (as of {max(seen):%Y-%m-%d %H:%M} UTC)" if seen else ""
 
 
-def score_paper(paper: Paper, ctx: DayContext) -> Score:
+def score_paper(paper: Paper, ctx: DayContext, embedding: list[float] | None = None) -> Score:
     vec = vectorize(paper_text(paper), ctx.idf, ctx.default_idf)
     sim = cosine(vec, ctx.profile) if ctx.profile else 0.0
     liked_sim = max((cosine(vec, v) for v in ctx.liked), default=0.0)
@@ -166,8 +194,11 @@ def score_paper(paper: Paper, ctx: DayContext) -> Score:
     synthetic = any(s.synthetic for s in paper.signals.values())
     tag = " (synthetic sample signal)" if synthetic else _observed(paper)
 
+    relevance = (relevance_value(sim, ctx), _relevance_detail(sim, vec, ctx))
+    if embedding is not None and (by_embedding := _embedding_relevance(embedding, ctx)):
+        relevance = (by_embedding[0], f"{by_embedding[1]}; TF-IDF: {relevance[1]}")
     values = {
-        "relevance": (relevance_value(sim, ctx), _relevance_detail(sim, vec, ctx)),
+        "relevance": relevance,
         "liked": (
             min(1.0, liked_sim / ctx.relevance_saturation),
             f"max cosine {liked_sim:.3f} to {len(ctx.liked)} liked papers",
