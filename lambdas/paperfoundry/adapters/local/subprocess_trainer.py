@@ -112,18 +112,16 @@ class SubprocessTrainer:
         ]  # fmt: skip
 
     def job(self, run: TrainingRun, implementation: Implementation) -> dict[str, Any]:
-        """Prepare the run's directory and return the job: what `run_job` needs."""
+        """The job: what `run_job` needs (nothing is written yet: LLM code without a jail
+        never reaches the disk)."""
         if not implementation.source_code or not implementation.file_name:
             raise ValueError(f"implementation of {run.arxiv_id} has no source code")
         out = self.workdir / run.run_id
-        impl_file = out / "impl" / Path(implementation.file_name).name
-        impl_file.parent.mkdir(parents=True, exist_ok=True)
-        impl_file.write_text(implementation.source_code)
-        (out / "metrics.json").unlink(missing_ok=True)  # never report an earlier attempt's
         return {
             "TrainingJobName": job_name_for(run.run_id, run.attempt),
             "out": str(out),
-            "impl": str(impl_file),
+            "impl": str(out / "impl" / Path(implementation.file_name).name),
+            "source": implementation.source_code,
             "task": run.task,
             "budget": run.budget,
             "paper_params": implementation.paper_params,
@@ -147,9 +145,13 @@ class SubprocessTrainer:
                 return {**_described(job, "Failed", not_run_message(reason)), "not_run": True}
             # the harness needs no credentials to train LLM-written code
             popen_kwargs = {"env": sandbox_env(out), "cwd": out}
+        impl_file = Path(job["impl"])
+        impl_file.parent.mkdir(parents=True, exist_ok=True)
+        impl_file.write_text(job["source"])
+        (out / "metrics.json").unlink(missing_ok=True)  # never report an earlier attempt's
         tail: deque[str] = deque(maxlen=40)
         command = self.command(
-            Path(job["impl"]), job["task"], job["budget"], out, job["paper_params"], isolation
+            impl_file, job["task"], job["budget"], out, job["paper_params"], isolation
         )
         code, timed_out = self._run([*prefix, *command], out / "harness.log", tail, popen_kwargs)
         if timed_out:
