@@ -208,8 +208,16 @@ def definition(
                         "IntervalSeconds": 30,
                         "MaxAttempts": 4,
                         "BackoffRate": 2.0,
-                    }
-                ],  # fmt: skip
+                    },
+                    # an API error creating the job (a quota, a hiccup): twice more, then
+                    # the run is recorded failed (TrainingJobsFailedToStart alarms)
+                    {
+                        "ErrorEquals": ["SageMaker.AmazonSageMakerException"],
+                        "IntervalSeconds": 60,
+                        "MaxAttempts": 2,
+                        "BackoffRate": 2.0,
+                    },
+                ],
                 "Catch": _catch_all("FinishFailedJob", "$.job_error"),
                 "Next": "FinishTraining",
             },

@@ -208,6 +208,7 @@ def test_a_job_that_cannot_start_is_recorded_and_the_day_reported(day):
     day.job_outcome = refuse
     execution = day.execute()
     assert execution.status == "SUCCEEDED", execution.failures
+    assert execution.attempts("TrainingJob") == 3  # retried twice, then recorded
     run = day.rt.store.runs_for_day(DAY)[0]
     assert run.status == "failed" and "training job not started" in run.error
     assert len(day.digests()) == 1
