@@ -61,7 +61,11 @@ class Monitoring(Construct):
         dead_letter_queues: dict[str, sqs.IQueue],
         ops_topic: sns.ITopic,
         state_machine: sfn.IStateMachine | None = None,
+        orchestrated: frozenset[str] = frozenset(),
     ) -> None:
+        """`orchestrated`: functions the state machine calls; it retries their errors and
+        throttles, and what retries cannot fix fails the execution (alarmed), so a
+        per-function alarm would only page on errors that were already handled."""
         super().__init__(scope, construct_id)
         self._stage = stage
         self._action = cw_actions.SnsAction(ops_topic)
@@ -89,6 +93,8 @@ class Monitoring(Construct):
                 f"{name} has messages (failed work to inspect and redrive)",
             )
         for name, fn in functions.items():
+            if name in orchestrated:
+                continue
             self._alarm(
                 f"{name}Errors",
                 fn.metric_errors(period=PERIOD, statistic=cw.Stats.SUM),

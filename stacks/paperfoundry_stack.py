@@ -101,6 +101,7 @@ class PaperFoundryStack(Stack):
             dead_letter_queues=self.messaging.dead_letter_queues,
             ops_topic=self.messaging.ops_topic,
             state_machine=self.orchestration.state_machine,
+            orchestrated=frozenset(("Scrape", "Day", "Llm", "Train")),
         )
 
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
