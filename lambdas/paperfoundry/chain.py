@@ -89,7 +89,6 @@ class Ports:
     reports_prefix: str = pipeline.REPORTS_PREFIX
     # blob key -> (a URL a person can open, when it expires or None)
     link: Callable[[str], tuple[str, str | None]] | None = None
-    on_event: Callable[[str, dict[str, Any]], None] = field(default=lambda name, data: None)
 
 
 def _state(p: Ports, day: date) -> DayState:
@@ -165,7 +164,6 @@ def scrape(
     new = p.store.upsert_papers(papers)
     p.store.save_sources(day, [status])
     _add_notes(p, day, notes)
-    p.on_event("scraped", {"unit": unit, "status": status})
     if not status.ok:
         raise SourceUnavailable(f"{unit}: {status.error}")
     return {"unit": unit, "ok": True, "papers": len(papers), "new": len(new)}
@@ -358,7 +356,6 @@ def start_training(p: Ports, day: date, arxiv_id: str, *, force: bool = False) -
     job = p.backend.job(run, impl)
     run.job_name = job["TrainingJobName"]
     p.store.save_run(run)
-    p.on_event("training", {"run": run, "implementation": impl})
     return {"train": True, "run_id": run.run_id, "job": job}
 
 
