@@ -138,7 +138,10 @@ def test_nothing_outside_the_tmpfs_can_be_written(tmp_path):
         # visible read-only binds refuse the write; everything else is not even there
         for name in ("pth", "venv_bin", "trainer", "impl", "trainer_init"):
             assert "Read-only file system" in report[name], (name, report[name])
-        for name in ("library", "library_new", "repo"):
+        # a checkout under /tmp (a fresh clone) is shadowed by the jail's own /tmp tmpfs:
+        # the write lands there and vanishes with it (the host path was checked above)
+        repo_in_tmp = Path(__file__).resolve().parents[2].is_relative_to("/tmp")  # noqa: S108
+        for name in ("library", "library_new", *(() if repo_in_tmp else ("repo",))):
             assert report[name].startswith("denied:"), (name, report[name])
         # the host's /tmp and /dev/shm are not there: the same paths in the jail are its own
         # fresh tmpfs mounts, gone with it (the host's files were checked above)
