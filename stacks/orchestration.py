@@ -38,16 +38,25 @@ from stacks.training import TRAINING_JOB_PREFIX
 
 # Lambda errors worth another try (throttling, service hiccups), as AWS recommends.
 LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
-]  # fmt: skip
+]
 # Top-level fields of SageMakerBackend.job_request, passed on to CreateTrainingJob. The role
 # and network isolation are fixed here, not taken from the Lambda's request.
 JOB_FIELDS = (
-    "TrainingJobName", "AlgorithmSpecification", "HyperParameters", "InputDataConfig",
-    "OutputDataConfig", "ResourceConfig", "StoppingCondition", "EnableManagedSpotTraining",
-    "CheckpointConfig", "Tags",
-)  # fmt: skip
+    "TrainingJobName",
+    "AlgorithmSpecification",
+    "HyperParameters",
+    "InputDataConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableManagedSpotTraining",
+    "CheckpointConfig",
+    "Tags",
+)
 FUNCTIONS = ("ScrapeFunction", "DayFunction", "LlmFunction", "TrainFunction")
 
 
@@ -62,11 +71,21 @@ def _retries(specific: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [
         *(specific or []),
         {"ErrorEquals": FINAL_ERRORS, "MaxAttempts": 0},
-        {"ErrorEquals": LAMBDA_TRANSIENT, "IntervalSeconds": 2, "MaxAttempts": 6,
-         "BackoffRate": 2.0, "JitterStrategy": "FULL"},
-        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 3,
-         "BackoffRate": 3.0, "JitterStrategy": "FULL"},
-    ]  # fmt: skip
+        {
+            "ErrorEquals": LAMBDA_TRANSIENT,
+            "IntervalSeconds": 2,
+            "MaxAttempts": 6,
+            "BackoffRate": 2.0,
+            "JitterStrategy": "FULL",
+        },
+        {
+            "ErrorEquals": ["States.TaskFailed"],
+            "IntervalSeconds": 10,
+            "MaxAttempts": 3,
+            "BackoffRate": 3.0,
+            "JitterStrategy": "FULL",
+        },
+    ]
 
 
 def _step(
@@ -113,18 +132,22 @@ def definition(
     t = {"ScrapeFunction": 600, "DayFunction": 300, "LlmFunction": 900, "TrainFunction": 120}
     t.update(lambda_timeouts or {})
     task_timeout = {name: seconds + 60 for name, seconds in t.items()}
+
+    def step(function: str, name: str, **kwargs: Any) -> dict[str, Any]:
+        # each Lambda task may run a minute past its function's own timeout
+        return _step(function, name, timeout=task_timeout[function], **kwargs)
+
     day_arg = {"day.$": "$.day"}
     pick_args = {"arxiv_id.$": "$.arxiv_id"}
 
     scrape_unit = {
         "StartAt": "ScrapeUnit",
         "States": {
-            "ScrapeUnit": _step(
+            "ScrapeUnit": step(
                 "ScrapeFunction",
                 "scrape",
                 next_state=None,
                 result_path=None,
-                timeout=task_timeout["ScrapeFunction"],
                 args={"unit.$": "$.unit"},
                 # a source that failed (5xx, timeout, Retry-After) gets three more tries,
                 # 5, 10 and 20 minutes later; its status is stored on every try
@@ -137,31 +160,29 @@ def definition(
                     }
                 ],
                 catch=_catch_all("UnitFailed"),
-            ),  # fmt: skip
-            "UnitFailed": _step(
+            ),
+            "UnitFailed": step(
                 "ScrapeFunction",
                 "scrape_failed",
                 next_state=None,
                 result_path=None,
-                timeout=task_timeout["ScrapeFunction"],
                 args={"unit.$": "$.unit", "error.$": "$.error"},
-            ),  # fmt: skip
+            ),
         },
         "ProcessorConfig": {"Mode": "INLINE"},
     }
     pick = {
         "StartAt": "Implement",
         "States": {
-            "Implement": _step(
+            "Implement": step(
                 "LlmFunction",
                 "implement",
                 next_state="Implemented",
                 result_path="$.implement",
-                timeout=task_timeout["LlmFunction"],
                 args=pick_args,
                 retry=[{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1}],
                 catch=_catch_all("PickDone"),
-            ),  # fmt: skip
+            ),
             "Implemented": {
                 "Type": "Choice",
                 "Choices": [
@@ -169,19 +190,18 @@ def definition(
                         "Variable": "$.implement.implemented",
                         "BooleanEquals": True,
                         "Next": "StartTraining",
-                    }  # fmt: skip
+                    }
                 ],
                 "Default": "PickDone",
             },
-            "StartTraining": _step(
+            "StartTraining": step(
                 "TrainFunction",
                 "start_training",
                 next_state="ShouldTrain",
                 result_path="$.start",
-                timeout=task_timeout["TrainFunction"],
                 args=pick_args,
                 catch=_catch_all("PickDone"),
-            ),  # fmt: skip
+            ),
             "ShouldTrain": {
                 "Type": "Choice",
                 "Choices": [
@@ -221,26 +241,24 @@ def definition(
                 "Catch": _catch_all("FinishFailedJob", "$.job_error"),
                 "Next": "FinishTraining",
             },
-            "FinishTraining": _step(
+            "FinishTraining": step(
                 "TrainFunction",
                 "finish_training",
                 next_state="RepairDue",
                 result_path="$.finish",
-                timeout=task_timeout["TrainFunction"],
                 args={**pick_args, "result.$": "$.job"},
                 retry=_still_running(),
                 catch=_catch_all("PickDone"),
-            ),  # fmt: skip
-            "FinishFailedJob": _step(
+            ),
+            "FinishFailedJob": step(
                 "TrainFunction",
                 "finish_training",
                 next_state="RepairDue",
                 result_path="$.finish",
-                timeout=task_timeout["TrainFunction"],
                 args={**pick_args, "error.$": "$.job_error"},
                 retry=_still_running(),
                 catch=_catch_all("PickDone"),
-            ),  # fmt: skip
+            ),
             "RepairDue": {
                 "Type": "Choice",
                 "Choices": [
@@ -253,13 +271,12 @@ def definition(
         "ProcessorConfig": {"Mode": "INLINE"},
     }
     states: dict[str, Any] = {
-        "PlanScrape": _step(
+        "PlanScrape": step(
             "ScrapeFunction",
             "plan_scrape",
             next_state="Scrape",
             result_path="$.plan",
-            timeout=task_timeout["ScrapeFunction"],
-        ),  # fmt: skip
+        ),
         "Scrape": {
             "Type": "Map",
             "ItemsPath": "$.plan.units",
@@ -270,50 +287,46 @@ def definition(
             "ResultPath": None,
             "Next": "Ingest",
         },
-        "Ingest": _step(
+        "Ingest": step(
             "DayFunction",
             "ingest",
             next_state="WaitForRanking",
             result_path="$.ingest",
-            timeout=task_timeout["DayFunction"],
             catch=[{"ErrorEquals": ["DayFailed"], "ResultPath": "$.error", "Next": "DayFailed"}],
-        ),  # fmt: skip
+        ),
         "DayFailed": {"Type": "Fail", "Error": "DayFailed", "CausePath": "$.error.Cause"},
         "WaitForRanking": {
             "Type": "Wait",
             "SecondsPath": "$.poll_seconds",
             "Next": "RankingProgress",
-        },  # fmt: skip
-        "RankingProgress": _step(
+        },
+        "RankingProgress": step(
             "DayFunction",
             "ranking_progress",
             next_state="Ranked",
             result_path="$.ranking",
-            timeout=task_timeout["DayFunction"],
             args={"deadline.$": "$.ingest.deadline"},
-        ),  # fmt: skip
+        ),
         "Ranked": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.ranking.done", "BooleanEquals": True, "Next": "Review"}],
             "Default": "WaitForRanking",
         },
         # Stored reviews are never paid twice: a retry after a timeout continues the work.
-        "Review": _step(
+        "Review": step(
             "LlmFunction",
             "review",
             next_state="Select",
             result_path=None,
-            timeout=task_timeout["LlmFunction"],
             retry=[{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 2}],
             catch=_catch_all("Select", "$.review_error"),
-        ),  # fmt: skip
-        "Select": _step(
+        ),
+        "Select": step(
             "DayFunction",
             "select",
             next_state="Picks",
             result_path="$.select",
-            timeout=task_timeout["DayFunction"],
-        ),  # fmt: skip
+        ),
         "Picks": {
             "Type": "Map",
             "ItemsPath": "$.select.picks",
@@ -323,13 +336,12 @@ def definition(
             "ResultPath": None,
             "Next": "Report",
         },
-        "Report": _step(
+        "Report": step(
             "DayFunction",
             "report",
             next_state="SendDigest",
             result_path="$.report",
-            timeout=task_timeout["DayFunction"],
-        ),  # fmt: skip
+        ),
         "SendDigest": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.report.send", "BooleanEquals": True, "Next": "Publish"}],
@@ -358,30 +370,28 @@ def definition(
                     "BackoffRate": 3.0,
                     "JitterStrategy": "FULL",
                 }
-            ],  # fmt: skip
+            ],
             "Catch": _catch_all("PublishFailed"),
             "Next": "Published",
         },
-        "Published": _step(
+        "Published": step(
             "DayFunction",
             "published",
             next_state="Done",
             result_path=None,
-            timeout=task_timeout["DayFunction"],
-        ),  # fmt: skip
-        "PublishFailed": _step(
+        ),
+        "PublishFailed": step(
             "DayFunction",
             "publish_failed",
             next_state="DigestNotSent",
             result_path=None,
-            timeout=task_timeout["DayFunction"],
             args={"error.$": "$.error"},
-        ),  # fmt: skip
+        ),
         "DigestNotSent": {
             "Type": "Fail",
             "Error": "PublishFailed",
             "Cause": "the digest could not be published to SNS",
-        },  # fmt: skip
+        },
         "Done": {"Type": "Succeed"},
     }
     return {
@@ -394,8 +404,14 @@ def definition(
 
 def _still_running() -> list[dict[str, Any]]:
     # a job the task lost track of (timeout): ask again every 10 minutes for 3 hours
-    return [{"ErrorEquals": ["JobStillRunning"], "IntervalSeconds": 600, "MaxAttempts": 18,
-             "BackoffRate": 1.0}]  # fmt: skip
+    return [
+        {
+            "ErrorEquals": ["JobStillRunning"],
+            "IntervalSeconds": 600,
+            "MaxAttempts": 18,
+            "BackoffRate": 1.0,
+        }
+    ]
 
 
 def lambda_steps(asl: dict[str, Any]) -> list[tuple[str, str]]:

@@ -200,14 +200,11 @@ def ingest(p: Ports, day: date) -> dict[str, Any]:
         raise DayFailed(f"{day}: no source answered ({errors or 'no sources'})")
     assert p.queue is not None, "ingest needs a queue"
     llm = _llm_or_none(p, day) if p.config.llm.embedding_model else None
-    sent, notes = pipeline.fan_out(
+    papers, sent, notes = pipeline.fan_out(
         day, store=p.store, blobs=p.blobs, queue=p.queue, config=p.config, llm=llm
     )
-    _add_notes(p, day, notes)
-    state = _state(p, day)
     deadline = p.clock() + timedelta(minutes=p.config.day.ranking_deadline_minutes)
-    _save_state(p, state, status=status, failed_sources=failed)
-    papers = len(p.store.papers_for_day(day))
+    _save_state(p, state, status=status, failed_sources=failed, notes=notes)
     return {"papers": papers, "queued": sent, "status": status, "deadline": deadline.isoformat()}
 
 

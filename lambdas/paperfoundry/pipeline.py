@@ -85,11 +85,11 @@ def fan_out(
     queue: Queue,
     config: Config,
     llm: LLMClient | None = None,
-) -> tuple[int, list[str]]:
+) -> tuple[int, int, list[str]]:
     """Build the day's ranking context from the stored papers and send one rank message
     per paper not yet scored. With `llm.embedding_model` set and an LLM, the day's papers
     and the profile are embedded first (cached per paper in the blob store). Returns the
-    number of messages sent and notes (an embedding failure: TF-IDF today)."""
+    day's papers, the messages sent, and notes (an embedding failure: TF-IDF today)."""
     day_papers = store.papers_for_day(day)
     liked = [p for pid in config.interests.liked if (p := store.get_paper(pid)) is not None]
     liked_texts = [paper_text(p) for p in liked]
@@ -101,7 +101,7 @@ def fan_out(
     scored = {s.arxiv_id for s in store.scores_for_day(day)}
     messages = [rank_message(day, p.arxiv_id) for p in day_papers if p.arxiv_id not in scored]
     queue.send(messages)
-    return len(messages), notes
+    return len(day_papers), len(messages), notes
 
 
 def _embedding_profile(

@@ -269,9 +269,8 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
         )
         notifier.notify(composed["subject"], composed["message"], composed["url"])
         chain.published(p, day)
-        report = pipeline.build_report(
-            day, store=store, notes=store.get_day_state(day).notes, config=config
-        )
+        # the report the day just wrote, not a second build of it
+        report = DayReport.model_validate_json(blobs.get(composed["report_key"]))
         runs = [r for r in store.runs_for_day(day) if r.arxiv_id in picks]
         return RunResult(report=report, report_uri=composed["url"], runs=runs)
     finally:
