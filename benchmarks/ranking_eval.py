@@ -217,10 +217,11 @@ def new_scorer(profile: list[tuple[str, str]], config: Config, backgrounds: list
     config.interests.papers = [ProfilePaper(title=t, abstract=a) for t, a in profile]
 
     def score_day(papers: list[Paper], bg_index: int) -> dict[str, Scored]:
-        ctx = build_context(papers[0].day, papers, config, background=backgrounds[bg_index])
+        background = backgrounds[bg_index]
+        ctx = build_context(papers[0].day, papers, config, background=background)
         out = {}
         for p in papers:
-            score = score_paper(p, ctx)
+            score = score_paper(p, ctx, background=background)
             fit = sum(c.contribution for c in score.components if c.name in ("relevance", "liked"))
             out[p.arxiv_id] = Scored(total=score.total, fit=fit)
         return out

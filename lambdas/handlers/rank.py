@@ -29,13 +29,13 @@ from handlers._runtime import get_runtime, logger, metrics, tracer
 processor = BatchProcessor(
     event_type=EventType.SQS, model=RankRecord, raise_on_entire_batch_failure=False
 )
-_contexts: dict[date, DayContext] = {}  # per invocation: one S3 read per day per batch
+# Per container: a day's context is downloaded once, then checked once per batch with a
+# conditional GET (304, no body, while unchanged).
+_contexts = pipeline.ContextCache()
 
 
 def _context(day: date) -> DayContext:
-    if day not in _contexts:
-        _contexts[day] = pipeline.load_context(get_runtime().blobs, day)
-    return _contexts[day]
+    return _contexts.get(get_runtime().blobs, day)
 
 
 @tracer.capture_method
@@ -63,7 +63,7 @@ def record_handler(record: RankRecord) -> dict[str, Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _contexts.clear()
+    _contexts.new_batch()
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .implement import Implementer, implement, library_ids
 from .models import (
+    REPORT_FULL_RECORDS,
     DayReport,
     Implementation,
     Paper,
@@ -23,6 +24,7 @@ from .models import (
     Pick,
     PickReport,
     RankedPaper,
+    RankedRow,
     Score,
     SourceStatus,
     Tournament,
@@ -122,6 +124,38 @@ def _embedding_profile(
 
 def load_context(blobs: BlobStore, day: date) -> DayContext:
     return DayContext.model_validate_json(blobs.get(context_key(day)))
+
+
+class ContextCache:
+    """The days' ranking contexts as a rank worker last read them (a Lambda container
+    keeps it across invocations). `get` asks the blob store once per batch whether the
+    day's context changed (a fan-out again after a re-scrape rewrites it), by etag: an
+    unchanged context is not downloaded or parsed again."""
+
+    def __init__(self, max_days: int = 4) -> None:
+        self.max_days = max_days
+        self._contexts: dict[date, tuple[str, DayContext]] = {}
+        self._checked: set[date] = set()
+        self.downloads = 0
+
+    def new_batch(self) -> None:
+        self._checked.clear()
+
+    def get(self, blobs: BlobStore, day: date) -> DayContext:
+        cached = self._contexts.get(day)
+        if cached is not None and day in self._checked:
+            return cached[1]
+        data, etag = blobs.get_if_changed(context_key(day), cached[0] if cached else None)
+        self._checked.add(day)
+        if data is None and cached is not None:
+            return cached[1]
+        context = DayContext.model_validate_json(data or b"")
+        self.downloads += 1
+        self._contexts.pop(day, None)
+        self._contexts[day] = (etag, context)
+        while len(self._contexts) > self.max_days:  # the oldest read first
+            del self._contexts[next(iter(self._contexts))]
+        return context
 
 
 def rank(
@@ -384,10 +418,18 @@ def build_report(
     papers = {p.arxiv_id: p for p in store.papers_for_day(day)}
     reviews = store.reviews_for_day(day)
     tournament = store.get_tournament(day)
-    ranking = [
-        RankedPaper(paper=papers[s.arxiv_id], score=s)
+    ordered = [
+        s
         for s in _ranking(store.scores_for_day(day), reviews, tournament, config)
         if s.arxiv_id in papers
+    ]
+    head, tail = ordered[:REPORT_FULL_RECORDS], ordered[REPORT_FULL_RECORDS:]
+    ranking = [RankedPaper(paper=papers[s.arxiv_id], score=s) for s in head]
+    rest = [
+        RankedRow.model_construct(  # values from validated models
+            arxiv_id=s.arxiv_id, title=papers[s.arxiv_id].title, total=s.total, excluded=s.excluded
+        )
+        for s in tail
     ]
     calls = store.llm_calls_for_day(day)
     usage = None
@@ -422,6 +464,7 @@ def build_report(
         llm=usage,
         reviews=reviews,
         tournament=tournament,
+        rest=rest,
     )
 
 
@@ -430,7 +473,7 @@ def write_report(report: DayReport, *, blobs: BlobStore, prefix: str = REPORTS_P
     from .reporting import render_html  # deferred: keeps rank Lambdas lean
 
     base = report_prefix(report.day, prefix)
-    blobs.put(f"{base}/report.json", report.model_dump_json(indent=2).encode(), "application/json")
+    blobs.put(f"{base}/report.json", report.model_dump_json().encode(), "application/json")
     key = f"{base}/report.html"
     blobs.put(key, render_html(report).encode(), "text/html; charset=utf-8")
     return key

@@ -117,6 +117,10 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes:
         """Raise KeyError when absent."""
 
+    def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str]:
+        """(bytes, etag) of the object, or (None, etag) when its etag is still `etag`
+        (nothing is read). Raise KeyError when absent."""
+
     def exists(self, key: str) -> bool: ...
 
     def uri(self, key: str) -> str:

@@ -156,6 +156,50 @@ def test_rank_redelivery_keeps_the_first_score(env, aws, lambda_context):
     assert {s.arxiv_id: s for s in env.store.scores_for_day(DAY)} == first
 
 
+def test_rank_downloads_the_day_context_once_per_container(env, aws, lambda_context, monkeypatch):
+    from handlers import rank
+
+    cache = pipeline.ContextCache()
+    monkeypatch.setattr(rank, "_contexts", cache)
+    papers = [_paper(f"2402.{i:05d}", upvotes=i) for i in range(1, 25)]
+    pipeline.ingest(
+        DAY, papers, [], store=env.store, blobs=env.blobs, queue=env.queue, config=env.config
+    )
+    arn = queue_arn(aws, aws.queue_url)
+    messages = {}
+    while len(messages) < 24 and (batch := aws.receive(aws.queue_url)):
+        messages |= {m["Body"]: m for m in batch}
+    messages = list(messages.values())
+    assert len(messages) == 24
+    gets = []
+    original = env.blobs.client.get_object
+    monkeypatch.setattr(
+        env.blobs.client, "get_object", lambda **kw: gets.append(kw) or original(**kw)
+    )
+    for i in range(0, 24, 3):  # eight batches of three, as SQS might deliver them
+        response = rank.handler(sqs_event(messages[i : i + 3], arn), lambda_context)
+        assert response["batchItemFailures"] == []
+    assert len(env.store.scores_for_day(DAY)) == 24
+    assert cache.downloads == 1
+    # one conditional GET per batch: the first reads the body, the others get 304
+    assert len(gets) == 8 and "IfNoneMatch" not in gets[0]
+    assert all(g["IfNoneMatch"] for g in gets[1:])
+    # a fan-out again (a re-scrape added a paper) rewrites the context: read again once
+    pipeline.ingest(
+        DAY,
+        [_paper("2402.00099")],
+        [],
+        store=env.store,
+        blobs=env.blobs,
+        queue=env.queue,
+        config=env.config,
+    )
+    new = [m for m in aws.receive(aws.queue_url) if "2402.00099" in m["Body"]]
+    assert new
+    assert rank.handler(sqs_event(new, arn), lambda_context)["batchItemFailures"] == []
+    assert cache.downloads == 2 and len(env.store.scores_for_day(DAY)) == 25
+
+
 # -- steps: the handler ------------------------------------------------------------------
 
 

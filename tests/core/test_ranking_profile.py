@@ -23,7 +23,7 @@ from paperfoundry.ranking.profile import (
     profile_texts,
     read_profile_file,
 )
-from paperfoundry.ranking.relevance import cosine
+from paperfoundry.ranking.relevance import cosine, text_of
 from paperfoundry.ranking.score import relevance_value
 from paperfoundry.selection import select_picks
 from paperfoundry.sources.huggingface import parse_daily_papers
@@ -123,8 +123,23 @@ def test_context_round_trips_through_json_and_stays_small():
     assert again == ctx
     for p in papers:
         assert score_paper(p, again) == score_paper(p, ctx)
-    assert len(text) < 150_000  # 25 papers: the day's vocabulary, not the whole table
-    assert set(again.profile) <= {t for t in again.profile if t in again.idf}
+    assert len(text) < 200_000  # the profile's own terms, not the background's 27k
+    # it does not grow with the day: the same context for the day tenfold, but the ids
+    many = [
+        p.model_copy(update={"arxiv_id": f"{p.arxiv_id}{i}"}) for p in papers for i in range(10)
+    ]
+    bigger = build_context(day, many, config)
+    assert bigger.profile == ctx.profile and bigger.liked == ctx.liked
+    assert len(bigger.model_dump_json()) - len(text) < 20 * len(many)
+
+
+def test_a_context_is_scored_with_the_background_it_was_built_with():
+    day, papers = recorded_day("2024-10-25")
+    other = build_background([text_of(p.title, p.abstract) for p in papers], min_df=1)
+    ctx = build_context(day, papers, load_config(), background=other)
+    assert score_paper(papers[0], ctx, background=other).total >= 0
+    with pytest.raises(ValueError, match="another background table"):
+        score_paper(papers[0], ctx)
 
 
 def test_relevance_is_zero_for_a_typical_paper_and_reaches_min_score_at_the_threshold():

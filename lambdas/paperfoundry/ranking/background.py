@@ -19,10 +19,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
+from itertools import repeat
+from operator import mul, truediv
 
-from .relevance import SparseVector, tokens, vectorize
+from .relevance import SparseVector, tokens
 
 RESOURCE = "background.json"
 MIN_DF = 3  # terms in fewer documents are not stored: they get the IDF of an unseen term
@@ -37,8 +39,11 @@ class Background:
     def idf(self, term: str) -> float:
         """IDF of a term of the table; 0 for a term it lacks (too rare to weigh: rare
         terms at a high IDF would dominate every vector's norm)."""
-        df = self.df.get(term)
-        return idf_value(df, self.n_docs) if df else 0.0
+        return self.idf_table.get(term, 0.0)
+
+    @cached_property
+    def idf_table(self) -> dict[str, float]:
+        return {t: idf_value(df, self.n_docs) for t, df in self.df.items()}
 
 
 def idf_value(df: int, n_docs: int) -> float:
@@ -93,6 +98,18 @@ def centroid_fit(vec: SparseVector, background: Background) -> float:
 
 
 def vectorize_with(text: str, background: Background) -> SparseVector:
-    """`text` as a unit TF-IDF vector over the table's terms."""
-    idf = {t: background.idf(t) for t in set(tokens(text)) if t in background.df}
-    return {t: v for t, v in vectorize(text, idf, 0.0).items() if v}
+    """`text` as a unit TF-IDF vector (sublinear TF) over the table's terms: one pass over
+    its tokens, the terms the table lacks dropped first (most of a paper's bigrams)."""
+    idf = background.idf_table
+    counts = Counter(filter(idf.__contains__, tokens(text)))
+    if max(counts.values(), default=0) < len(_SUBLINEAR):
+        tf = map(_SUBLINEAR.__getitem__, counts.values())
+    else:
+        tf = (1 + math.log(c) for c in counts.values())
+    weights = list(map(mul, tf, map(idf.__getitem__, counts)))
+    norm = math.hypot(*weights) or 1.0
+    return dict(zip(counts, map(truediv, weights, repeat(norm)), strict=True))
+
+
+# 1 + ln(count), the damped term frequency, looked up: most counts are small
+_SUBLINEAR = [0.0] + [1 + math.log(c) for c in range(1, 256)]

@@ -57,7 +57,9 @@ def profile_texts(interests: Interests, liked_texts: list[str] | None = None) ->
 
 @dataclass(frozen=True)
 class ProfileModel:
-    centroid: SparseVector  # unit length
+    centroid: SparseVector  # unit length: (mean - contrast * background mean) / norm
+    mean: SparseVector  # the mean of the profile documents' vectors (their terms only)
+    norm: float  # |mean - contrast * background mean|
     size: int
     loo: tuple[float, ...]  # each profile document against the centroid of the others
     typical: float  # the background corpus's mean fit
@@ -109,13 +111,17 @@ def build_profile(
             rest_bg = (total_bg - with_bg) / k
             w_sq = rest_sq - 2 * contrast * rest_bg + contrast**2 * bg_sq
             loo.append(w_vec / math.sqrt(w_sq) if w_sq > 1e-12 else 0.0)
-    direction = {t: v / max(n, 1) for t, v in total.items()}
+    mean = {t: v / max(n, 1) for t, v in total.items()}
+    direction = dict(mean)
     if contrast:
         for t, v in bgm.items():
             direction[t] = direction.get(t, 0.0) - contrast * v
+    norm = math.sqrt(sum(v * v for v in direction.values()))
     centroid = _unit(direction)
     return ProfileModel(
         centroid=centroid,
+        mean=mean,
+        norm=norm,
         size=n,
         loo=tuple(loo),
         typical=centroid_fit(centroid, background),

@@ -1,9 +1,11 @@
 """Explainable paper scores: a weighted sum of normalised components.
 
 Scoring is split in two so it can fan out on AWS: `build_context` sees the whole day once
-(IDF of the day's terms from the background corpus, the profile's centroid over the day's
-vocabulary and its calibration, per-day maxima for normalising community signals) and
-`score_paper` scores one paper against that context, independently of the others.
+(the profile's direction and its calibration, per-day maxima for normalising community
+signals) and `score_paper` scores one paper against that context, independently of the
+others, tokenising it once. The context's size does not grow with the day: the profile is
+its mean over its own terms plus two numbers, and the term weights (IDF) and the background
+mean come from the background table bundled with the package.
 
 Relevance is calibrated on the profile (`profile.py`): 0 for a typical paper, and
 `min_score / relevance weight` at the fit threshold, so a paper that fits the group as
@@ -17,14 +19,14 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from ..config import Config
 from ..models import Paper, Score, ScoreComponent
 from .background import Background, load_background, vectorize_with
 from .embeddings import EmbeddingProfile
 from .profile import cached_profile, profile_texts
-from .relevance import SparseVector, cosine, matched_terms, text_of, tokens, vectorize
+from .relevance import SparseVector, cosine, matched_terms, text_of
 
 
 class FitCalibration(BaseModel):
@@ -40,12 +42,15 @@ class FitCalibration(BaseModel):
 class DayContext(BaseModel):
     day: date
     paper_ids: list[str]
-    idf: dict[str, float]  # the day's terms known to the background; others: default_idf
-    default_idf: float
+    background_docs: int  # the background table's size: scoring checks it has the same
     max_upvotes: int
     max_comments: int
     max_stars: int
-    profile: SparseVector  # the profile centroid over the day's vocabulary
+    # The profile direction is (profile - contrast * background mean) / profile_norm; the
+    # background part is read from the table when scoring (every term of it is nonzero)
+    profile: SparseVector  # the mean of the profile documents' vectors
+    contrast: float = 0.0
+    profile_norm: float = 1.0
     liked: list[SparseVector]
     weights: dict[str, float]
     relevance_saturation: float
@@ -54,6 +59,17 @@ class DayContext(BaseModel):
     # With an embedding model configured: the profile in embedding space; a paper's fit
     # is then its embedding's cosine to it, calibrated the same way (ranking/embeddings.py)
     embedding: EmbeddingProfile | None = None
+    _direction: SparseVector | None = PrivateAttr(default=None)
+
+    def direction(self, background: Background) -> SparseVector:
+        """The unit profile direction over every term (built once per context: a rank
+        container scores many papers against it)."""
+        if self._direction is None:
+            weights = {t: -self.contrast * v for t, v in background.mean.items()}
+            for t, v in self.profile.items():
+                weights[t] = weights.get(t, 0.0) + v
+            self._direction = {t: v / self.profile_norm for t, v in weights.items()}
+        return self._direction
 
 
 def paper_text(paper: Paper) -> str:
@@ -72,8 +88,8 @@ def _relevance_at_threshold(config: Config) -> float:
     return min(share, 0.95) if share > 0 else 0.5
 
 
-def _restrict(vec: SparseVector, terms: set[str]) -> SparseVector:
-    return {t: round(v, 6) for t, v in vec.items() if t in terms}
+def _rounded(vec: SparseVector) -> SparseVector:
+    return {t: round(v, 6) for t, v in vec.items() if round(v, 6)}
 
 
 def build_context(
@@ -90,16 +106,15 @@ def build_context(
     background = background or load_background()
     liked_texts = liked_texts or []
     texts = tuple(profile_texts(config.interests, liked_texts))
-    day_terms: set[str] = set()
-    for p in papers:
-        day_terms.update(tokens(paper_text(p)))
     fit = FitCalibration(
         recall=config.ranking.fit_recall, at_threshold=_relevance_at_threshold(config)
     )
     profile: SparseVector = {}
+    contrast, norm = 0.0, 1.0
     if texts:
         model = cached_profile(texts, background, config.ranking.contrast)
-        profile = _restrict(model.centroid, day_terms)
+        if model.norm > 0:
+            profile, contrast, norm = _rounded(model.mean), config.ranking.contrast, model.norm
         threshold = model.threshold(config.ranking.fit_recall)
         fit.profile_size, fit.typical = model.size, round(model.typical, 6)
         if threshold is not None and threshold > model.typical:
@@ -107,13 +122,14 @@ def build_context(
     return DayContext(
         day=day,
         paper_ids=sorted(p.arxiv_id for p in papers),
-        idf={t: round(background.idf(t), 4) for t in day_terms if t in background.df},
-        default_idf=0.0,  # terms the background lacks do not count
+        background_docs=background.n_docs,
         max_upvotes=_signal_max(papers, "upvotes"),
         max_comments=_signal_max(papers, "comments"),
         max_stars=_signal_max(papers, "github_stars"),
         profile=profile,
-        liked=[_restrict(vectorize_with(t, background), day_terms) for t in liked_texts],
+        contrast=contrast,
+        profile_norm=norm,
+        liked=[_rounded(vectorize_with(t, background)) for t in liked_texts],
         weights=config.ranking.weights.model_dump(),
         relevance_saturation=config.ranking.relevance_saturation,
         exclude_categories=config.interests.exclude_categories,
@@ -186,9 +202,29 @@ def _observed(paper: Paper) -> str:
     return f" (as of {max(seen):%Y-%m-%d %H:%M} UTC)" if seen else ""
 
 
-def score_paper(paper: Paper, ctx: DayContext, embedding: list[float] | None = None) -> Score:
-    vec = vectorize(paper_text(paper), ctx.idf, ctx.default_idf)
-    sim = cosine(vec, ctx.profile) if ctx.profile else 0.0
+def profile_fit(vec: SparseVector, ctx: DayContext, background: Background) -> float:
+    """Cosine of a unit paper vector to the profile direction."""
+    if not ctx.profile:
+        return 0.0
+    return cosine(vec, ctx.direction(background))
+
+
+def score_paper(
+    paper: Paper,
+    ctx: DayContext,
+    embedding: list[float] | None = None,
+    *,
+    background: Background | None = None,
+) -> Score:
+    """`background`: the table the context was built with (default: the bundled one)."""
+    background = background or load_background()
+    if background.n_docs != ctx.background_docs:
+        raise ValueError(
+            f"the context of {ctx.day} was built with another background table "
+            f"({ctx.background_docs} documents, this one has {background.n_docs})"
+        )
+    vec = vectorize_with(paper_text(paper), background)
+    sim = profile_fit(vec, ctx, background)
     liked_sim = max((cosine(vec, v) for v in ctx.liked), default=0.0)
     upvotes, comments, stars = (_best(paper, f) for f in ("upvotes", "comments", "github_stars"))
     synthetic = any(s.synthetic for s in paper.signals.values())
@@ -214,8 +250,10 @@ def score_paper(paper: Paper, ctx: DayContext, embedding: list[float] | None = N
         "stars": (_log_share(stars, ctx.max_stars), f"{stars or 0} GitHub stars{tag}"),
         "code": (1.0 if paper.github_repo else 0.0, paper.github_repo or "no code linked"),
     }
+    # model_construct: every value is computed here (validation would be a third of the
+    # time of scoring a paper)
     components = [
-        ScoreComponent(
+        ScoreComponent.model_construct(
             name=name,
             value=round(value, 4),
             weight=ctx.weights.get(name, 0.0),
@@ -228,7 +266,7 @@ def score_paper(paper: Paper, ctx: DayContext, embedding: list[float] | None = N
     excluded = None
     if cats and cats <= set(ctx.exclude_categories):
         excluded = f"only in excluded categories: {', '.join(sorted(cats))}"
-    return Score(
+    return Score.model_construct(
         arxiv_id=paper.arxiv_id,
         day=ctx.day,
         total=round(sum(c.contribution for c in components), 4),

@@ -231,7 +231,7 @@ def digest_subject(report: DayReport) -> str:
         if keep < len(counts):
             rest = sum(list(counts.values())[keep:])
             verdicts += (", " if verdicts else "") + f"{rest} other"
-        parts = [f"{len(report.ranking)} papers", picks + (f" ({verdicts})" if counts else "")]
+        parts = [f"{report.ranked_count} papers", picks + (f" ({verdicts})" if counts else "")]
         if failed:
             parts.append(f"{failed} source{'s' if failed != 1 else ''} failed")
         subject = f"{prefix}paperfoundry {report.day.isoformat()}: " + ", ".join(parts)
@@ -250,7 +250,7 @@ def digest_text(report: DayReport, report_url: str | None = None) -> tuple[str, 
         lines.append("SAMPLE DAY: bundled sample papers with synthetic signals, not live data.")
     ok = sum(1 for s in report.sources if s.ok)
     lines.append(
-        f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources; "
+        f"{report.ranked_count} papers ranked from {ok}/{len(report.sources)} sources; "
         f"{len(report.picks)} picked for implementation."
     )
     lines.append(mode_line(report))
@@ -335,7 +335,7 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
     subject, _ = digest_text(report, report_url)
     ok = sum(1 for s in report.sources if s.ok)
     context = (
-        f"{len(report.ranking)} papers ranked · {ok}/{len(report.sources)} sources ok · "
+        f"{report.ranked_count} papers ranked · {ok}/{len(report.sources)} sources ok · "
         f"{len(report.picks)} picks"
     )
     context += f" · {MODE_WORDS.get(report.mode, report.mode)} mode"
@@ -422,7 +422,7 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
         desc.append(":warning: *Sample day*: synthetic signals, not live data.")
     ok = sum(1 for s in report.sources if s.ok)
     desc.append(
-        f"{len(report.ranking)} papers ranked from {ok}/{len(report.sources)} sources, "
+        f"{report.ranked_count} papers ranked from {ok}/{len(report.sources)} sources, "
         f"{len(report.picks)} picked."
     )
     desc.append(slack_escape(mode_line(report)))
@@ -480,7 +480,7 @@ def chatbot_notification(report: DayReport, report_url: str | None = None) -> di
     additional = {
         "day": report.day.isoformat(),
         "mode": report.mode,
-        "papers": str(len(report.ranking)),
+        "papers": str(report.ranked_count),
         "picks": str(len(report.picks)),
         "failedSources": ",".join(s.name for s in report.failed_sources) or "none",
     }

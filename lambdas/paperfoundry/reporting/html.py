@@ -540,7 +540,7 @@ footer{color:var(--faint);font-size:12.5px;padding:0 0 30px}
 def _header(report: DayReport) -> str:
     n_picks = len(report.picks)
     meta = (
-        f"Generated {e(fmt_time(report.generated_at))} · {len(report.ranking)} papers ranked · "
+        f"Generated {e(fmt_time(report.generated_at))} · {report.ranked_count} papers ranked · "
         f"{n_picks} pick{'s' if n_picks != 1 else ''} · "
         f"{e(MODE_LABELS.get(report.mode, report.mode))} mode"
     )
@@ -603,7 +603,7 @@ def _stats(report: DayReport) -> str:
     failed = len(report.sources) - ok
     src_detail = f"<small>{failed} failed</small>" if failed else "<small>all ok</small>"
     cards = [
-        ("Papers ranked", f"{len(report.ranking)}"),
+        ("Papers ranked", f"{report.ranked_count}"),
         ("Picks", f"{len(report.picks)} <small>{trained} trained</small>"),
         ("Verdicts (claims)", _verdict_counts(report)),
         ("Sources", f"{ok}/{len(report.sources)} {src_detail}"),
@@ -859,7 +859,7 @@ def _paper_links(rp: RankedPaper) -> str:
 
 
 def _ranking(report: DayReport, top_n: int) -> str:
-    total = len(report.ranking)
+    total = report.ranked_count
     if not total:
         return (
             '<section class="block" id="ranking"><h2>Ranking</h2>'

@@ -123,6 +123,23 @@ class S3BlobStore:
             raise BlobTooLarge(f"{self.uri(key)} is over {max_bytes} bytes")
         return data
 
+    def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str]:
+        """A conditional GetObject (If-None-Match): S3 answers 304 without the body when
+        the object is unchanged."""
+        from botocore.exceptions import ClientError
+
+        try:
+            extra = {"IfNoneMatch": etag} if etag else {}
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise KeyError(key) from exc
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if etag and (status == 304 or exc.response.get("Error", {}).get("Code") == "304"):
+                return None, etag
+            raise
+        return response["Body"].read(), response["ETag"]
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 

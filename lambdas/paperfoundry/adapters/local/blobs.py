@@ -36,5 +36,13 @@ class FileBlobStore:
         except FileNotFoundError:
             raise KeyError(key) from None
 
+    def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes | None, str]:
+        try:
+            stat = self.path(key).stat()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        current = f"{stat.st_mtime_ns:x}-{stat.st_size:x}-{stat.st_ino:x}"  # put renames
+        return (None, current) if current == etag else (self.get(key), current)
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
