@@ -181,6 +181,65 @@ def rank(
     return score, store.save_score(score)
 
 
+PARALLEL_MIN_PAPERS = 2_000  # below this, starting worker processes costs more than it saves
+_CHUNK = 500
+_work: tuple[list[Paper], DayContext] | None = None  # what forked scoring workers inherit
+
+
+def rank_many(
+    day: date,
+    arxiv_ids: list[str],
+    *,
+    store: PaperStore,
+    context: DayContext,
+    blobs: BlobStore | None = None,
+    workers: int | None = None,
+    on_ranked: Callable[[], None] | None = None,
+) -> int:
+    """`rank` for many papers of one process's queue (the local runner): a big day is
+    scored on every core (forked workers inherit the papers and the context; this
+    process writes the scores). Returns how many scores were new."""
+    global _work
+    import multiprocessing
+    import os
+
+    workers = workers or os.cpu_count() or 1
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if workers < 2 or len(arxiv_ids) < PARALLEL_MIN_PAPERS or context.embedding or not forkable:
+        new = 0
+        for arxiv_id in arxiv_ids:
+            new += rank(day, arxiv_id, store=store, context=context, blobs=blobs)[1]
+            if on_ranked is not None:
+                on_ranked()
+        return new
+    from concurrent.futures import ProcessPoolExecutor
+
+    papers = []
+    for arxiv_id in arxiv_ids:
+        if (paper := store.get_paper(arxiv_id)) is None:
+            raise LookupError(f"paper {arxiv_id} of {day} is not in the store")
+        papers.append(paper)
+    _work, new = (papers, context), 0
+    try:
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+            chunks = [range(i, min(i + _CHUNK, len(papers))) for i in range(0, len(papers), _CHUNK)]
+            for scores in pool.map(_score_chunk, chunks):
+                for score in scores:
+                    new += store.save_score(score)
+                    if on_ranked is not None:
+                        on_ranked()
+    finally:
+        _work = None
+    return new
+
+
+def _score_chunk(indices: range) -> list[Score]:
+    assert _work is not None, "scoring workers are forked from rank_many"
+    papers, context = _work
+    return [score_paper(papers[i], context) for i in indices]
+
+
 # -- select + implement -----------------------------------------------------------------
 
 

@@ -59,3 +59,34 @@ def test_clear_scores_empties_only_that_day(store):
     assert [s.arxiv_id for s in store.scores_for_day(other)] == [BASED.arxiv_id]
     # the day can be scored afresh
     assert store.save_score(Score(arxiv_id=GNN.arxiv_id, day=DAY, total=0.4, components=[]))
+
+
+def test_day_reads_are_reused_until_a_write_here_or_elsewhere(store, tmp_path):
+    store.upsert_papers([BASED, GNN])
+    first = store.papers_for_day(DAY)
+    assert store.papers_for_day(DAY)[0] is first[0]  # parsed once
+    assert store.get_paper(GNN.arxiv_id) is next(p for p in first if p.arxiv_id == GNN.arxiv_id)
+    assert store.scores_for_day(DAY) == []
+    low = Score(arxiv_id=GNN.arxiv_id, day=DAY, total=0.2, components=[])
+    store.save_score(low)
+    assert store.scores_for_day(DAY)[0] is low  # kept current by the write, not re-read
+    high = Score(arxiv_id=BASED.arxiv_id, day=DAY, total=0.8, components=[])
+    assert store.save_score(high) and not store.save_score(high.model_copy())
+    assert store.scores_for_day(DAY) == [high, low]  # in the query's order
+    store.save_score(high.model_copy(update={"total": 0.1}), replace=True)
+    assert [s.total for s in store.scores_for_day(DAY)] == [0.2, 0.1]
+    assert [s.total for s in SqliteStore(tmp_path / "pf.sqlite").scores_for_day(DAY)] == [0.2, 0.1]
+    # another connection (a second `paperfoundry` process) commits: both reads are stale
+    other = SqliteStore(tmp_path / "pf.sqlite")
+    renamed = BASED.model_copy(update={"title": "Renamed"})
+    other.db.execute(
+        "UPDATE papers SET doc = ? WHERE arxiv_id = ?", (renamed.model_dump_json(), BASED.arxiv_id)
+    )
+    other.clear_scores(DAY)
+    other.close()
+    assert store.scores_for_day(DAY) == []
+    assert store.get_paper(BASED.arxiv_id).title == "Renamed"
+    assert "Renamed" in {p.title for p in store.papers_for_day(DAY)}
+    # callers get their own list: changing it changes nothing stored
+    store.papers_for_day(DAY).clear()
+    assert len(store.papers_for_day(DAY)) == 2

@@ -65,7 +65,7 @@ def vectorize(text: str, idf: dict[str, float], default_idf: float) -> SparseVec
 def cosine(a: SparseVector, b: SparseVector) -> float:
     if len(a) > len(b):
         a, b = b, a
-    return math.fsum(map(mul, a.values(), map(b.get, a.keys(), repeat(0.0))))
+    return sum(map(mul, a.values(), map(b.get, a.keys(), repeat(0.0))))
 
 
 def matched_terms(a: SparseVector, b: SparseVector, limit: int = 5) -> list[str]:

@@ -76,6 +76,7 @@ class SqliteStore:
         # this connection wrote neither and no other connection committed (data_version).
         self._reads: dict[tuple[str, date], tuple[int, list[Any]]] = {}
         self._papers_by_id: dict[str, Paper] = {}
+        self._unsorted: set[date] = set()
 
     def migrate(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -157,11 +158,27 @@ class SqliteStore:
             (score.day.isoformat(), score.arxiv_id, score.total, score.model_dump_json()),
         )
         if cur.rowcount == 1:
-            self._forget("scores")
+            self._remember_score(score, replace)
         return cur.rowcount == 1
+
+    def _remember_score(self, score: Score, replaced: bool) -> None:
+        """Keep a cached read of the day current (the ranking writes 10,000 scores that
+        the next step reads back: no need to parse them again); re-sorted when read."""
+        hit = self._reads.get(("scores", score.day))
+        if hit is None or hit[0] != self._data_version():
+            self._forget("scores")
+            return
+        if replaced:
+            hit[1][:] = [s for s in hit[1] if s.arxiv_id != score.arxiv_id]
+        hit[1].append(score)
+        self._unsorted.add(score.day)
 
     def scores_for_day(self, day: date) -> list[Score]:
         if (cached := self._cached("scores", day)) is not None:
+            if day in self._unsorted:  # as the query orders them
+                cached.sort(key=lambda s: s.arxiv_id)
+                cached.sort(key=lambda s: s.total, reverse=True)
+                self._unsorted.discard(day)
             return list(cached)
         version = self._data_version()
         rows = self.db.execute(
