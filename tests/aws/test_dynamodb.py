@@ -16,7 +16,6 @@ from paperfoundry.adapters.aws.dynamodb import (
     DynamoStore,
     day_of_run_id,
     from_dynamo,
-    score_sort_key,
     to_dynamo,
 )
 from paperfoundry.models import (
@@ -89,28 +88,14 @@ def test_decimal_round_trip_keeps_values():
         to_dynamo({"s": {1, 2}})
 
 
-def test_score_is_one_conditional_put_with_its_sort_key_on_the_index(store, aws):
+def test_score_is_one_conditional_put(store, aws):
     assert store.save_score(score("2402.18668", 0.61)) is True
     assert store.save_score(score("2402.18668", 0.99)) is False
     assert keys(aws) == [("DAY#2024-02-29", "SCORE#2402.18668")]  # no day item, no counter
     item = raw(aws, "DAY#2024-02-29", "SCORE#2402.18668")
-    assert item["gsi1sk"]["S"] == score_sort_key(0.61, "2402.18668")
-    store.save_score(score("2402.18668", 0.05), replace=True)  # the index key moves too
-    item = raw(aws, "DAY#2024-02-29", "SCORE#2402.18668")
-    assert item["gsi1sk"]["S"] == score_sort_key(0.05, "2402.18668")
-
-
-def test_top_scores_from_the_index(store):
-    totals = {"2402.00001": 0.05, "2402.00002": 0.72, "2402.00003": 0.3, "2402.00004": 1.25}
-    for pid, total in totals.items():
-        store.save_score(score(pid, total))
-    store.save_score(score("2402.00003", 2.0), replace=True)
-    expected = ["2402.00003", "2402.00004", "2402.00002"]
-    assert [s.arxiv_id for s in store.top_scores(DAY, limit=3)] == expected
-    assert store.top_scores(DAY + timedelta(days=1)) == []
-    assert score_sort_key(0.72, "x") > score_sort_key(0.3, "x") > score_sort_key(0.05, "x")
-    assert score_sort_key(-1, "x") == score_sort_key(0, "x")
-    assert score_sort_key(1e9, "x") == score_sort_key(1e12, "x")  # clamped to the width
+    assert item["total"]["N"] == "0.61" and "gsi1pk" not in item  # nothing reads an index
+    store.save_score(score("2402.18668", 0.05), replace=True)
+    assert [s.total for s in store.scores_for_day(DAY)] == [0.05]
 
 
 def test_each_source_status_is_its_own_item(store, aws):
@@ -228,7 +213,7 @@ def test_reads_follow_pages_and_unprocessed_keys(aws):
     assert len(store.day_states_since(DAY - timedelta(days=10))) == 5
     for n in range(5):
         store.save_score(score(ids[n], n / 10))
-    assert [s.arxiv_id for s in store.top_scores(DAY, limit=3)] == [ids[4], ids[3], ids[2]]
+    assert [s.arxiv_id for s in store.scores_for_day(DAY)][:3] == [ids[4], ids[3], ids[2]]
 
 
 def test_a_run_lives_in_its_day_and_on_the_paper_index(store, aws):

@@ -9,7 +9,7 @@ Key design (docs/DATA_MODEL.md has the full table and the access patterns):
     day state       DAY#<date>          DAY                DAYS             <date>
     source status   DAY#<date>          SOURCE#<name>      -                -
     picks           DAY#<date>          PICKS              -                -
-    score           DAY#<date>          SCORE#<id>         SCORES#<date>    <score 0-padded>#<id>
+    score           DAY#<date>          SCORE#<id>         -                -
     run             DAY#<date>          RUN#<run_id>       PAPER#<id>       RUN#<run_id>
     LLM review      DAY#<date>          REVIEW#<id>        -                -
     tournament      DAY#<date>          TOURNAMENT         -                -
@@ -17,9 +17,8 @@ Key design (docs/DATA_MODEL.md has the full table and the access patterns):
 
 Everything a step reads right after another step wrote it lives in the base table (reads
 are strongly consistent); the GSI serves the read paths that tolerate its eventual
-consistency: a day's best-first score listing (`top_scores`), a paper's runs on other
-days (`runs_for_paper`, used to skip papers already trained) and the recent days
-(`day_states_since`).
+consistency: a paper's runs on other days (`runs_for_paper`, used to skip papers already
+trained) and the recent days (`day_states_since`).
 
 Idempotency: `save_score` is a Put guarded by `attribute_not_exists`, so a redelivered
 message does not overwrite the score (`replace=True` drops the guard). Papers are merged
@@ -51,10 +50,6 @@ from ...models import (
 )
 from ...sources.merge import merge_papers
 
-SCORE_SCALE = 10**9  # 9 decimal places in the sort key
-SCORE_WIDTH = 13  # scores up to 9999.999999999 sort correctly
-
-
 # -- keys --------------------------------------------------------------------------------
 
 
@@ -64,12 +59,6 @@ def paper_pk(arxiv_id: str) -> str:
 
 def day_pk(day: date) -> str:
     return f"DAY#{day.isoformat()}"
-
-
-def score_sort_key(total: float, arxiv_id: str) -> str:
-    """Zero-padded, so lexicographic order is numeric order (negative scores clamp to 0)."""
-    scaled = max(0, min(int(round(total * SCORE_SCALE)), 10**SCORE_WIDTH - 1))
-    return f"{scaled:0{SCORE_WIDTH}d}#{arxiv_id}"
 
 
 def day_of_run_id(run_id: str) -> date:
@@ -282,8 +271,6 @@ class DynamoStore:
                 {
                     "pk": day_pk(score.day),
                     "sk": f"SCORE#{score.arxiv_id}",
-                    "gsi1pk": f"SCORES#{score.day.isoformat()}",
-                    "gsi1sk": score_sort_key(score.total, score.arxiv_id),
                     "type": "score",
                     "arxiv_id": score.arxiv_id,
                     "total": score.total,
@@ -304,13 +291,6 @@ class DynamoStore:
         the selection runs right after the last score is written) and sorted here."""
         scores = [Score.model_validate(i["data"]) for i in self._query(day_pk(day), "SCORE#")]
         return sorted(scores, key=lambda s: (-s.total, s.arxiv_id))
-
-    def top_scores(self, day: date, limit: int = 10) -> list[Score]:
-        """The day's best scores via gsi1 (ScanIndexForward=False): one page, no sorting."""
-        items = self._query(
-            f"SCORES#{day.isoformat()}", "", index="gsi1", forward=False, limit=limit
-        )
-        return [Score.model_validate(i["data"]) for i in items]
 
     # -- the day's record --------------------------------------------------------------------
 
