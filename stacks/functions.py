@@ -68,6 +68,9 @@ SPECS: dict[str, FunctionSpec] = {
         STEP_HANDLER,
         "Day step: fetch one scrape unit (HF Daily Papers, one arXiv category, a refresh)",
         Duration.minutes(10),  # arXiv API paging at one request per 3 s, Retry-After waits
+        # Measured (benchmarks/aws_day.py --papers 10000 --scrape-only): the biggest unit,
+        # 9,000 arXiv papers, peaks at 208 MiB of Python heap over a ~100 MB runtime:
+        # ~310 MB of 512 (a unit is one category's day, so a day's size splits across units)
         512,
         ("plan_scrape", "scrape", "scrape_failed"),
         async_invoked=False,
