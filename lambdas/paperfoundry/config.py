@@ -2,19 +2,66 @@
 
 Loaded from a TOML file (`paperfoundry.toml`) laid over the bundled defaults
 (`data/default_config.toml`): every key is optional, and a key left out keeps its default.
-On AWS the same file lives in S3 under `config/paperfoundry.toml`.
+Locally the file is `--config FILE`, else `$PAPERFOUNDRY_CONFIG`, else `./paperfoundry.toml`
+(`find_config`); on AWS the same file lives in S3 under `config/paperfoundry.toml`.
+
+Everything is checked when the file is read, before any network call: choices (budget,
+device, sources, LLM provider), ranges, arXiv ids and categories; an unknown key is an error
+with the closest known key as a suggestion. `ConfigError`'s message has one line per problem.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import re
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .models import split_arxiv_id
 
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI"]
+CONFIG_ENV = "PAPERFOUNDRY_CONFIG"
+CONFIG_FILE = "paperfoundry.toml"
+BUDGETS = ("tiny", "small", "medium", "large")  # the harness's (paperfoundry_trainer.spec)
+Budget = Literal["tiny", "small", "medium", "large"]
+Device = Literal["auto", "cpu", "cuda"]
+SourceName = Literal["huggingface", "arxiv"]
+# arXiv subject classes as the sources accept them (sources/arxiv.py CATEGORY_RE): cs.LG
+_CATEGORY_RE = re.compile(r"^[a-z\-]+(?:\.[A-Za-z\-]+)?$")
+# "arXiv:2402.18668v2", "https://arxiv.org/abs/2402.18668", "2402.18668" -> 2402.18668
+_ARXIV_PREFIX_RE = re.compile(r"^(?:arxiv:\s*|https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
+
+
+def normalize_arxiv_id(raw: str) -> str:
+    """A liked paper's id as the store keys it (no version); ValueError if it is none."""
+    text = _ARXIV_PREFIX_RE.sub("", str(raw).strip()).removesuffix(".pdf")
+    try:
+        return split_arxiv_id(text)[0]
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not an arXiv id (expected e.g. 2402.18668 or cs/0112017)"
+        ) from None
+
+
+def _categories(values: list[str]) -> list[str]:
+    bad = [v for v in values if not _CATEGORY_RE.match(v)]
+    if bad:
+        raise ValueError(f"not an arXiv category: {', '.join(map(repr, bad))} (e.g. cs.LG)")
+    return values
 
 
 class _Section(BaseModel):
@@ -38,21 +85,52 @@ class Interests(_Section):
     profile: str = ""
     papers: list[ProfilePaper] = Field(default_factory=list)
 
+    @field_validator("liked", mode="after")
+    @classmethod
+    def _arxiv_ids(cls, values: list[str]) -> list[str]:
+        """Bare ids, as the store keys papers ("arXiv:2402.18668v2" -> "2402.18668")."""
+        ids, bad = [], []
+        for value in values:
+            try:
+                ids.append(normalize_arxiv_id(value))
+            except ValueError:
+                bad.append(value)
+        if bad:
+            raise ValueError(
+                f"not an arXiv id: {', '.join(map(repr, bad))} (expected e.g. 2402.18668)"
+            )
+        return list(dict.fromkeys(ids))
+
+    @field_validator("exclude_categories", mode="after")
+    @classmethod
+    def _exclude_categories(cls, values: list[str]) -> list[str]:
+        return _categories(values)
+
 
 class Weights(_Section):
-    relevance: float = 0.60
-    upvotes: float = 0.15
-    comments: float = 0.05
-    stars: float = 0.05
-    code: float = 0.05
-    liked: float = 0.10
+    relevance: float = Field(0.60, ge=0)
+    upvotes: float = Field(0.15, ge=0)
+    comments: float = Field(0.05, ge=0)
+    stars: float = Field(0.05, ge=0)
+    code: float = Field(0.05, ge=0)
+    liked: float = Field(0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if self.total <= 0:
+            raise ValueError("at least one weight must be above 0 (every score would be 0)")
+        return self
+
+    @property
+    def total(self) -> float:
+        return sum(self.model_dump().values())
 
 
 class Ranking(_Section):
     weights: Weights = Field(default_factory=Weights)
     # Cosine similarity at which `liked` counts as a full match (and relevance, when the
     # profile has too few papers to calibrate a threshold).
-    relevance_saturation: float = 0.3
+    relevance_saturation: float = Field(0.3, gt=0, le=1)
     # Share of the profile's own papers (each scored against the others) that count as
     # fitting: sets the fit threshold, which scores exactly `selection.min_score` when a
     # paper has no other signal (ranking/score.py).
@@ -63,30 +141,39 @@ class Ranking(_Section):
 
 
 class Selection(_Section):
-    max_picks: int = 3
-    gpu_minutes_budget: float = 60.0
-    minutes_per_pick: float = 20.0
-    min_score: float = 0.2
+    max_picks: int = Field(3, ge=0, le=100)
+    gpu_minutes_budget: float = Field(60.0, ge=0)
+    minutes_per_pick: float = Field(20.0, gt=0)
+    # A score is a weighted sum of parts in [0, 1]: at most the sum of the weights (1 with
+    # the defaults); `Config` checks that this can be reached.
+    min_score: float = Field(0.2, ge=0)
 
 
 class Training(_Section):
-    budget: str = "small"
-    device: str = "auto"
-    timeout_minutes: float = 30.0
+    budget: Budget = "small"
+    device: Device = "auto"
+    timeout_minutes: float = Field(30.0, gt=0)
 
 
 class Sources(_Section):
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
-    enabled: list[str] = Field(default_factory=lambda: ["huggingface", "arxiv"])
-    timeout_seconds: float = 20.0
+    enabled: list[SourceName] = Field(
+        default_factory=lambda: ["huggingface", "arxiv"], min_length=1
+    )
+    timeout_seconds: float = Field(20.0, gt=0)
+
+    @field_validator("categories", mode="after")
+    @classmethod
+    def _arxiv_categories(cls, values: list[str]) -> list[str]:
+        return _categories(values)
 
 
 class Price(_Section):
     """USD per million tokens."""
 
-    input: float
-    output: float
-    cached_input: float | None = None  # defaults to the input price
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)  # defaults to the input price
 
 
 # List prices (USD per 1M tokens) of the default models; verify against your provider's
@@ -118,11 +205,11 @@ class LLM(_Section):
     # Sent only to OpenAI/Azure (reasoning models); "" sends nothing.
     review_reasoning_effort: str = "low"
     implement_reasoning_effort: str = "medium"
-    timeout_seconds: float = 300.0
+    timeout_seconds: float = Field(300.0, gt=0)
     max_retries: int = Field(3, ge=0)  # on 429, 5xx, timeouts; Retry-After is honoured
     invalid_output_retries: int = Field(2, ge=0)  # re-asks after output that fails the schema
     json_mode: bool = True  # response_format json_object; turn off for servers without it
-    max_output_tokens: int = 16000  # includes reasoning tokens
+    max_output_tokens: int = Field(16000, gt=0)  # includes reasoning tokens
     daily_spend_cap_usd: float = Field(5.0, ge=0)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
@@ -133,9 +220,9 @@ class LLM(_Section):
 
 
 class ReviewWeights(_Section):
-    signals: float = 0.4
-    review: float = 0.4
-    tournament: float = 0.2
+    signals: float = Field(0.4, ge=0)
+    review: float = Field(0.4, ge=0)
+    tournament: float = Field(0.2, ge=0)
 
 
 class Review(_Section):
@@ -151,9 +238,16 @@ class Review(_Section):
 
 class Implement(_Section):
     max_attempts: int = Field(3, ge=1)  # first try + repair rounds
-    max_paper_chars: int = 60000  # of the paper's markdown sent to the model
+    max_paper_chars: int = Field(60000, gt=0)  # of the paper's markdown sent to the model
     paper_text_url: str = "https://huggingface.co/papers/{arxiv_id}.md"
-    validation_timeout_seconds: float = 600.0
+    validation_timeout_seconds: float = Field(600.0, gt=0)
+
+    @field_validator("paper_text_url", mode="after")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if value and "{arxiv_id}" not in value:
+            raise ValueError("must contain {arxiv_id} (or be empty: abstracts only)")
+        return value
 
 
 class Day(_Section):
@@ -181,9 +275,21 @@ class Config(_Section):
     implement: Implement = Field(default_factory=Implement)
     day: Day = Field(default_factory=Day)
 
+    @model_validator(mode="after")
+    def _min_score_reachable(self) -> Config:
+        signals = self.ranking.weights.total
+        w = self.review.weights
+        best = max(signals, w.signals * signals + w.review + w.tournament)
+        if self.selection.min_score > best + 1e-9:
+            raise ValueError(
+                f"selection.min_score = {self.selection.min_score:g} can never be reached: "
+                f"a score is at most {best:g} with these weights (nothing would be picked)"
+            )
+        return self
+
 
 class ConfigError(ValueError):
-    pass
+    """The config cannot be used; one line per problem, each naming its key."""
 
 
 def _overlay(base: dict, over: dict) -> dict:
@@ -207,7 +313,7 @@ def parse_config(text: str, origin: str = "<config>") -> Config:
     try:
         return Config.model_validate(_overlay(tomllib.loads(default_config_text()), data))
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: {exc}") from exc
+        raise ConfigError("\n".join(f"{origin}: {p}" for p in describe_errors(exc))) from None
 
 
 def default_config_text() -> str:
@@ -221,5 +327,172 @@ def load_config(path: Path | None = None) -> Config:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from None
     return parse_config(text, str(path))
+
+
+def find_config(
+    explicit: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[Path | None, str]:
+    """Which config file a local command uses, and why: `--config FILE`, else
+    `$PAPERFOUNDRY_CONFIG`, else `./paperfoundry.toml`, else none (the bundled defaults).
+    A file named explicitly (option or variable) must exist."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        where = (explicit, "--config")
+    elif env.get(CONFIG_ENV, "").strip():
+        where = (Path(env[CONFIG_ENV].strip()).expanduser(), f"${CONFIG_ENV}")
+    else:
+        local = Path(CONFIG_FILE) if cwd is None else cwd / CONFIG_FILE
+        return (local, f"./{CONFIG_FILE}") if local.is_file() else (None, "defaults")
+    path, why = where
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config {path} (from {why}) {what}")
+    return path, why
+
+
+# -- the effective config as TOML ---------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()
+                          if v is not None)  # fmt: skip
+        return "{ " + items + " }" if items else "{}"
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def config_toml(config: Config) -> str:
+    """Every key of `config` as TOML (`paperfoundry config --effective`); reading it back
+    gives the same config."""
+    lines: list[str] = []
+
+    def table(name: str, model: BaseModel) -> None:
+        lines.append(f"[{name}]")
+        subtables = []
+        for key in type(model).model_fields:
+            value = getattr(model, key)
+            if isinstance(value, BaseModel):
+                subtables.append((f"{name}.{key}", value))
+            elif isinstance(value, dict) and all(isinstance(v, BaseModel) for v in value.values()):
+                data = {k: v.model_dump(mode="json") for k, v in value.items()}
+                subtables.append((f"{name}.{key}", data))
+            else:
+                if isinstance(value, list):  # [[interests.papers]] as inline tables
+                    value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v
+                             for v in value]  # fmt: skip
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+        for sub_name, sub in subtables:
+            if isinstance(sub, BaseModel):
+                table(sub_name, sub)
+            else:
+                lines.append(f"[{sub_name}]")
+                lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sub.items())
+                lines.append("")
+
+    for section in type(config).model_fields:
+        table(section, getattr(config, section))
+    return "\n".join(lines)
+
+
+# -- error messages -----------------------------------------------------------------------
+
+
+def _section_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, str]:
+    """The model that holds the key at `loc` (loc minus its last part), and its TOML
+    table name ("selection", "llm.prices.gpt-5")."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables: same model
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            # a key of a dict (llm.prices."gpt-5"): the value type holds the next key
+            args = getattr(model, "__args__", ())
+            model = args[-1] if args and _dict_like(model) else None
+            continue
+        field = model.model_fields.get(str(part))
+        model = _unwrap(field.annotation) if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        model = None
+    table = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+    return model, table
+
+
+def _dict_like(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is dict
+
+
+def _unwrap(annotation: Any) -> Any:
+    """list[ProfilePaper] -> ProfilePaper; dict[str, Price] and models stay as they are."""
+    if getattr(annotation, "__origin__", None) is list:
+        return annotation.__args__[0]
+    return annotation
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known keys: {', '.join(known)}" if known else "this table takes no keys"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """pydantic's errors as one line each: the key, the value, what is wrong, and for an
+    unknown key the closest known one."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        key = ".".join(str(p) for p in loc if not isinstance(p, int)) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden" and loc:
+            model, table = _section_at(loc)
+            known = list(model.model_fields) if model is not None else []
+            name = str(loc[-1])
+            where = f"[{table}]" if table else "top level"
+            kind = "table" if isinstance(error.get("input"), dict) else "key"
+            lines.append(f"unknown {kind} {name!r} in {where}: {_did_you_mean(name, known)}")
+            continue
+        message = message.removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+        value = error.get("input")
+        if error["type"] == "missing":
+            lines.append(f"{key}: required")
+        elif loc and isinstance(value, dict):  # a check of a whole table
+            lines.append(f"[{key}]: {message}")
+        elif loc:
+            lines.append(f"{key} = {_shown(value)}: {message}")
+        else:
+            lines.append(message)
+    return lines

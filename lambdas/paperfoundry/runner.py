@@ -23,14 +23,14 @@ from .adapters.local.notifier import ConsoleFileNotifier
 from .adapters.local.queue import InProcessQueue
 from .adapters.local.sqlite_store import SqliteStore
 from .adapters.local.subprocess_trainer import SubprocessTrainer
-from .config import Config, load_config
+from .config import Config, ConfigError, load_config
 from .implement import library_ids
-from .models import DayReport, DayState, Implementation, TrainingRun
+from .models import DayReport, DayState, Implementation, Pick, TrainingRun
 from .sources import all_unreachable
 from .sources.sample import load_sample_day
 
 if TYPE_CHECKING:
-    from .llm.client import LLMClient
+    from .llm.client import Credentials, LLMClient
 
 
 class RunError(RuntimeError):
@@ -49,6 +49,8 @@ class RunOptions:
     budget: str | None = None
     train: bool = True
     llm: bool = True  # False: signals-only ranking and library-only implementation
+    config: Config | None = None  # already loaded (the CLI checks it first); else config_path
+    only: str | None = None  # implement and train only this paper of the day (a pick, or not)
 
 
 @dataclass
@@ -115,25 +117,34 @@ def _rank_all(
     day: date, queue: InProcessQueue, store: SqliteStore, blobs: FileBlobStore, console: Console
 ) -> None:
     context = pipeline.load_context(blobs, day)
+    ids = [message["arxiv_id"] for message in queue.drain()]
     progress = _progress(console)
     with progress:
-        task = progress.add_task("Ranking", total=len(queue))
-        for message in queue.drain():
-            pipeline.rank(day, message["arxiv_id"], store=store, context=context, blobs=blobs)
-            progress.advance(task)
+        task = progress.add_task("Ranking", total=len(ids))
+        pipeline.rank_many(
+            day, ids, store=store, context=context, blobs=blobs,
+            on_ranked=lambda: progress.advance(task),
+        )  # fmt: skip
 
 
-def _build_llm(
-    opts: RunOptions, config: Config, store: SqliteStore, day: date, console: Console
-) -> LLMClient | None:
-    from .llm.client import LLMClient, credentials_from_env
+def llm_credentials(opts: RunOptions, config: Config) -> Credentials | None:
+    """The LLM's credentials from the environment, before any network call: a provider
+    configured without its key is a config error, not a surprise after scraping."""
+    from .llm.client import credentials_from_env
 
     if not opts.llm:
         config.llm.provider = "off"
     try:
-        creds = credentials_from_env(config.llm)
+        return credentials_from_env(config.llm)
     except ValueError as exc:
-        raise RunError(str(exc)) from exc
+        raise ConfigError(str(exc)) from None
+
+
+def _build_llm(
+    creds: Credentials | None, config: Config, store: SqliteStore, day: date, console: Console
+) -> LLMClient | None:
+    from .llm.client import LLMClient
+
     if creds is None:
         console.print(
             "LLM: off: signals-only ranking, library-only implementation "
@@ -222,26 +233,86 @@ def _train_pick(
         console.print(f"{label}: the harness rejected the code; repairing")
 
 
+def fetch_liked(store: SqliteStore, config: Config, console: Console) -> None:
+    """Liked papers the store does not have are fetched by id from the arXiv API (they join
+    the profile); ones arXiv does not know, or that cannot be fetched now, are reported."""
+    from .sources.arxiv import fetch_by_ids
+    from .sources.http import SourceError, make_client
+
+    missing = [i for i in config.interests.liked if store.get_paper(i) is None]
+    if not missing:
+        return
+    try:
+        with make_client(config.sources.timeout_seconds) as client:
+            papers = fetch_by_ids(missing, client, attempts=2, max_wait=10.0)
+    except SourceError as exc:
+        console.print(
+            f"[yellow]liked papers not in the store, and not fetched ({exc}): "
+            f"{', '.join(missing)}; they do not count today[/]"
+        )
+        return
+    store.upsert_papers(papers)
+    found = {p.arxiv_id for p in papers}
+    if found:
+        console.print(f"liked papers fetched from arXiv: {', '.join(sorted(found))}")
+    unknown = [i for i in missing if i not in found]
+    if unknown:
+        console.print(
+            f"[yellow]liked papers arXiv does not know (or withdrawn): {', '.join(unknown)}; "
+            "check interests.liked[/]"
+        )
+
+
+def _only_pick(p: chain.Ports, day: date, arxiv_id: str, picks: list[str]) -> list[str]:
+    """`--only`: the one paper to implement and train today; a paper of the day that was
+    not picked becomes an extra pick (noted in the report)."""
+    if arxiv_id in picks:
+        return [arxiv_id]
+    store = p.store
+    papers = {paper.arxiv_id for paper in store.papers_for_day(day)}
+    if arxiv_id not in papers:
+        raise RunError(
+            f"{arxiv_id} is not among the {len(papers)} papers of {day} "
+            f"(`paperfoundry show {day}` lists the ranking)"
+        )
+    current = store.picks_for_day(day)
+    score = next((s.total for s in store.scores_for_day(day) if s.arxiv_id == arxiv_id), 0.0)
+    extra = Pick(
+        arxiv_id=arxiv_id, day=day, rank=len(current) + 1, score=score,
+        gpu_minutes=p.config.selection.minutes_per_pick,
+    )  # fmt: skip
+    store.save_picks(day, [*current, extra])
+    state = store.get_day_state(day) or DayState(day=day)
+    note = f"{arxiv_id} picked by hand (run --only {arxiv_id})"
+    if note not in state.notes:
+        store.save_day_state(state.model_copy(update={"notes": [*state.notes, note]}))
+    return [arxiv_id]
+
+
 def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
     console = console or Console()
-    config = load_config(opts.config_path)
+    config = opts.config or load_config(opts.config_path)
     if opts.device:
         config.training.device = opts.device
     if opts.budget:
         config.training.budget = opts.budget
+    creds = llm_credentials(opts, config)  # before any network call
+    # --only retrains that one paper (with --force); the day keeps its scores and picks
+    rescore = opts.force and not opts.only
 
     store = SqliteStore(opts.out / "paperfoundry.sqlite")
     blobs = FileBlobStore(opts.out)
     queue = InProcessQueue()
     try:
         p = chain.Ports(store=store, blobs=blobs, config=config, queue=queue, reports_prefix="")
-        if opts.force and opts.day is not None:
+        fetch_liked(store, config, console)
+        if rescore and opts.day is not None:
             store.clear_scores(opts.day)
         day = _scrape(p, opts, console)
-        if opts.force:
+        if rescore:
             store.clear_scores(day)
             store.save_day_state(DayState(day=day))
-        llm = _build_llm(opts, config, store, day, console)
+        llm = _build_llm(creds, config, store, day, console)
         p.llm = lambda _day: llm
         chain.ingest(p, day)  # with an embedding model, the day's papers are embedded here
         papers = len(store.papers_for_day(day))
@@ -250,7 +321,9 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
         chain.ranking_progress(p, day)
         if llm is not None:
             _review(p, day, llm, console)
-        picks = chain.select(p, day, force=opts.force)["picks"]
+        picks = chain.select(p, day, force=rescore)["picks"]
+        if opts.only:
+            picks = _only_pick(p, day, opts.only, picks)
         if opts.train:
             p.backend = SubprocessTrainer(
                 opts.out / day.isoformat() / "training",

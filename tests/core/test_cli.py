@@ -1,42 +1,75 @@
-"""The `paperfoundry` command end to end, with the real harness at the `tiny` budget."""
+"""The `paperfoundry` command end to end, with the real harness at the `tiny` budget.
+(Every bad input and its exit code: tests/cli/.)"""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import respx
-from paperfoundry.cli import EXIT_ERROR, EXIT_OK, main
+from paperfoundry.cli import EXIT_CONFIG, EXIT_ERROR, EXIT_OK, main
 
 DNS_FAILURE = httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
 
 
+@pytest.fixture(autouse=True)
+def _no_local_config(tmp_path, monkeypatch):
+    """No ./paperfoundry.toml or $PAPERFOUNDRY_CONFIG of the developer's."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAPERFOUNDRY_CONFIG", raising=False)
+
+
 @pytest.fixture
-def offline():
+def offline(monkeypatch):
+    from paperfoundry.sources import arxiv
+
+    monkeypatch.setattr(arxiv.RATE_LIMITER, "wait", lambda *a, **k: 0.0)  # no 3 s spacing
     with respx.mock(assert_all_called=False) as mock:
         mock.route().mock(side_effect=DNS_FAILURE)
         yield mock
 
 
 def test_every_source_failing_without_fallback_exits_with_error(offline, tmp_path, capsys):
-    code = main(["run", "--date", "2026-11-20", "--out", str(tmp_path), "--no-train"])
-    out = capsys.readouterr().out
+    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    code = main(["run", "--date", day, "--out", str(tmp_path), "--no-train"])
+    out, err = capsys.readouterr()
     assert code == EXIT_ERROR
-    assert "every source failed" in out and "--offline-fallback" in out
+    assert "huggingface: 0 papers, failed" in out  # each source's status, then one error
+    assert err.startswith("paperfoundry run: error: every source failed")
+    assert "--offline-fallback" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_config_is_a_clear_error(tmp_path, capsys):
     config = tmp_path / "pf.toml"
     config.write_text("[selection]\nmax_pick = 3\n")  # typo: max_pick
     code = main(["run", "--sample", "--config", str(config), "--out", str(tmp_path)])
-    assert code == EXIT_ERROR
-    assert "max_pick" in capsys.readouterr().out
+    assert code == EXIT_CONFIG
+    assert "max_pick' in [selection]: did you mean 'max_picks'?" in capsys.readouterr().err
 
 
-def test_config_command_prints_a_valid_default(capsys):
-    from paperfoundry.config import parse_config
+def test_config_command_prints_every_key_as_a_valid_default(capsys):
+    from paperfoundry.config import Config, parse_config
 
     assert main(["config"]) == EXIT_OK
-    assert parse_config(capsys.readouterr().out).selection.max_picks >= 1
+    text = capsys.readouterr().out
+    assert parse_config(text).selection.max_picks >= 1
+    for section, model in Config.model_fields.items():
+        for key in model.annotation.model_fields:
+            assert f"\n{key} = " in text or f"[{section}.{key}]" in text, f"{section}.{key}"
+
+
+def test_config_effective_reads_back_as_the_same_config(tmp_path, capsys):
+    from paperfoundry.config import load_config, parse_config
+
+    (tmp_path / "paperfoundry.toml").write_text(
+        '[selection]\nmax_picks = 5\n[interests]\nliked = ["arXiv:2402.18668v2"]\n'
+        '[llm.prices]\n"llama3.1:8b" = { input = 0, output = 0 }\n'
+        '[[interests.papers]]\ntitle = "A paper"\nabstract = "About \\"quotes\\"."\n'
+    )
+    assert main(["config", "--effective"]) == EXIT_OK
+    printed = parse_config(capsys.readouterr().out)
+    assert printed == load_config(tmp_path / "paperfoundry.toml")
+    assert printed.selection.max_picks == 5 and printed.interests.liked == ["2402.18668"]
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ from . import claims as claims_mod
 from . import stats
 from .client import Worker, WorkerError, as_failure
 from .data import ensure_builtin
+from .exitcodes import ExitCode
 from .protocol import tensor_bytes
 from .sagemaker import Paths, StopFlag, load_checkpoint, save_checkpoint
 from .spec import Budget
@@ -47,7 +48,8 @@ from .tasks import VAL_SEED, make_task, unigram_entropy
 from .train import Interrupted, TrainConfig, setup_device
 from .validate import failure, validate_in_subprocess
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID_IMPL, EXIT_INTERRUPTED = 0, 1, 2, 143
+EXIT_OK, EXIT_ERROR = ExitCode.OK, ExitCode.FAILED
+EXIT_INVALID_IMPL, EXIT_INTERRUPTED = ExitCode.INVALID_IMPL, ExitCode.STOPPED
 TOY_PARAMS = 10_000_000  # without paper_params, budgets below this are toy scale
 SWEEP_SEED = 0  # final seeds are 1..seeds: never the sweep's
 MQAR_COMPETENCE = 0.9  # the baseline must solve the easy recall setting
@@ -126,7 +128,7 @@ def run_comparison(job: Job, stop: StopFlag | None = None) -> int:
     if metrics["status"] == "failed":
         f = metrics["failure"]
         log(f"pf: FAILED at stage {f['stage']}: {f['type']}: {f['message']}")
-        if f.get("traceback"):
+        if f.get("traceback") and f["stage"] != "setup":  # setup: the message says it
             log(f["traceback"])
     return code
 
