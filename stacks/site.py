@@ -41,7 +41,7 @@ from stacks.storage import PREFIX_REPORTS
 
 ALLOWLIST_JS = Path(__file__).with_name("site_allowlist.js")
 INDEX_OBJECT = "index.html"
-# The same policy as the report's <meta http-equiv> (reporting/html.py), plus what only a
+# The same policy as the report's <meta http-equiv> (reporting/templates/report.html), plus what only a
 # header can say: no framing, no <base>, no form posts.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import pipeline
 from .config import Config
 from .implement import Implementer
-from .models import DayState, Implementation, Pick, SourceStatus, TrainingRun
+from .models import DayReport, DayState, Implementation, Pick, SourceStatus, TrainingRun
 from .ports import BlobStore, PaperStore, Queue, TrainingBackend
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def report(p: Ports, day: date) -> dict[str, Any]:
     if expiry:
         message = f"{message}\n{expiry}"
     _save_state(p, state, report_uri=url)
-    _write_index(p)
+    _write_index(p, day_report)
     return {
         "send": state.digest_sent_at is None,
         # SNS: a subject is ASCII on one line, under 100 characters; a message < 256 KB
@@ -426,23 +426,13 @@ def report(p: Ports, day: date) -> dict[str, Any]:
     }
 
 
-def _write_index(p: Ports) -> None:
-    """The index of all reported days next to the reports (the site's front page)."""
-    from .reporting.index import render_index
+def _write_index(p: Ports, day_report: DayReport) -> None:
+    """The index of all reported days and the Atom feed of their digests, next to the
+    reports (the site's front page); reporting.index keeps one record per day."""
+    from .reporting.index import write_index
 
-    entries = [
-        (s.day, _index_line(s), f"{s.day.isoformat()}/report.html")
-        for s in p.store.day_states_since(date(2000, 1, 1))
-        if s.report_uri
-    ]
-    base = p.reports_prefix
-    p.blobs.put(f"{base}index.html", render_index(entries).encode(), "text/html; charset=utf-8")
-
-
-def _index_line(state: DayState) -> str:
-    if state.failed_sources:
-        return f"{state.status}: {', '.join(state.failed_sources)} failed"
-    return "all sources answered" if state.status == "complete" else state.status
+    days = [s.day for s in p.store.day_states_since(date(2000, 1, 1)) if s.report_uri]
+    write_index(p.blobs, day_report, days, prefix=p.reports_prefix)
 
 
 def published(p: Ports, day: date) -> dict[str, Any]:

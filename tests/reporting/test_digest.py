@@ -1,10 +1,11 @@
-"""digest_text, slack_message, chatbot_notification."""
+"""digest_text, slack_message."""
 
 from __future__ import annotations
 
 import json
 
-from paperfoundry.reporting import chatbot_notification, digest_text, slack_message
+from paperfoundry.models import Implementation
+from paperfoundry.reporting import digest_text, slack_message
 
 from .factories import build_verdicts_report
 
@@ -59,19 +60,23 @@ def test_slack_message(report):
     assert button["url"] == URL
 
 
-def test_chatbot_notification(report):
-    event = chatbot_notification(report, URL)
-    json.dumps(event)
-    assert event["version"] == "1.0" and event["source"] == "custom"
-    content = event["content"]
-    assert content["textType"] == "client-markdown"
-    assert "paperfoundry 2025-03-14" in content["title"]
-    assert "arxiv" in content["description"] and "*Top 5*" in content["description"]
-    assert "&lt;script&gt;" in content["description"]
-    assert content["nextSteps"][0] == f"Open the full report: {URL}"
-    assert all(isinstance(s, str) for s in content["nextSteps"] + content["keywords"])
-    assert event["metadata"]["additionalContext"]["failedSources"] == "arxiv"
-    assert len(content["description"]) <= 3500
+def test_a_pick_the_implement_step_never_reached_says_so(report):
+    # `run --no-train`: build_report records "not resolved yet" for every pick
+    picks = [
+        p.model_copy(
+            update={
+                "implementation": Implementation(
+                    arxiv_id=arxiv_id, status="not_implemented", reason="not resolved yet"
+                ),
+                "run": None,
+            }
+        )
+        for p, arxiv_id in zip(report.picks, ("2402.18668", "2503.99999"), strict=False)
+    ]
+    _, body = digest_text(report.model_copy(update={"picks": picks}), URL)
+    assert "not resolved yet" not in body
+    assert "not attempted: in the reference library; not trained" in body  # BASED
+    assert "not attempted: the implement step did not run today (training off)" in body
 
 
 # --------------------------------------------------------------------------- schema 2 verdicts
@@ -122,11 +127,3 @@ def test_slack_message_with_claims():
     assert "legacy verdict (no controls)" in picks
     # each pick has its own section (claims make them long)
     assert sum(1 for t in sections if t.count(" *#") == 1) == 5
-
-
-def test_chatbot_notification_with_claims():
-    event = chatbot_notification(build_verdicts_report(), URL)
-    desc = event["content"]["description"]
-    assert len(desc) <= 3500 and "SUPPORTED 2/3" in desc and ":white_check_mark:" in desc
-    assert "&lt;script&gt;" in desc and "<script>" not in desc
-    assert "1 supported" in event["content"]["keywords"]

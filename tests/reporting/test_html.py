@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from markupsafe import escape
 from paperfoundry.models import DayReport, Paper, RankedPaper, Score, SourceSignals
 from paperfoundry.reporting import render_html
 from paperfoundry.reporting.html import github_url, safe_url
@@ -71,10 +72,15 @@ def test_header_sample_banner_and_sources(report):
 
 def test_ranking_table_rows_links_and_breakdown(report):
     html = render_html(report)
-    table = html[html.index('<table class="rank">') : html.index("</table>")]
-    rows = re.findall(r"<tr[ >]", table)
-    assert len(rows) == 1 + 50  # header + top 50 (default top_n)
-    assert "Showing the top 50 of 64 ranked papers." in html
+    sec = html[html.index('<section class="block" id="ranking">') : html.index('id="sources"')]
+    tables = re.findall(r'<table class="rank">.*?</table>', sec)
+    # the top 10 in the open, ranks 11-50 (default top_n) behind a <details>
+    assert [len(re.findall(r"<tr[ >]", t)) for t in tables] == [1 + 10, 1 + 40]
+    rest = sec[sec.index('<details class="more rest">') :]
+    assert "<summary>Ranks 11–50 (40 more papers)</summary>" in rest and tables[1] in rest
+    assert "Showing the top 50 of 64 ranked papers." in sec
+    assert sec.index("Showing the top 50") > sec.index("</details>", sec.index(tables[1]))
+    table = tables[0]
 
     top = report.ranking[0]
     assert f'href="https://arxiv.org/abs/{top.paper.arxiv_id}"' in table
@@ -87,16 +93,28 @@ def test_ranking_table_rows_links_and_breakdown(report):
         assert f"{comp.value:.2f} × {comp.weight:.2f}" in table
         assert f"{comp.contribution:.3f}" in table
     # excluded reason visible
-    assert "excluded: only in excluded categories: cs.CR" in table
+    assert "excluded: only in excluded categories: cs.CR" in sec
     # picked rows are flagged and link to their section
-    assert table.count(">picked</a>") == 3
+    assert sec.count(">picked</a>") == 3
+    # each row opens to its authors and abstract
+    assert sec.count('<details class="abs">') == 50
+    row = table[: table.index("</tr>", table.index("<tbody>"))]
+    assert "<summary>Ada Lovelace, Alan Turing, Grace Hopper + 1 more · abstract</summary>" in row
+    assert '<p class="authors">Ada Lovelace, Alan Turing, Grace Hopper, Yann Doe</p>' in row
+    assert f"<p>{escape(top.paper.abstract)}</p>" in row
 
     small = render_html(report, top_n=5)
-    table = small[small.index('<table class="rank">') : small.index("</table>")]
-    assert len(re.findall(r"<tr[ >]", table)) == 6
-    assert "Showing the top 5 of 64 ranked papers." in small
+    sec = small[small.index('<section class="block" id="ranking">') : small.index('id="sources"')]
+    assert [len(re.findall(r"<tr[ >]", t)) for t in re.findall(r"<table.*?</table>", sec)] == [6]
+    assert "Showing the top 5 of 64 ranked papers." in small and '<details class="more' not in sec
     # picks outside the table still get their section
     assert small.count('class="card pick"') == 3
+
+
+def test_picks_come_before_the_ranking(report):
+    html = render_html(report)
+    order = [html.index(f'id="{sid}"') for sid in ("glance", "picks", "ranking", "sources")]
+    assert order == sorted(order)
 
 
 def test_picks_sections(report):
@@ -137,7 +155,7 @@ def test_untrusted_text_is_escaped(report):
     html = render_html(report)
     assert "<script" not in html
     assert (
-        "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; Attention &amp; &quot;Friends&quot;"
+        "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; Attention &amp; &#34;Friends&#34;"
         in html
     )
     assert XSS_TITLE not in html
@@ -188,6 +206,11 @@ def _text(fragment: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))
 
 
+def _charts(sec: str) -> str:
+    start = sec.index('<div class="charts">')
+    return sec[start : sec.index('<div class="lbl">Controls', start)]
+
+
 def _verdicts():
     report = build_verdicts_report()
     return report, render_html(report)
@@ -202,7 +225,7 @@ def test_verdicts_report_is_self_contained_and_balanced():
         assert opened == html.count(f"</{tag}>"), tag
     # untrusted text from the implementation file and the plan is escaped everywhere
     assert XSS_CLAIM not in html and XSS_WHY not in html and "<img" not in html
-    assert "&lt;script&gt;alert(&quot;claim&quot;)&lt;/script&gt; BASED &amp;" in html
+    assert "&lt;script&gt;alert(&#34;claim&#34;)&lt;/script&gt; BASED &amp;" in html
 
 
 def test_the_pick_leads_with_its_claims():
@@ -217,13 +240,14 @@ def test_the_pick_leads_with_its_claims():
     order = [
         sec.index('class="headline"'),
         sec.index('table class="mini claims"'),
-        sec.index('table class="mini gates"'),
         sec.index('class="charts"'),
+        sec.index("What the verdict is on: query accuracy"),  # beside the loss, first
+        sec.index("Training loss ·"),
+        sec.index('table class="mini gates"'),
         sec.index('table class="mini comps"'),
         sec.index('table class="mini models"'),
         sec.index('table class="mini eff"'),
         sec.index('class="setting"'),
-        sec.index("Training loss ·"),
     ]
     assert order == sorted(order)
     headline = _text(sec[sec.index('class="headline"') : sec.index('table class="mini claims"')])
@@ -245,7 +269,7 @@ def test_gates_seeds_lr_ci_and_ablations_are_shown():
     report, html = _verdicts()
     sec = _section(html, report.picks[0].paper.arxiv_id)
     gates = _text(sec[sec.index('table class="mini gates"') :])
-    gates = gates[: gates.index("query accuracy on the test split")]
+    gates = gates[: gates.index("Comparisons against the baseline")]
     assert "baseline competence passed 0.972 vs 0.90 the attention baseline learned the task" in (
         gates
     )
@@ -260,11 +284,14 @@ def test_gates_seeds_lr_ci_and_ablations_are_shown():
     assert "ablation: without short conv −0.2693 [−0.3752, −0.1634]" in comps and "worse" in comps
     assert "ablations remove one component the paper adds" in sec
     # the metric the verdict is on is plotted: seeds per model, effects with the margin band
-    charts = sec[sec.index('class="charts"') : sec.index('table class="mini comps"')]
-    assert charts.count("<svg") == 2
+    charts = _charts(sec)
+    assert charts.count("<svg") == 4
     assert "query accuracy on the test split per model" in charts
     assert "equivalence margin ±0.03" in charts and "no difference" in charts
     assert charts.count("<circle") == 12  # 4 models × 3 seeds
+    # the LR sweep on the same metric: one line per model, learning rates on a log axis
+    sweep = charts[charts.index("query accuracy on the validation split by learning rate") :]
+    assert sweep.count("<polyline") == 4 and "learning rate (log scale)" in sweep
 
 
 def test_efficiency_and_sizes_are_labelled():
@@ -279,14 +306,16 @@ def test_efficiency_and_sizes_are_labelled():
         "(candidate (BASED)); 2 x non-embedding params + attention over the sequence "
         "(baseline (attention))." in sec
     )
+    # the paper's own scale, labelled as the paper's, and the scale tested here
     assert (
-        "paper&#x27;s model: 1.3B parameters (as reported by the paper) · this harness: ~5.02M "
-        "trainable parameters (candidate 5,021,312, baseline 4,987,904, −0.67%)" in sec
+        "paper: 1.3B params (the paper&#39;s own model) · tested at ~5.02M params "
+        "(candidate 5,021,312, baseline 4,987,904, −0.67%)" in sec
     )
+    assert "tested at ~5.02M params" in sec[: sec.index("Selection")]  # the training fact
     assert "1, 2, 3 (fresh; the LR sweep used seed 0)" in sec
     assert "LR sweep: query accuracy on the validation split" in sec
     # the implementation fact names the paper's size as the paper's
-    assert "paper&#x27;s model 1.3B params" in sec
+    assert "paper: 1.3B params" in sec[: sec.index("Training")]
     # CPU runs say why there is no peak memory
     invalid = _text(_section(html, report.picks[1].paper.arxiv_id))
     assert "not measured (CPU)" in invalid
@@ -306,11 +335,11 @@ def test_a_failed_gate_is_explained_and_nothing_is_compared():
     comps = comps[: comps.index("Per model")]
     assert "candidate (Mamba3Mixer) – – – ±0.03 3 vs 3 invalid" in comps
     assert "+0.47" not in comps  # no effect is shown for a comparison that was not made
-    charts = sec[sec.index('class="charts"') : sec.index('table class="mini comps"')]
-    assert charts.count("<svg") == 1 and "baseline competence 0.90" in charts  # no effect plot
+    charts = _charts(sec)
+    assert "baseline competence 0.90" in charts and "Effect vs the baseline" not in charts
     # problems with the file's declarations are shown, not hidden
     assert "had problems; those entries were ignored" in sec
-    assert "ablation &#x27;no gate&#x27; must map a name to keyword arguments" in sec
+    assert "ablation &#39;no gate&#39; must map a name to keyword arguments" in sec
     # the plan's claims, with what the harness cannot test and why
     assert "Claims extracted by the plan" in sec
     assert "not testable here</span> &lt;img src=x" in sec
@@ -321,7 +350,9 @@ def test_a_smoke_run_is_a_wiring_test_with_no_verdict():
     sec = _section(html, report.picks[2].paper.arxiv_id)
     assert ">wiring test</span>" in sec and "toy scale" not in sec
     assert "Wiring test, no verdict: the tiny budget only checks" in sec
-    assert 'class="charts"' not in sec  # no chart that could read as evidence
+    # no chart that could read as evidence: the training loss only
+    assert "What the verdict is on" not in sec and "Effect vs the baseline" not in sec
+    assert _charts(sec).count("<svg") == 1 and "Training loss ·" in _charts(sec)
     assert "gates are not expected to pass" in sec
     comps = _text(sec[sec.index('table class="mini comps"') :])
     assert "– – – ±0.03 2 vs 2 wiring test" in comps
@@ -367,3 +398,29 @@ def test_a_run_without_claims_says_so():
     sec = _section(html, pick.paper.arxiv_id)
     assert ">no claims</span>" in sec and "vs baseline: equivalent" in sec
     assert "No claims were declared for this implementation" in sec
+
+
+def test_picks_the_implement_step_never_reached(report):
+    """`run --no-train`: no implementation was resolved; the card says why, not "not resolved
+    yet", and a library paper says the library has it."""
+    from paperfoundry.models import Implementation
+
+    picks = [
+        p.model_copy(
+            update={
+                "implementation": Implementation(
+                    arxiv_id=arxiv_id, status="not_implemented", reason="not resolved yet"
+                ),
+                "run": None,
+            }
+        )
+        for p, arxiv_id in zip(report.picks[:2], ("2402.18668", "2503.99999"), strict=True)
+    ]
+    html = render_html(report.model_copy(update={"picks": picks}))
+    assert "not resolved yet" not in html
+    library = _text(_section(html, picks[0].paper.arxiv_id))
+    assert "not attempted in the reference library; not trained: the implement step did" in library
+    other = _text(_section(html, picks[1].paper.arxiv_id))
+    assert "not attempted the implement step did not run today (training off)" in other
+    glance = _text(html[html.index('id="glance"') : html.index('id="picks"')])
+    assert glance.count("not attempted") == 2

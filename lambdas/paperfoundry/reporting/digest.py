@@ -1,6 +1,6 @@
-"""Short digests of a DayReport for email, Slack and Amazon Q Developer in chat applications.
+"""Short digests of a DayReport for email, chat (Slack) and the Atom feed of the index.
 
-Three renderings of the same facts (day, paper count, ranking mode and LLM spend, failed
+Two renderings of the same facts (day, paper count, ranking mode and LLM spend, failed
 sources, top 5, one line per pick, link to the full HTML report; papers whose text tries to
 steer the LLM are marked "steering flagged"; LLM picks say how many attempts they took).
 Each pick leads with its badge ("supported 1/2", "invalid", "wiring test", never a bare
@@ -12,17 +12,6 @@ Each pick leads with its badge ("supported 1/2", "invalid", "wiring test", never
   lines whatever the day looks like.
 * `slack_message(report, url) -> dict`: a Slack incoming-webhook / `chat.postMessage` payload
   using Block Kit (`text` fallback + `blocks` with mrkdwn). POST it as JSON to the webhook.
-* `chatbot_notification(report, url) -> dict`: an Amazon Q Developer in chat applications
-  (formerly AWS Chatbot) *custom notification* event::
-
-      {"version": "1.0", "source": "custom", "id": ...,
-       "content": {"textType": "client-markdown", "title": ..., "description": ...,
-                   "nextSteps": [...], "keywords": [...]},
-       "metadata": {"summary": ..., "eventType": ..., "threadId": ...,
-                    "additionalContext": {...}}}
-
-  Publish `json.dumps(...)` to the SNS topic that the chat channel subscribes to; the service
-  renders `client-markdown` in the target client's markdown (Slack mrkdwn / Teams markdown).
 
 Paper titles and error messages are untrusted: Slack control characters (`& < >`) are
 escaped so a title cannot inject links or mentions, and everything is length-capped.
@@ -34,7 +23,7 @@ import math
 
 from ..models import DayReport, PickReport, TrainingRun
 from . import verdicts as vw
-from .html import badge_counts, compact_int
+from .html import badge_counts, compact_int, not_attempted
 
 TOP_K = 5
 SUBJECT_MAX = 120
@@ -42,7 +31,6 @@ TITLE_MAX = 90
 ERROR_MAX = 160
 SLACK_SECTION_MAX = 3000  # Block Kit limit for a section's text
 SLACK_HEADER_MAX = 150  # Block Kit limit for a header's plain_text
-CHATBOT_DESCRIPTION_MAX = 3500
 
 MODE_WORDS = {"llm": "LLM review", "signals-only": "signals only"}
 FLAG_WORD = "steering flagged"
@@ -154,6 +142,9 @@ def _pick_outcome(pick: PickReport) -> str:
     impl = pick.implementation
     run = pick.run
     if impl.status == "not_implemented":
+        why = not_attempted(impl)
+        if why:
+            return f"not attempted: {why}"
         return f"not implemented: {_oneline(impl.reason or 'no reason given', ERROR_MAX)}"
     if impl.status == "failed":
         reason = _oneline(impl.reason or "no reason given", ERROR_MAX)
@@ -409,102 +400,3 @@ def slack_message(report: DayReport, report_url: str | None = None) -> dict:
 
 def _section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _cap(text, SLACK_SECTION_MAX)}}
-
-
-# --------------------------------------------------------------------------- Amazon Q chat
-
-
-def chatbot_notification(report: DayReport, report_url: str | None = None) -> dict:
-    """Amazon Q Developer in chat applications custom-notification event (publish to SNS)."""
-    subject = digest_subject(report)
-    desc: list[str] = []
-    if report.sample:
-        desc.append(":warning: *Sample day*: synthetic signals, not live data.")
-    ok = sum(1 for s in report.sources if s.ok)
-    desc.append(
-        f"{report.ranked_count} papers ranked from {ok}/{len(report.sources)} sources, "
-        f"{len(report.picks)} picked."
-    )
-    desc.append(slack_escape(mode_line(report)))
-    if (spend := spend_line(report)) is not None:
-        capped = report.llm is not None and report.llm.cap_reached
-        desc.append((":warning: " if capped else "") + slack_escape(spend))
-    flagged = flagged_ids(report)
-    if flagged:
-        desc.append(
-            f":triangular_flag_on_post: {len(flagged)} reviewed paper"
-            f"{'s' if len(flagged) != 1 else ''} flagged: text tries to steer the LLM"
-        )
-    for src in report.failed_sources:
-        desc.append(
-            f":rotating_light: source *{slack_escape(src.name)}* failed: "
-            f"{slack_escape(_oneline(src.error or 'unknown error', ERROR_MAX))}"
-        )
-    if report.ranking:
-        desc.append("")
-        desc.append(f"*Top {min(TOP_K, len(report.ranking))}*")
-        for i, rp in enumerate(report.ranking[:TOP_K], start=1):
-            flag = f" _({FLAG_WORD})_" if rp.paper.arxiv_id in flagged else ""
-            desc.append(
-                f"{i}. `{rp.score.total:.3f}` "
-                f"{slack_escape(_oneline(rp.paper.title, TITLE_MAX))}{flag}"
-            )
-    if report.picks:
-        desc.append("")
-        desc.append("*Picks*")
-        for pick in report.picks:
-            flag = f" _({FLAG_WORD})_" if pick.paper.arxiv_id in flagged else ""
-            desc.append(
-                f"• #{pick.pick.rank} {slack_escape(_oneline(pick.paper.title, 70))}{flag}: "
-                f"{slack_escape(pick_line(pick))}"
-            )
-            for outcome, line in claim_lines(pick.run, limit=3):
-                mark = CLAIM_MARK.get(outcome, ("", "•"))[1]
-                desc.append(f"    {mark} {slack_escape(line)}")
-    next_steps = []
-    if report_url:
-        next_steps.append(f"Open the full report: {report_url}")
-    for pick in report.picks:
-        next_steps.append(f"Read #{pick.pick.rank}: {pick.paper.arxiv_url}")
-    counts = _counts(report)
-    keywords = ["paperfoundry", report.day.isoformat()]
-    keywords += [f"{n} {k}" for k, n in counts.items() if n]
-    if report.failed_sources:
-        keywords.append("source failure")
-    if report.sample:
-        keywords.append("sample")
-    if report.mode == "llm":
-        keywords.append("LLM review")
-    if report.llm is not None and report.llm.cap_reached:
-        keywords.append("LLM cap reached")
-    additional = {
-        "day": report.day.isoformat(),
-        "mode": report.mode,
-        "papers": str(report.ranked_count),
-        "picks": str(len(report.picks)),
-        "failedSources": ",".join(s.name for s in report.failed_sources) or "none",
-    }
-    if report.llm is not None:
-        additional["llmCostUsd"] = f"{report.llm.total.cost_usd:.4f}"
-        additional["llmCapReached"] = str(report.llm.cap_reached).lower()
-    if report_url:
-        additional["reportUrl"] = report_url
-    return {
-        "version": "1.0",
-        "source": "custom",
-        "id": f"paperfoundry-{report.day.isoformat()}",
-        "content": {
-            "textType": "client-markdown",
-            "title": _oneline(f":page_facing_up: {subject}", 250),
-            "description": _cap("\n".join(desc), CHATBOT_DESCRIPTION_MAX),
-            "nextSteps": next_steps[:6],
-            "keywords": keywords[:8],
-        },
-        "metadata": {
-            "summary": subject,
-            "eventType": "paperfoundry.daily_report",
-            "threadId": f"paperfoundry-{report.day.isoformat()}",
-            "relatedResources": [report_url] if report_url else [],
-            "additionalContext": additional,
-        },
-    }

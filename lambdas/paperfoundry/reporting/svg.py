@@ -29,6 +29,7 @@ LOG_SPAN = 20.0
 BASELINE_COLOUR = "#64748b"  # slate
 MODEL_COLOURS = ["#ea580c", "#2563eb", "#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04"]
 SEED_DASHES = ["", "7 4", "2 3", "10 3 2 3", "4 2", "1 5"]
+LEGEND_ROW, LEGEND_ROWS = 15, 3  # legend row height; at most this many rows
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
@@ -38,9 +39,13 @@ Point = tuple[float, float]
 # --------------------------------------------------------------------------- helpers
 
 
+# control characters XML 1.0 does not allow (dropped from any text that is written out)
+XML_ILLEGAL = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
+
+
 def _x(value: str) -> str:
     """XML-escape text and attribute values."""
-    return escape(value, quote=True)
+    return escape(value.translate(XML_ILLEGAL), quote=True)
 
 
 def _num(value: float) -> str:
@@ -203,20 +208,46 @@ def loss_curves_svg(
     more than a factor of 20). Returns a complete `<svg>` element (string); never raises on
     odd data: empty dicts, empty or single-point curves and NaN/inf values are handled.
     """
+    series = {m: {s: clean_points(c) for s, c in seeds.items()} for m, seeds in curves.items()}
+    return line_chart_svg(
+        series, title=title, width=width, height=height, log_y=log_y, y_label=y_label,
+        x_label=x_label,
+    )  # fmt: skip
+
+
+def line_chart_svg(
+    series: dict[str, dict[str, list[Point]]],
+    *,
+    title: str,
+    width: int = 640,
+    height: int = 320,
+    log_y: bool | None = None,
+    log_x: bool = False,
+    y_label: str = "loss",
+    x_label: str = "step",
+    colours: dict[str, str] | None = None,
+) -> str:
+    """Line chart of `series[model][seed] -> [(x, y), ...]` (one colour per model, one dash
+    per seed); `log_x` for positive x values (a learning rate), `colours` to fix them."""
     width = max(240, int(width))
     height = max(160, int(height))
     digest = hashlib.sha1(
-        repr((title, sorted((m, sorted(s)) for m, s in curves.items()))).encode(),
+        repr((title, sorted((m, sorted(s)) for m, s in series.items()))).encode(),
         usedforsecurity=False,
     ).hexdigest()[:8]
     uid = f"pfc{digest}"
 
     lines: list[tuple[str, str, list[Point]]] = []  # (model, seed, points)
-    models = model_order(curves)
+    models = model_order(series)
     seeds: list[str] = []
     for model in models:
-        for seed in sorted(curves[model], key=_seed_key):
-            points = downsample(clean_points(curves[model][seed]))
+        for seed in sorted(series[model], key=_seed_key):
+            points = sorted(
+                (x, y)
+                for x, y in series[model][seed]
+                if math.isfinite(x) and math.isfinite(y) and (x > 0 or not log_x)
+            )
+            points = downsample(points)
             if points:
                 lines.append((model, seed, points))
                 if seed not in seeds:
@@ -234,9 +265,14 @@ def loss_curves_svg(
         use_log = False
 
     # ---- axes domains and ticks
-    x_ticks = nice_ticks(x_lo, x_hi, target=max(2, width // 110))
-    x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
-    x_min, x_max = (x_ticks[0], x_ticks[-1]) if x_lo != x_hi else (x_lo - 1, x_hi + 1)
+    if log_x and x_lo != x_hi:
+        x_ticks = log_ticks(x_lo, x_hi)
+        x_min, x_max, x_step = min(x_lo, x_ticks[0]), max(x_hi, x_ticks[-1]), None
+    else:
+        log_x = False
+        x_ticks = nice_ticks(x_lo, x_hi, target=max(2, width // 110))
+        x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
+        x_min, x_max = (x_ticks[0], x_ticks[-1]) if x_lo != x_hi else (x_lo - 1, x_hi + 1)
     if x_lo == x_hi:
         x_ticks = [x_lo]
     if use_log:
@@ -251,10 +287,17 @@ def loss_curves_svg(
     # ---- layout
     y_labels = [format_tick(t, y_step) for t in y_ticks]
     left = 18 + 7 * max(len(s) for s in y_labels) + 14
-    top, right, bottom = 40, 16, 44
+    right, bottom = 16, 44
+    colours = {**model_colours(models), **(colours or {})}
+    dashes = {seed: SEED_DASHES[i % len(SEED_DASHES)] for i, seed in enumerate(seeds)}
+    legend, rows = _legend(models, colours, seeds, dashes, left, width - right)
+    top = 40 + LEGEND_ROW * (rows - 1)
     pw, ph = width - left - right, height - top - bottom
 
     def sx(value: float) -> float:
+        if log_x:
+            lo, hi = math.log10(x_min), math.log10(x_max)
+            return left + (math.log10(value) - lo) / (hi - lo) * pw
         return left + (value - x_min) / (x_max - x_min) * pw
 
     def sy(value: float) -> float:
@@ -265,15 +308,12 @@ def loss_curves_svg(
             frac = (value - y_min) / (y_max - y_min) if y_max > y_min else 0.5
         return top + ph - frac * ph
 
-    colours = model_colours(models)
-    dashes = {seed: SEED_DASHES[i % len(SEED_DASHES)] for i, seed in enumerate(seeds)}
-
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="pf-chart" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="{uid}-t {uid}-d" font-family="{_x(FONT)}">',
         f'<title id="{uid}-t">{_x(title)}</title>',
-        f'<desc id="{uid}-d">{_x(_describe(lines, use_log))}</desc>',
+        f'<desc id="{uid}-d">{_x(_describe(lines, use_log, y_label, x_label))}</desc>',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{left}" y="16" font-size="13" font-weight="600" fill="#0f172a">'
         f"{_x(_clip(title, width // 7))}</text>",
@@ -335,7 +375,7 @@ def loss_curves_svg(
         )
     out.append("</g>")
 
-    out.append(_legend(models, colours, seeds, dashes, left, width - right))
+    out.append(legend)
     out.append("</svg>")
     return "".join(out)
 
@@ -347,18 +387,21 @@ def _legend(
     dashes: dict[str, str],
     x0: float,
     x_max: float,
-) -> str:
-    """One row under the title: colour per model, then dash style per seed (if > 1 seed)."""
+) -> tuple[str, int]:
+    """Rows under the title (at most LEGEND_ROWS): colour per model, then dash style per
+    seed (if > 1 seed). Returns the SVG and the number of rows."""
     items: list[tuple[str, str, str]] = [(m, colours[m], "") for m in models]
     if len(seeds) > 1:
         items += [(f"seed {s}", "#334155", dashes[s]) for s in seeds]
     parts = ['<g font-size="11" fill="#334155">']
-    x, y = float(x0), 31.0
+    x, y, rows = float(x0), 31.0, 1
     for label, colour, dash in items:
-        text = _clip(label, 24)
+        text = _clip(label, 30)
         w = 24 + 6 + 6.2 * len(text) + 14
         if x + w > x_max and x > x0:
-            break  # out of room: the <title>/<desc> still name every series
+            if rows == LEGEND_ROWS:
+                break  # out of room: the <title>/<desc> still name every series
+            x, y, rows = float(x0), y + LEGEND_ROW, rows + 1
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
             f'<line x1="{_num(x)}" x2="{_num(x + 24)}" y1="{_num(y - 4)}" y2="{_num(y - 4)}" '
@@ -367,18 +410,17 @@ def _legend(
         )
         x += w
     parts.append("</g>")
-    return "".join(parts)
+    return "".join(parts), rows
 
 
-def _describe(lines: list[tuple[str, str, list[Point]]], use_log: bool) -> str:
-    parts = []
-    for model, seed, points in lines:
-        last_x, last_y = points[-1]
-        parts.append(
-            f"{model} seed {seed}: {len(points)} points, final loss {last_y:.4g} at step {last_x:g}"
-        )
+def _describe(lines: list[tuple[str, str, list[Point]]], use_log: bool, y: str, x: str) -> str:
+    parts = [
+        f"{model} seed {seed}: {len(points)} points, last {y} {points[-1][1]:.4g} at "
+        f"{x} {points[-1][0]:g}"
+        for model, seed, points in lines
+    ]
     scale = "log" if use_log else "linear"
-    return f"Loss against training step ({scale} y axis). " + "; ".join(parts) + "."
+    return f"{y} against {x} ({scale} y axis). " + "; ".join(parts) + "."
 
 
 def _clip(text: str, limit: int) -> str:

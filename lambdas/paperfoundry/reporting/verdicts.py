@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..models import Badge, Claim, ClaimResult, Gate, ModelComparison, TrainingRun
+from ..models import Claim, ClaimResult, Gate, ModelComparison, TrainingRun
 
 METRIC_LABELS = {
     "query_accuracy": "query accuracy",
@@ -366,10 +366,6 @@ def ablation_lines(run: TrainingRun) -> list[str]:
         for c in run.comparisons
         if c.model.startswith("ablation:")
     ]
-
-
-def badge_of(run: TrainingRun | None) -> Badge | None:
-    return run.badge if run is not None else None
 
 
 def toy_scale(run: TrainingRun) -> bool:

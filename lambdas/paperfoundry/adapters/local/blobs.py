@@ -7,6 +7,19 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class FileBlobStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
@@ -22,6 +35,7 @@ class FileBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename: a reader never sees half a report.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; reports are for reading
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, target)
