@@ -1,28 +1,57 @@
-"""Training throughput (tokens/s) and MFU of the harness vs a plain PyTorch loop.
+"""Throughput (tokens/s) and MFU of the harness vs a plain PyTorch loop, robust to noise.
 
-For the baseline GPT at 2-3 sizes, time N steps of:
-  harness: paperfoundry_trainer.train.Trainer.train_step (data generated on-device per step
-           from a seeded generator, LR schedule, grad clipping, loss kept on-device)
-  plain:   the same model, the same AdamW, one pre-built batch, forward/backward/step
-and report the ratio harness/plain (1.0 = the harness adds no overhead).
+For the baseline GPT (`baseline.py`, kind "gpt") at 3 sizes, two contests per size:
 
-FLOPs per token (training, forward + backward) ~= 6 * N + 12 * L * T * d
+  train  harness: paperfoundry_trainer.train.Trainer.train_step (a seeded batch per step,
+                  made and copied to the device as the lm/mqar tasks do, LR schedule, grad
+                  clipping, loss kept on-device, one sync per block as at the harness's log
+                  interval)
+         plain:   the same model, the same AdamW (make_optimizer), one pre-built batch,
+                  forward / backward / step / zero_grad, loss.item() once per block; no
+                  grad clip unless --plain-clip (the harness clips: part of its recipe)
+  infer  harness: the worker's `bench` op (worker.Session.bench: model.eval(), no_grad,
+                  the trainer's forward, autocast), which is what the harness times
+         plain:   model.eval(); torch.no_grad() forward loop on one pre-built batch
+
+Each contest runs the two paths INTERLEAVED: --reps pairs (default 5), each pair made of
+--sub-blocks timed blocks per path (default 5) in alternating order (AB BA AB ...), so a
+drift in machine load hits both alike; a path's tokens/s in a pair comes from its median
+block, so a burst of load that hits one block moves nothing. Warm-up steps run first and are
+never timed; the block length is calibrated from the warm-up to about --block-seconds (or
+fixed with --steps). Threads are pinned (torch.set_num_threads(--threads), default all
+cores). Reported per size and contest: the median tokens/s of each path over the pairs with
+its min-max and IQR, and the ratio harness/plain computed per pair (median and min-max; 1.0
+= the harness adds no overhead). The harness is flagged SLOWER only when every pair has it
+slower (a sign test: p = 2^-reps if there is no difference).
+
+FLOPs per token (training, forward + backward) ~= 6 * N + 12 * L * T * d; inference (forward
+only) ~= 2 * N + 4 * L * T * d
   N = parameters in matmuls (everything but the position embedding; the tied embedding is
       counted once, as the LM-head matmul), L layers, T sequence length, d width; the second
   term is the attention score/value matmuls (PaLM appendix B estimate).
 MFU = tokens/s * FLOPs per token / peak FLOP/s. Peak: --peak-tflops, else the table below
 (dense bf16 tensor-core numbers from vendor spec sheets), else a rough CPU estimate of
-cores * 2.5 GHz * 32 fp32 FLOP/cycle (AVX2 FMA) -- treat CPU MFU as indicative only.
+threads * 2.5 GHz * fp32 FLOP/cycle (64 with AVX-512, 32 with AVX2 FMA) -- treat CPU MFU as
+indicative only.
 
-  python benchmarks/harness_throughput.py [--device cpu|cuda] [--steps 20] [--compile]
+  python benchmarks/harness_throughput.py [--device cpu|cuda] [--reps 5] [--threads N]
+      [--compile] [--steps N | --block-seconds 0.3] [--sub-blocks 5] [--plain-clip]
+      [--json out.json]
+
+See docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import platform
+import statistics
 import sys
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,8 +59,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "containers" / "trainer"))
 
-from paperfoundry_trainer.baseline import build_baseline  # noqa: E402
-from paperfoundry_trainer.spec import ModelSpec  # noqa: E402
+from paperfoundry_trainer.baseline import RefConfig, build  # noqa: E402
 from paperfoundry_trainer.train import (  # noqa: E402
     TrainConfig,
     Trainer,
@@ -39,10 +67,14 @@ from paperfoundry_trainer.train import (  # noqa: E402
     make_optimizer,
     setup_device,
 )
+from paperfoundry_trainer.worker import Session  # noqa: E402
 
-PEAK_TFLOPS = {  # dense bf16 (fp16 where no bf16), per GPU
+SCHEMA = 1
+PEAK_TFLOPS = {  # dense bf16 (fp16 where no bf16), per GPU; first matching key wins
     "H200": 989.0,
-    "H100": 989.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H100": 989.0,  # SXM
     "A100": 312.0,
     "L40S": 362.0,
     "L4": 121.0,
@@ -51,30 +83,72 @@ PEAK_TFLOPS = {  # dense bf16 (fp16 where no bf16), per GPU
     "V100": 125.0,
     "T4": 65.0,
 }
-CPU_SIZES = [  # (param budget, d_model hint, n_layer hint, seq_len, batch)
-    (200_000, 64, 4, 128, 8),
-    (1_000_000, 128, 4, 128, 8),
-    (3_000_000, 192, 6, 128, 8),
+VOCAB = 256  # byte-level, as the lm task
+
+
+@dataclass(frozen=True)
+class Size:
+    """One baseline GPT shape (built directly: head dim 64 where the width allows)."""
+
+    name: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    seq_len: int
+    batch: int
+
+    def config(self) -> RefConfig:
+        return RefConfig(
+            kind="gpt",
+            vocab_size=VOCAB,
+            seq_len=self.seq_len,
+            n_layer=self.n_layer,
+            d_model=self.d_model,
+            n_head=self.n_head,
+            mlp=True,
+        )
+
+
+CPU_SIZES = [
+    Size("0.2M", 4, 64, 1, 128, 8),
+    Size("0.8M", 4, 128, 2, 128, 8),
+    Size("2.7M", 6, 192, 3, 128, 8),
 ]
 GPU_SIZES = [
-    (10_000_000, 384, 6, 1024, 16),
-    (50_000_000, 640, 10, 1024, 16),
-    (124_000_000, 768, 12, 1024, 16),
+    Size("11M", 6, 384, 6, 1024, 32),
+    Size("58M", 8, 768, 12, 1024, 32),
+    Size("127M", 10, 1024, 16, 1024, 32),
+]
+TINY_SIZES = [  # --tiny: seconds on a CPU; exercises every code path (tests, dry runs)
+    Size("tiny-a", 2, 32, 1, 32, 4),
+    Size("tiny-b", 2, 64, 1, 32, 4),
+    Size("tiny-c", 3, 64, 2, 32, 4),
 ]
 
 
 class RandomTokens:
-    """A task with the harness interface: a seeded batch per step, generated on-device."""
+    """A task with the harness interface, its batch made as the lm and mqar tasks make theirs
+    (tasks.py): drawn on the CPU from a generator seeded with (seed, step), then copied to
+    the device with `.to(device)` -- a copy from pageable memory, which on CUDA makes the
+    host wait for the kernels already queued: a cost the real harness pays every step."""
 
-    name, vocab_size = "random", 256
+    name, vocab_size, input_names = "random", VOCAB, ("x",)
 
     def __init__(self, seq_len, device):
         self.seq_len, self.device = seq_len, device
 
     def batch(self, batch_size, seed, step):
-        g = torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + step)
-        x = torch.randint(0, 256, (batch_size, self.seq_len + 1), generator=g, device=self.device)
-        return x[:, :-1], x[:, 1:]
+        g = torch.Generator().manual_seed((seed * 1_000_000_007 + step) % (2**63 - 1))
+        x = torch.randint(0, VOCAB, (batch_size, self.seq_len + 1), generator=g)
+        return x[:, :-1].to(self.device), x[:, 1:].to(self.device)
+
+    def random_inputs(self, batch_size, device, length=None):  # the worker's `bench` inputs
+        return (torch.randint(0, VOCAB, (batch_size, length or self.seq_len), device=device),)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def peak_flops(device, override):
@@ -87,98 +161,413 @@ def peak_flops(device, override):
                 return tflops * 1e12, name
         return None, name
     cores = torch.get_num_threads()
-    return cores * 2.5e9 * 32, f"cpu ({cores} threads, rough estimate)"
+    per_cycle, isa = cpu_flops_per_cycle()
+    src = f"cpu ({cores} threads x 2.5 GHz x {per_cycle} ({isa}), rough)"
+    return cores * 2.5e9 * per_cycle, src
 
 
-def sync(device):
+def cpu_flops_per_cycle() -> tuple[int, str]:
+    """fp32 FLOP/cycle/core of two FMA units: AVX-512 64, AVX2 32, else 16 (a guess)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    if "avx512f" in flags:
+        return 64, "AVX-512"
+    if "avx2" in flags and "fma" in flags:
+        return 32, "AVX2"
+    return 16, "unknown ISA"
+
+
+def flops_per_token(model, size: Size) -> dict:
+    n_matmul = sum(p.numel() for p in model.parameters()) - model.pos_emb.weight.numel()
+    attn = size.n_layer * size.seq_len * size.d_model
+    return {"train": 6 * n_matmul + 12 * attn, "infer": 2 * n_matmul + 4 * attn}
+
+
+def compile_name(compile) -> str:
+    """Its name: "none", "inductor" (True: the harness's --compile) or the backend."""
+    if not compile:
+        return "none"
+    return "inductor" if compile is True else str(compile)
+
+
+def _compiled(model, compile):
+    """compile: False, True (inductor, as the harness's --compile) or a backend name."""
+    if not compile:
+        return model
+    if compile is True:
+        return torch.compile(model)
+    return torch.compile(model, backend=compile)
+
+
+# -- the four timed paths: .run(n) does n steps and returns once the device is idle ---------
+class HarnessTrain:
+    def __init__(self, model, size, device, compile):
+        task = RandomTokens(size.seq_len, device)
+        cfg = TrainConfig(steps=10**6, batch_size=size.batch, lr=1e-3, log_every=10**9)
+        # Trainer(compile=True) is exactly torch.compile(model); another backend (the dry
+        # runs use "eager") is set the same way, on the trainer's forward
+        self.tr = Trainer(model, task, cfg, 0, device, compile is True)
+        if compile and compile is not True:
+            self.tr.forward = _compiled(self.tr.model, compile)
+        self.device = device
+
+    def plan(self, total_steps: int) -> None:
+        """A real schedule over the steps this benchmark will run (warm-up 10%, cosine)."""
+        self.tr.cfg = replace(self.tr.cfg, steps=max(1, total_steps))
+
+    def run(self, n: int) -> None:
+        for _ in range(n):
+            self.tr.train_step()
+        self.tr.pop_mean_loss()  # the one sync, as in the harness's log interval
+        sync(self.device)
+
+
+class PlainTrain:
+    def __init__(self, model, size, device, compile, clip=False):
+        self.clip = clip  # --plain-clip: the harness's grad clip too (its pure overhead)
+        self.model = model.to(device)
+        self.fwd = _compiled(self.model, compile)
+        cfg = TrainConfig(steps=1, batch_size=size.batch, lr=1e-3)
+        self.opt = make_optimizer(self.model, cfg, device)
+        self.x, self.y = RandomTokens(size.seq_len, device).batch(size.batch, 0, 0)
+        self.autocast = autocast_for(device)
+        self.device = device
+
+    def plan(self, total_steps: int) -> None:
+        pass
+
+    def run(self, n: int) -> None:
+        self.model.train()
+        loss = None
+        for _ in range(n):
+            with self.autocast():
+                logits = self.fwd(self.x)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), self.y.flatten())
+            loss.backward()
+            if self.clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+        if loss is not None:
+            loss.item()
+        sync(self.device)
+
+
+class HarnessInfer:
+    """The worker's own `bench` op on the harness trainer's forward."""
+
+    def __init__(self, harness_train: HarnessTrain, size, device):
+        self.session = Session()
+        self.session.trainer = harness_train.tr
+        self.session.model = harness_train.tr.model
+        self.session.device = device
+        self.header = {"batch": size.batch, "length": size.seq_len}
+
+    def run(self, n: int) -> None:
+        self.session.bench({**self.header, "iters": n}, {})  # syncs on CUDA itself
+
+
+class PlainInfer:
+    def __init__(self, plain_train: PlainTrain, size, device):
+        self.model, self.fwd = plain_train.model, plain_train.fwd
+        self.x = plain_train.x
+        self.autocast = autocast_for(device)
+        self.device = device
+
+    def run(self, n: int) -> None:
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            for _ in range(n):
+                self.fwd(self.x)
+        sync(self.device)
+
+
+# -- statistics ---------------------------------------------------------------------------
+def summary(values: list[float]) -> dict:
+    vals = [float(v) for v in values]
+    if len(vals) >= 2:
+        q1, _, q3 = statistics.quantiles(vals, n=4, method="inclusive")
+    else:
+        q1 = q3 = vals[0]
+    return {
+        "values": vals,
+        "median": statistics.median(vals),
+        "min": min(vals),
+        "max": max(vals),
+        "q1": q1,
+        "q3": q3,
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads), user + system."""
+    t = os.times()
+    return t.user + t.system
+
+
+def busy(machine: dict) -> str | None:
+    """A warning when other load shared the cores during a size's measurement."""
+    load, cores, share = max(machine["loadavg_1min"]), machine["cores"], machine["cpu_share"]
+    if (share is not None and share < 0.8) or (cores and load > cores + 0.5):
+        got = f", this process got {100 * share:.0f}% of its threads' time" if share else ""
+        return f"machine busy (load {load:.1f} on {cores} cores{got}): figures less reliable"
+    return None
+
+
+def _timed(path, n: int) -> float:
+    t0 = time.perf_counter()
+    path.run(n)
+    return time.perf_counter() - t0
+
+
+def contest(a, b, *, reps, steps, warmup, block_seconds, tokens_per_step, sub_blocks=5):
+    """Warm both paths up (untimed), calibrate the block length, then `reps` pairs. A pair is
+    `sub_blocks` timed blocks of each path, interleaved with the order alternating (AB BA AB
+    ...); a path's tokens/s in the pair is from its median block, so a burst of load that
+    hits one block moves nothing. Returns tokens/s per pair for a and b, the block length,
+    the raw block times per pair and the warm-up step times."""
+    warm = {}
+    for name, path in (("a", a), ("b", b)):
+        warm[name] = [_timed(path, 1) for _ in range(max(1, warmup))]
+    if steps is None:
+        # the fastest warm-up step after the first (allocation, compilation) is the least
+        # disturbed by other load; a block of about block_seconds at that speed
+        per_step = min(min(t[1:] or t) for t in warm.values())
+        steps = max(2, min(10_000, math.ceil(block_seconds / max(per_step, 1e-6))))
+    for path in (a, b):
+        if hasattr(path, "plan"):
+            path.plan(warmup + reps * sub_blocks * steps)
+    tps, raw = {"a": [], "b": []}, {"a": [], "b": []}
+    k = 0
+    for _ in range(reps):
+        times = {"a": [], "b": []}
+        for _ in range(max(1, sub_blocks)):
+            order = (("a", a), ("b", b)) if k % 2 == 0 else (("b", b), ("a", a))
+            k += 1
+            for name, path in order:
+                times[name].append(_timed(path, steps))
+        for name in ("a", "b"):
+            tps[name].append(steps * tokens_per_step / statistics.median(times[name]))
+            raw[name].append([round(t, 6) for t in times[name]])
+    return tps["a"], tps["b"], steps, raw, warm
+
+
+def _figures(h: list[float], p: list[float], steps, tokens_per_step, flops_tok, peak) -> dict:
+    ratios = [x / y for x, y in zip(h, p, strict=True)]
+    out = {
+        "steps_per_block": steps,
+        "tokens_per_block": steps * tokens_per_step,
+        "harness": summary(h),
+        "plain": summary(p),
+        "ratio": {
+            **summary(ratios),
+            "of_medians": statistics.median(h) / statistics.median(p),
+            "of_best": max(h) / max(p),  # noise only ever slows a block down
+        },
+    }
+    out["ratio"]["slower"] = max(ratios) < 1.0  # every pair: the harness slower
+    for name in ("harness", "plain"):
+        med = out[name]["median"]
+        out[name]["mfu"] = med * flops_tok / peak if peak else None
+    return out
+
+
+def measure_size(
+    size: Size,
+    device,
+    *,
+    reps=5,
+    steps=None,
+    warmup=3,
+    block_seconds=0.3,
+    compile=False,
+    peak=None,
+    contests=("train", "infer"),
+    plain_clip=False,
+    sub_blocks=5,
+) -> dict:
+    """Both contests for one model size; the figures as a JSON-ready dict."""
+    cfg = size.config()
+    torch.manual_seed(0)
+    model_h = build(cfg)
+    torch.manual_seed(0)
+    model_p = build(cfg)  # the same weights: same seed, same init order
+    n_params = sum(p.numel() for p in model_h.parameters())
+    flops = flops_per_token(model_h, size)
+    tokens_per_step = size.batch * size.seq_len
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    load0, cpu0, t0 = os.getloadavg()[0], _cpu_seconds(), time.perf_counter()
+    ht = HarnessTrain(model_h, size, device, compile)
+    pt = PlainTrain(model_p, size, device, compile, clip=plain_clip)
+    result = {
+        "name": size.name,
+        **{k: v for k, v in asdict(size).items() if k != "name"},
+        "params": n_params,
+        "flops_per_token": flops,
+        "compile": compile_name(compile),
+        "plain_clip": plain_clip,
+    }
+    common = dict(
+        reps=reps,
+        steps=steps,
+        warmup=warmup,
+        block_seconds=block_seconds,
+        sub_blocks=sub_blocks,
+        tokens_per_step=tokens_per_step,
+    )
+    pairs = {"train": (ht, pt)}
+    if "infer" in contests:
+        pairs["infer"] = (HarnessInfer(ht, size, device), PlainInfer(pt, size, device))
+    for kind in contests:
+        h, p, n, raw, warm = contest(*pairs[kind], **common)
+        fig = _figures(h, p, n, tokens_per_step, flops[kind], peak)
+        fig["block_seconds"] = {"harness": raw["a"], "plain": raw["b"]}
+        fig["warmup_step_seconds"] = {"harness": warm["a"], "plain": warm["b"]}
+        result[kind] = fig
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    # was the machine busy? others' load shows as a low share of our threads' time on CPU
+    share = (_cpu_seconds() - cpu0) / (result["seconds"] * torch.get_num_threads())
+    result["machine"] = {
+        "loadavg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "cores": os.cpu_count(),
+        "cpu_share": round(share, 3) if device.type == "cpu" else None,
+    }
+    result["peak_memory_mb"] = (
+        torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    )
+    del ht, pt, model_h, model_p
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
 
 
-def bench_harness(spec, batch, steps, warmup, device, compile):
-    torch.manual_seed(0)
-    cfg = TrainConfig(steps=10**9, batch_size=batch, lr=1e-3, log_every=10**9)
-    tr = Trainer(build_baseline(spec), RandomTokens(spec.seq_len, device), cfg, 0, device, compile)
-    for _ in range(warmup):
-        tr.train_step()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        tr.train_step()
-    tr.pop_mean_loss()  # the one sync, as in the harness's log interval
-    sync(device)
-    return steps * batch * spec.seq_len / (time.perf_counter() - t0)
+def environment(device, peak, peak_src, threads) -> dict:
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "peak_flops": peak,
+        "peak_source": peak_src,
+        "threads": threads,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32) if device.type == "cuda" else None,
+        "autocast": "bf16" if device.type == "cuda" else None,
+        "fused_adamw": device.type == "cuda",
+    }
 
 
-def bench_plain(spec, batch, steps, warmup, device, compile):
-    torch.manual_seed(0)
-    model = build_baseline(spec).to(device)
-    fwd = torch.compile(model) if compile else model
-    opt = make_optimizer(model, TrainConfig(steps=1, batch_size=batch, lr=1e-3), device)
-    x, y = RandomTokens(spec.seq_len, device).batch(batch, 0, 0)
-    autocast = autocast_for(device)
-
-    def step():
-        with autocast():
-            logits = fwd(x)
-        F.cross_entropy(logits.float().flatten(0, 1), y.flatten()).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return steps * batch * spec.seq_len / (time.perf_counter() - t0)
+def _pct(x):
+    return f"{100 * x:.1f}%" if x is not None else "n/a"
 
 
-def main():
+def format_size(r: dict) -> list[str]:
+    head = (
+        f"{r['name']:>6s} params={r['params']:,} L={r['n_layer']} d={r['d_model']} "
+        f"heads={r['n_head']} T={r['seq_len']} B={r['batch']} compile={r['compile']}"
+    )
+    lines = [head]
+    warning = busy(r["machine"]) if "machine" in r else None
+    if warning:
+        lines.append(f"  WARNING {warning}")
+    for kind in ("train", "infer"):
+        if kind not in r:
+            continue
+        f = r[kind]
+        h, p, q = f["harness"], f["plain"], f["ratio"]
+        flag = "  SLOWER (every pair)" if q["slower"] else ""
+        lines.append(
+            f"  {kind:5s} harness {h['median']:>11,.0f} tok/s "
+            f"[{h['min']:,.0f}-{h['max']:,.0f}, IQR {h['q1']:,.0f}-{h['q3']:,.0f}]  "
+            f"plain {p['median']:>11,.0f} [{p['min']:,.0f}-{p['max']:,.0f}, "
+            f"IQR {p['q1']:,.0f}-{p['q3']:,.0f}]  "
+            f"ratio {q['median']:.3f} [{q['min']:.3f}-{q['max']:.3f}, best/best "
+            f"{q['of_best']:.3f}]  "
+            f"MFU {_pct(h['mfu'])} / {_pct(p['mfu'])}  ({f['steps_per_block']} steps/block){flag}"
+        )
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="interleaved pairs per contest")
+    ap.add_argument("--steps", type=int, help="steps per timed block (default: calibrated)")
+    ap.add_argument("--block-seconds", type=float, default=0.3, help="target block length")
+    ap.add_argument("--sub-blocks", type=int, default=5, help="timed blocks per path in each pair")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per path first")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument(
+        "--plain-clip",
+        action="store_true",
+        help="the plain loop clips gradients too (isolates the harness's own overhead)",
+    )
     ap.add_argument("--peak-tflops", type=float)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    args = ap.parse_args()
+    ap.add_argument("--tiny", action="store_true", help="tiny sizes (a smoke run)")
+    ap.add_argument("--json", type=Path, help="write all figures as one JSON file")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.reps < 1:
+        raise SystemExit("--reps must be >= 1")
+    t0 = time.perf_counter()
     device = setup_device(args.device)
-    if device.type == "cpu":
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(max(1, args.threads))
     peak, peak_src = peak_flops(device, args.peak_tflops)
-    sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
+    sizes = TINY_SIZES if args.tiny else GPU_SIZES if device.type == "cuda" else CPU_SIZES
+    env = environment(device, peak, peak_src, torch.get_num_threads())
     print(
         f"device={device.type} ({peak_src}), peak={peak / 1e12 if peak else float('nan'):.2f} "
-        f"TFLOP/s, steps={args.steps}, compile={args.compile}, torch={torch.__version__}"
+        f"TFLOP/s, threads={env['threads']}, reps={args.reps} (interleaved, alternating "
+        f"order), warmup={args.warmup}, compile={args.compile}, torch={torch.__version__}",
+        flush=True,
     )
-    print(
-        f"{'params':>11s} {'L':>3s} {'d':>5s} {'T':>5s} {'B':>3s} {'GFLOP/tok':>9s} "
-        f"{'harness tok/s':>14s} {'plain tok/s':>12s} {'ratio':>6s} {'MFU harness':>11s} "
-        f"{'MFU plain':>9s}"
-    )
-    for budget, d, L, T, B in sizes:
-        spec = ModelSpec(256, T, budget, d, L, "lm")
-        model = build_baseline(spec)
-        cfg = model.cfg
-        n_params = sum(p.numel() for p in model.parameters())
-        n_matmul = n_params - model.pos_emb.weight.numel()
-        flops_tok = 6 * n_matmul + 12 * cfg.n_layer * T * cfg.d_model
-        del model
-        h = bench_harness(spec, B, args.steps, args.warmup, device, args.compile)
-        p = bench_plain(spec, B, args.steps, args.warmup, device, args.compile)
-
-        def mfu(tps, flops_tok=flops_tok):
-            return f"{100 * tps * flops_tok / peak:.2f}%" if peak else "n/a"
-
-        print(
-            f"{n_params:11,d} {cfg.n_layer:3d} {cfg.d_model:5d} {T:5d} {B:3d} "
-            f"{flops_tok / 1e9:9.4f} {h:14,.0f} {p:12,.0f} {h / p:6.2f} {mfu(h):>11s} "
-            f"{mfu(p):>9s}",
-            flush=True,
+    results = []
+    for size in sizes:
+        r = measure_size(
+            size,
+            device,
+            reps=args.reps,
+            steps=args.steps,
+            warmup=args.warmup,
+            block_seconds=args.block_seconds,
+            compile=args.compile,
+            peak=peak,
+            plain_clip=args.plain_clip,
+            sub_blocks=args.sub_blocks,
         )
+        results.append(r)
+        print("\n".join(format_size(r)), flush=True)
+    out = {
+        "schema": SCHEMA,
+        "benchmark": "harness_throughput",
+        "environment": env,
+        "settings": {
+            "reps": args.reps,
+            "warmup": args.warmup,
+            "steps": args.steps,
+            "block_seconds": args.block_seconds,
+            "sub_blocks": args.sub_blocks,
+            "compile": compile_name(args.compile),
+            "plain_clip": args.plain_clip,
+            "order": "pairs of interleaved blocks, order alternating AB BA AB ...",
+        },
+        "sizes": results,
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+    print(f"wall {out['wall_seconds']:.0f} s", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

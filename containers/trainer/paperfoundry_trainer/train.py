@@ -5,6 +5,10 @@ Used inside the worker process; the controller decides how long to train and eva
 Identical for baseline and candidate: AdamW (fused on CUDA), linear warmup then cosine decay,
 grad clipping, bf16 autocast + TF32 on CUDA. The inner loop never syncs with the device:
 the loss is accumulated on-device and read (.item()) only every `log_every` steps.
+
+The step costs no more host time than a plain loop needs (benchmarks/harness_throughput.py):
+training mode is set only when some module is not in it, and the gradient clip issues the
+very ops of `clip_grad_norm_` without its per-call grouping (bit-identical results).
 """
 
 from __future__ import annotations
@@ -73,6 +77,26 @@ def make_optimizer(model, cfg: TrainConfig, device: torch.device):
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device.type == "cuda")
 
 
+def clip_grad_norm(params: list, max_norm: float) -> None:
+    """`torch.nn.utils.clip_grad_norm_(params, max_norm)` (2-norm), bit for bit: the same
+    foreach ops in the same order, minus its per-call grouping by device and dtype when every
+    gradient is a plain tensor on one CPU/CUDA device in one dtype (else the library call)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    first = grads[0]
+    if first.device.type not in ("cpu", "cuda") or not all(
+        type(g) is torch.Tensor and g.device == first.device and g.dtype == first.dtype
+        for g in grads
+    ):
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+        clip_coef = max_norm / (total + 1e-6)
+        torch._foreach_mul_(grads, torch.clamp(clip_coef, max=1.0))
+
+
 class Trainer:
     def __init__(self, model, task, cfg: TrainConfig, seed: int, device, compile=False):
         self.model = model.to(device)
@@ -80,6 +104,7 @@ class Trainer:
         self.forward = torch.compile(self.model) if compile else self.model
         self.opt = make_optimizer(self.model, cfg, self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.modules = list(self.model.modules())
         self.autocast = autocast_for(self.device)
         self.step = 0
         self.loss_sum = torch.zeros((), device=self.device)
@@ -91,12 +116,16 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         x, y = self.task.batch(self.cfg.batch_size, self.seed, self.step)
-        self.model.train()
+        # model.train() walks every module (~5 us each); only predict/bench leave training
+        # mode, so it is needed only when some module is out of it (a module added later
+        # starts in training mode, and eval() on the model also clears the model's own flag)
+        if not all(m.training for m in self.modules):
+            self.model.train()
         with self.autocast():
             logits = self.forward(x)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        clip_grad_norm(self.params, self.cfg.grad_clip)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         loss = loss.detach()
