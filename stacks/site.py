@@ -41,8 +41,8 @@ from stacks.storage import PREFIX_REPORTS
 
 ALLOWLIST_JS = Path(__file__).with_name("site_allowlist.js")
 INDEX_OBJECT = "index.html"
-# The same policy as the report's <meta http-equiv> (reporting/templates/report.html), plus what only a
-# header can say: no framing, no <base>, no form posts.
+# The same policy as the report's <meta http-equiv> (reporting/templates/report.html),
+# plus what only a header can say: no framing, no <base>, no form posts.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
