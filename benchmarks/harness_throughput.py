@@ -15,14 +15,15 @@ For the baseline GPT (`baseline.py`, kind "gpt") at 3 sizes, two contests per si
 
 Each contest runs the two paths INTERLEAVED: --reps pairs (default 5), each pair made of
 --sub-blocks timed blocks per path (default 5) in alternating order (AB BA AB ...), so a
-drift in machine load hits both alike; a path's tokens/s in a pair comes from its median
-block, so a burst of load that hits one block moves nothing. Warm-up steps run first and are
-never timed; the block length is calibrated from the warm-up to about --block-seconds (or
-fixed with --steps). Threads are pinned (torch.set_num_threads(--threads), default all
-cores). Reported per size and contest: the median tokens/s of each path over the pairs with
-its min-max and IQR, and the ratio harness/plain computed per pair (median and min-max; 1.0
-= the harness adds no overhead). The harness is flagged SLOWER only when every pair has it
-slower (a sign test: p = 2^-reps if there is no difference).
+drift in machine load hits both alike; a path's tokens/s in a pair comes from its fastest
+block (other load only ever slows a block down), so bursts that hit some blocks move nothing.
+Warm-up steps run first and are never timed; the block length is calibrated from the
+warm-up to about --block-seconds (or fixed with --steps). Threads are pinned
+(torch.set_num_threads(--threads), default all cores). Reported per size and contest: the
+median tokens/s of each path over the pairs with its min-max and IQR, and the ratio
+harness/plain computed per pair (median and min-max; 1.0 = the harness adds no overhead).
+The harness is flagged SLOWER only when every pair has it slower (a sign test: p = 2^-reps
+if there is no difference).
 
 FLOPs per token (training, forward + backward) ~= 6 * N + 12 * L * T * d; inference (forward
 only) ~= 2 * N + 4 * L * T * d
@@ -325,9 +326,9 @@ def _timed(path, n: int) -> float:
 def contest(a, b, *, reps, steps, warmup, block_seconds, tokens_per_step, sub_blocks=5):
     """Warm both paths up (untimed), calibrate the block length, then `reps` pairs. A pair is
     `sub_blocks` timed blocks of each path, interleaved with the order alternating (AB BA AB
-    ...); a path's tokens/s in the pair is from its median block, so a burst of load that
-    hits one block moves nothing. Returns tokens/s per pair for a and b, the block length,
-    the raw block times per pair and the warm-up step times."""
+    ...); a path's tokens/s in the pair is from its fastest block (other load only ever slows
+    a block down). Returns tokens/s per pair for a and b, the block length, the raw block
+    times per pair and the warm-up step times."""
     warm = {}
     for name, path in (("a", a), ("b", b)):
         warm[name] = [_timed(path, 1) for _ in range(max(1, warmup))]
@@ -349,7 +350,7 @@ def contest(a, b, *, reps, steps, warmup, block_seconds, tokens_per_step, sub_bl
             for name, path in order:
                 times[name].append(_timed(path, steps))
         for name in ("a", "b"):
-            tps[name].append(steps * tokens_per_step / statistics.median(times[name]))
+            tps[name].append(steps * tokens_per_step / min(times[name]))
             raw[name].append([round(t, 6) for t in times[name]])
     return tps["a"], tps["b"], steps, raw, warm
 
