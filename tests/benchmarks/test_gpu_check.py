@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py in its dry mode (CPU, tiny sizes, few steps): every phase runs and
+"""benchmarks/gpu_check.sh in its dry mode (CPU, tiny sizes, few steps): every phase runs and
 the JSON it writes has the schema a GPU run writes, so the GPU check cannot rot unseen."""
 
 import json
@@ -68,17 +68,18 @@ def check(obj: dict, schema: dict, where: str) -> None:
 
 
 def test_dry_run_writes_the_gpu_schema(tmp_path):
+    """The whole script, gpu_check.sh included (told which Python to use: no install)."""
     out = tmp_path / "gpu_check.json"
-    env = {**os.environ, "PF_GPU_CHECK_DRY": "1"}
+    env = {**os.environ, "PF_GPU_CHECK_DRY": "1", "PF_PYTHON": sys.executable}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(out)],
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--out", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     check(report, TOP, "report")
     assert report["dry_run"] is True and report["kind"] == "gpu_check" and report["passed"]
-    assert report["errors"] == []
+    assert report["errors"] == [] and report["install_seconds"] is not None
     assert set(report["phase_seconds"]) == {
         "setup", "cuda_tests", "throughput_eager", "throughput_compiled", "verdict"
     }  # fmt: skip

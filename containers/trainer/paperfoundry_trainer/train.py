@@ -4,7 +4,9 @@ Used inside the worker process; the controller decides how long to train and eva
 
 Identical for baseline and candidate: AdamW (fused on CUDA), linear warmup then cosine decay,
 grad clipping, bf16 autocast + TF32 on CUDA. The inner loop never syncs with the device:
-the loss is accumulated on-device and read (.item()) only every `log_every` steps.
+the loss is accumulated on-device and read (.item()) only every `log_every` steps. (A task
+whose `batch` copies from pageable host memory still makes the host wait for the GPU at
+each step: see docs/BENCHMARKS.md.)
 
 The step costs no more host time than a plain loop needs (benchmarks/harness_throughput.py):
 training mode is set only when some module is not in it, and the gradient clip issues the
