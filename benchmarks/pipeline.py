@@ -5,9 +5,11 @@ and recombined), with random community signals, so the text statistics are reali
 Prints wall time per step, the sizes of the ranking context and report.json, and peak
 memory (max RSS; the Python heap peak too with --trace-memory, which slows the run about
 twofold). --profile N prints the N most expensive functions (cProfile, cumulative).
+--repeat N runs the day N times (a fresh store each) and prints each step's median and
+range: a shared 2-core machine moves single runs by +-20%.
 Goal (issue 15): 10,000 papers in <= 3 s, 20,000 in <= 2x that, on 2 cores.
 
-    .venv/bin/python benchmarks/pipeline.py [--papers 2000] [--seed 0] [--profile 25]
+    .venv/bin/python benchmarks/pipeline.py [--papers 2000] [--repeat 5] [--profile 25]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import os
 import random
 import resource
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -71,6 +74,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=int, metavar="N", help="print the top N functions")
     parser.add_argument("--workers", type=int, help="scoring processes (default: every core)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; medians are printed")
     args = parser.parse_args()
     if args.profile:
         import cProfile
@@ -79,11 +83,19 @@ def main() -> None:
         profiler = cProfile.Profile()
         profiler.runcall(run, args)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
-    else:
-        run(args)
+        return
+    runs, sizes = zip(*(run(args) for _ in range(args.repeat)), strict=True)
+    repeats = f", {args.repeat} runs (median, min-max)" if args.repeat > 1 else ""
+    print(f"papers: {args.papers}{repeats}")
+    for name in runs[0]:
+        values = sorted(r[name] for r in runs)
+        spread = f"   ({values[0]:.2f}-{values[-1]:.2f})" if len(values) > 1 else ""
+        print(f"{name:32s} {statistics.median(values):7.2f} s{spread}")
+    print(sizes[-1])
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> tuple[dict[str, float], str]:
+    """One day end to end: the steps' wall times and a line of sizes and memory."""
 
     day, papers = generate_day(args.papers, args.seed)
     config = load_config()
@@ -118,17 +130,14 @@ def run(args: argparse.Namespace) -> None:
     tracemalloc.stop()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"papers: {len(papers)}")
-    for name, seconds in timings.items():
-        print(f"{name:32s} {seconds:7.2f} s")
-    print(f"{'total':32s} {sum(timings.values()):7.2f} s")
-    if heap_peak is not None:
-        print(f"peak Python heap (tracemalloc)   {heap_peak / 2**20:7.1f} MiB")
-    print(f"max RSS (incl. interpreter)      {rss_mb:7.1f} MiB")
-    print(
-        f"ranking context {context_kb:.0f} KiB, report.json {json_kb:.0f} KiB, "
-        f"report.html {html_kb:.0f} KiB"
+    timings["total"] = sum(timings.values())
+    sizes = (
+        f"max RSS {rss_mb:.0f} MiB (incl. interpreter); ranking context {context_kb:.0f} KiB, "
+        f"report.json {json_kb:.0f} KiB, report.html {html_kb:.0f} KiB"
     )
+    if heap_peak is not None:
+        sizes += f"; peak Python heap (tracemalloc) {heap_peak / 2**20:.1f} MiB"
+    return timings, sizes
 
 
 if __name__ == "__main__":

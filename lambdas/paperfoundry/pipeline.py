@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from pydantic import TypeAdapter
+
+from .bulk import gc_paused, quiet_worker
 from .config import Config
 from .implement import Implementer, implement, library_ids
 from .models import (
@@ -194,11 +197,12 @@ def rank_many(
     context: DayContext,
     blobs: BlobStore | None = None,
     workers: int | None = None,
-    on_ranked: Callable[[], None] | None = None,
+    on_ranked: Callable[[int], None] | None = None,
 ) -> int:
     """`rank` for many papers of one process's queue (the local runner): a big day is
     scored on every core (forked workers inherit the papers and the context; this
-    process writes the scores). Returns how many scores were new."""
+    process writes the scores). Returns how many scores were new; `on_ranked(n)` is
+    called as each n papers are scored (progress)."""
     global _work
     import multiprocessing
     import os
@@ -210,7 +214,7 @@ def rank_many(
         for arxiv_id in arxiv_ids:
             new += rank(day, arxiv_id, store=store, context=context, blobs=blobs)[1]
             if on_ranked is not None:
-                on_ranked()
+                on_ranked(1)
         return new
     from concurrent.futures import ProcessPoolExecutor
 
@@ -222,22 +226,28 @@ def rank_many(
     _work, new = (papers, context), 0
     try:
         fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+        with ProcessPoolExecutor(workers, mp_context=fork, initializer=quiet_worker) as pool:
             chunks = [range(i, min(i + _CHUNK, len(papers))) for i in range(0, len(papers), _CHUNK)]
-            for scores in pool.map(_score_chunk, chunks):
-                for score in scores:
-                    new += store.save_score(score)
-                    if on_ranked is not None:
-                        on_ranked()
+            for docs in pool.map(_score_chunk, chunks):
+                with gc_paused():
+                    scores = _SCORES.validate_json(docs)
+                new += store.save_scores(scores)
+                if on_ranked is not None:
+                    on_ranked(len(scores))
     finally:
         _work = None
     return new
 
 
-def _score_chunk(indices: range) -> list[Score]:
+# scores travel back from the workers as one JSON array per chunk: unpickling pydantic
+# models cost the parent more than scoring them (1.7 s vs 0.25 s per 10,000, measured)
+_SCORES = TypeAdapter(list[Score])
+
+
+def _score_chunk(indices: range) -> bytes:
     assert _work is not None, "scoring workers are forked from rank_many"
     papers, context = _work
-    return [score_paper(papers[i], context) for i in indices]
+    return _SCORES.dump_json([score_paper(papers[i], context) for i in indices])
 
 
 # -- select + implement -----------------------------------------------------------------
@@ -485,7 +495,7 @@ def build_report(
     head, tail = ordered[:REPORT_FULL_RECORDS], ordered[REPORT_FULL_RECORDS:]
     ranking = [RankedPaper(paper=papers[s.arxiv_id], score=s) for s in head]
     rest = [
-        RankedRow.model_construct(  # values from validated models
+        RankedRow(
             arxiv_id=s.arxiv_id, title=papers[s.arxiv_id].title, total=s.total, excluded=s.excluded
         )
         for s in tail

@@ -47,6 +47,9 @@ class PaperStore(Protocol):
         scored (True then, False on a redelivery, which leaves the stored score alone);
         `replace=True` overwrites it (signals refreshed) and returns True."""
 
+    def save_scores(self, scores: Iterable[Score]) -> int:
+        """`save_score` for many (a rank worker's batch); returns how many were new."""
+
     def scores_for_day(self, day: date) -> list[Score]:
         """The day's scores, best first (ties by arXiv id)."""
 

@@ -123,7 +123,7 @@ def _rank_all(
         task = progress.add_task("Ranking", total=len(ids))
         pipeline.rank_many(
             day, ids, store=store, context=context, blobs=blobs,
-            on_ranked=lambda: progress.advance(task),
+            on_ranked=lambda n: progress.advance(task, n),
         )  # fmt: skip
 
 

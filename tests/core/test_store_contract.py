@@ -116,7 +116,7 @@ def _port_methods() -> list[str]:
 
 def test_store_implements_every_port_method_with_its_signature(store):
     assert isinstance(store, PaperStore)
-    assert len(_port_methods()) == 24
+    assert len(_port_methods()) == 25
     for name in _port_methods():
         wanted = inspect.signature(getattr(PaperStore, name)).parameters
         got = inspect.signature(getattr(type(store), name)).parameters
@@ -198,6 +198,20 @@ def test_save_score_once_unless_replaced(store):
     assert store.scores_for_day(DAY) == [score("2402.18668", 0.25)]
     assert store.save_score(score("2402.18668", 0.33), replace=True) is True
     assert store.scores_for_day(DAY)[0].total == pytest.approx(0.33)
+
+
+def test_save_scores_counts_the_new_ones_and_keeps_the_first(store):
+    assert store.scores_for_day(DAY) == []  # a cached read the batch must keep current
+    assert store.save_scores([score("2402.00001", 0.5), score("2402.00002", 0.7)]) == 2
+    assert [s.arxiv_id for s in store.scores_for_day(DAY)] == ["2402.00002", "2402.00001"]
+    batch = [score("2402.00002", 0.1), score("2402.00003", 0.9)]  # one redelivered
+    assert store.save_scores(batch) == 1
+    assert {s.arxiv_id: s.total for s in store.scores_for_day(DAY)} == {
+        "2402.00001": 0.5,
+        "2402.00002": 0.7,
+        "2402.00003": 0.9,
+    }
+    assert store.save_scores([]) == 0
 
 
 def test_scores_best_first_ties_by_id(store):

@@ -70,5 +70,6 @@ def cosine(a: SparseVector, b: SparseVector) -> float:
 
 def matched_terms(a: SparseVector, b: SparseVector, limit: int = 5) -> list[str]:
     """The terms contributing most to cosine(a, b): the 'why' shown in the report."""
-    shared = [(a[t] * b[t], t) for t in a.keys() & b.keys()]
-    return [t for _, t in heapq.nlargest(limit, shared)]
+    shared = list(filter(b.__contains__, a))
+    products = map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared))
+    return [t for _, t in heapq.nlargest(limit, zip(products, shared, strict=True))]

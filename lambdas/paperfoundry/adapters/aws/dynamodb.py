@@ -286,6 +286,10 @@ class DynamoStore:
             return False
         return True
 
+    def save_scores(self, scores: Iterable[Score]) -> int:
+        """One conditional put each (BatchWriteItem has no conditions)."""
+        return sum(self.save_score(score) for score in scores)
+
     def scores_for_day(self, day: date) -> list[Score]:
         """Best first (ties by arXiv id). Read from the base table (strongly consistent,
         the selection runs right after the last score is written) and sorted here."""
