@@ -1,22 +1,26 @@
 """Can the harness test this paper? A cheap estimate from the title and abstract, no LLM.
 
-The harness (containers/trainer) trains small causal sequence models from scratch on two
-task families: `mqar` (multi-query associative recall: sequence mixers, attention variants,
-recurrence, state-space layers, long-context architectures) and `lm` (byte-level language
-modelling: LM architecture, normalisation, positional encoding, mixture of experts,
-optimisers in LM training, tokenizer-free modelling). Everything else (code generation
-models, agents, benchmarks and datasets, surveys, vision, speech, robotics, retrieval,
-inference tricks for pretrained LLMs, fine-tuning and alignment) it cannot test.
+The harness (containers/trainer) trains small models from scratch on these task families:
+`mqar` (multi-query associative recall: sequence mixers, attention variants, recurrence,
+state-space layers, long-context architectures), `lm` (byte-level language modelling: LM
+architecture, normalisation, positional encoding, mixture of experts, tokenizer-free
+modelling), `image` (small-image classification: vision backbones, ViT and CNN blocks),
+`diffusion` (a small DiT-style denoiser: diffusion architectures and noise schedules) and
+`optimizer` (an optimiser against AdamW on the baseline models). Everything else (code
+generation models, agents, benchmarks and datasets, surveys, detection, video and 3D,
+text-to-image systems, speech, robotics, retrieval, inference tricks for pretrained LLMs,
+fine-tuning and alignment) it cannot test.
 
 `estimate` is keyword/phrase rules, readable top to bottom, and says which phrases decided:
 
 1. An out-of-scope phrase in the title (e.g. "code generation", "agents", "benchmark",
    "vision", "KV cache", "survey") decides: not testable. Titles name what a paper is about.
 2. Otherwise each family scores its cue phrases: 3 per cue in the title, 1 per further cue
-   in the abstract. The better family (ties: `mqar`, the sharper test) wins when it reaches
-   3 (a title cue, or three abstract cues) and outweighs the abstract's out-of-scope cues:
-   1/2 each ("on standard benchmarks" is in most abstracts), 3/2 for a domain (vision,
-   audio, robotics, multimodal, other sciences, languages).
+   in the abstract. The best family (ties: in the order of `FAMILIES`, the sharper test
+   first) wins when it reaches 3 (a title cue, or three abstract cues) and outweighs the
+   abstract's out-of-scope cues: 1/2 each ("on standard benchmarks" is in most abstracts),
+   3/2 for a domain (video and 3D, audio, robotics, multimodal, other sciences, languages;
+   not for the image families, whose papers are about images).
 3. Otherwise not testable, with the out-of-scope cues found, or "no cue" as the reason.
 
 It is an estimate: selection uses it to keep untestable papers from taking a pick slot,
@@ -32,7 +36,7 @@ from typing import Literal
 
 from .models import Paper
 
-Family = Literal["mqar", "lm"]
+Family = Literal["mqar", "lm", "image", "diffusion", "optimizer"]
 
 
 def _cues(table: dict[str, tuple[str, ...]]) -> list[tuple[str, re.Pattern[str]]]:
@@ -85,10 +89,6 @@ LM_CUES = _cues({
         r"normali[sz]ation (?:layer|free|-free)", r"without normali[sz]ation",
         r"\bpre-?(?:ln|norm)\b", r"\bpost-?(?:ln|norm)\b", r"hybridnorm",
     ),
-    "optimiser": (
-        r"\boptimi[sz]ers?\b(?! of)", r"\badam(?:w|-mini)?\b", r"\bmuon\b", r"\bsgd\b",
-        r"\bshampoo\b", r"learning[- ]rate (?:schedule|warm-?up)", r"weight decay",
-    ),
     "tokenizer-free modelling": (
         r"tokeni[sz]er-free", r"byte-level", r"character-level", r"\bbyte (?:language )?models?",
         r"raw bytes",
@@ -114,6 +114,46 @@ LM_CUES = _cues({
         r"small language models?", r"\bslms?\b",
     ),
 })  # fmt: skip
+IMAGE_CUES = _cues({
+    "vision backbone": (
+        r"vision (?:transformer|backbone|mlp)s?", r"visual backbones?", r"\bvits?\b",
+        r"\bresnets?\b", r"\bconvnext\b", r"\bmlp-mixer\b", r"backbones?",
+    ),
+    "image classification": (
+        r"image classification", r"imagenet", r"cifar", r"\bmnist\b", r"image recognition",
+    ),
+    "convolution or patch block": (
+        r"convolution(?:al)? (?:neural )?networks?", r"\bcnns?\b", r"patch (?:embedding|merging)s?",
+        r"depthwise", r"inductive bias",
+    ),
+})  # fmt: skip
+DIFFUSION_CUES = _cues({
+    "diffusion architecture": (
+        r"diffusion transformers?", r"\bdits?\b", r"\bu-?nets?\b",
+        r"denois(?:ing|er) (?:network|model|backbone)s?",
+    ),
+    "diffusion training": (
+        r"noise schedules?", r"\bddpm\b", r"score-based", r"diffusion models?",
+        r"denoising (?:diffusion|score matching|objective|loss)", r"flow matching",
+        r"noise prediction", r"v-prediction",
+    ),
+})  # fmt: skip
+OPTIMIZER_CUES = _cues({
+    "optimiser": (
+        r"\boptimi[sz]ers?\b(?! of)", r"\badam(?:w|-mini)?\b", r"\bmuon\b", r"\bsgd\b",
+        r"\bshampoo\b", r"\blion\b", r"\bsophia\b", r"\badafactor\b",
+    ),
+    "update rule": (
+        r"learning[- ]rate (?:schedule|warm-?up)s?", r"weight decay", r"second-order",
+        r"preconditioner", r"momentum", r"gradient (?:descent|clipping|orthogonali[sz]ation)",
+        r"update rule",
+    ),
+})  # fmt: skip
+FAMILIES: dict[Family, list[tuple[str, re.Pattern[str]]]] = {
+    "mqar": MQAR_CUES, "lm": LM_CUES, "optimizer": OPTIMIZER_CUES,
+    "image": IMAGE_CUES, "diffusion": DIFFUSION_CUES,
+}  # fmt: skip
+IMAGE_FAMILIES = {"image", "diffusion"}
 # What a paper is about or works on: in the title, any of these decides (not testable).
 OUT_OF_SCOPE = _cues({
     "code generation": (
@@ -130,12 +170,15 @@ OUT_OF_SCOPE = _cues({
         r"(?<!retri)eval\b", r"haystack",
     ),
     "survey": (r"\bsurvey\b", r"\boverview\b", r"\btutorial\b", r"position paper"),
-    "vision": (
-        r"\bimages?\b", r"\bvision\b", r"\bvisual\b", r"\bvideos?\b", r"\b[23]d\b",
-        r"point clouds?", r"gaussian splatting", r"segmentation", r"detection", r"\byolo\b",
-        r"open-vocabulary", r"text-to-image", r"\bdiffusion\b", r"\bpixels?\b", r"\bcameras?\b",
-        r"\bvits?\b", r"convolution(?:al)? (?:neural )?network", r"\bcnns?\b", r"imagenet",
-        r"recognition", r"\brendering\b", r"\bmotion\b",
+    # images themselves are testable (image, diffusion); these uses of them are not
+    "video, 3D or dense vision": (
+        r"\bvideos?\b", r"\b[23]d\b", r"point clouds?", r"gaussian splatting", r"segmentation",
+        r"detection", r"\byolo\b", r"open-vocabulary", r"\bcameras?\b", r"\brendering\b",
+        r"\bmotion\b", r"\bdepth estimation\b", r"\bocr\b", r"\bdocuments?\b",
+    ),
+    "image generation system": (
+        r"text-to-(?:image|video)", r"image (?:editing|generation|synthesis)", r"\bediting\b",
+        r"\bstable diffusion\b", r"\bpersonali[sz]\w*", r"\bcustomi[sz]\w*",
     ),
     "robotics": (
         r"\brobot\w*", r"embodied", r"manipulation", r"locomotion", r"autonomous driving",
@@ -197,7 +240,14 @@ OUT_OF_SCOPE = _cues({
 })  # fmt: skip
 # In an abstract these weigh 3/2 ("Emu3: Next-Token Prediction is All You Need" is about
 # images and video), the other out-of-scope cues 1/2.
-DOMAINS = {"vision", "robotics", "speech or audio", "multimodal", "another domain", "languages"}
+DOMAINS = {
+    "video, 3D or dense vision",
+    "robotics",
+    "speech or audio",
+    "multimodal",
+    "another domain",
+    "languages",
+}
 
 
 @dataclass(frozen=True)
@@ -226,18 +276,17 @@ def estimate(title: str, abstract: str = "") -> Testability:
     title_out = _hits(OUT_OF_SCOPE, title)
     if title_out:
         return Testability(None, f"about {' and '.join(title_out[:2])}")
-    mqar, mqar_why = _score(MQAR_CUES, title, abstract)
-    lm, lm_why = _score(LM_CUES, title, abstract)
+    scores = {family: _score(cues, title, abstract) for family, cues in FAMILIES.items()}
+    family = max(scores, key=lambda f: scores[f][0])  # the first of equals: FAMILIES order
+    best, why = scores[family]
     abstract_out = _hits(OUT_OF_SCOPE, abstract)
     domains = [label for label in abstract_out if label in DOMAINS]
     against = 1.5 * len(domains) + 0.5 * (len(abstract_out) - len(domains))
-    family: Family = "mqar" if mqar >= lm else "lm"
-    best, why = (mqar, mqar_why) if family == "mqar" else (lm, lm_why)
     if best >= 3 and best > against:
         return Testability(family, why)
     if abstract_out:
         return Testability(None, f"about {', '.join(abstract_out[:3])}")
-    return Testability(None, "no sequence-mixer, LM-architecture or optimiser cue")
+    return Testability(None, "no cue of a task family the harness has")
 
 
 def estimate_paper(paper: Paper) -> Testability:

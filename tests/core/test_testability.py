@@ -50,11 +50,11 @@ SHARED_EXPECTED = {
     "2503.14456": "mqar",  # RWKV-7 "Goose"
     "2406.16747": "mqar",  # SPARSEK attention for long-range transformers
     "2407.14207": "mqar",  # Longhorn
-    # normalisation, optimisers, mixture of experts, tokenizer-free -> lm
+    # normalisation, mixture of experts, tokenizer-free -> lm; optimisers -> optimizer
     "2503.10622": "lm",  # Transformers without Normalization
     "2503.04598": "lm",  # HybridNorm
-    "2406.16793": "lm",  # Adam-mini
-    "2411.16085": "lm",  # Cautious Optimizers
+    "2406.16793": "optimizer",  # Adam-mini
+    "2411.16085": "optimizer",  # Cautious Optimizers
     "2408.15664": "lm",  # auxiliary-loss-free load balancing for MoE
     "2406.19223": "lm",  # T-FREE: tokenizer-free LLMs
     # the harness cannot test these
@@ -67,7 +67,7 @@ SHARED_EXPECTED = {
     "2407.01489": None,  # Agentless: software engineering agents
     "2406.11912": None,  # AgileCoder: agents for software development
     "2406.03344": None,  # Audio Mamba: a state-space model, but for audio
-    "2407.08083": None,  # MambaVision: a vision backbone
+    "2407.08083": "image",  # MambaVision: a vision backbone
     "2409.18869": None,  # Emu3: next-token prediction over images and video
     "2406.11430": None,  # KV cache compression
     "2407.02490": None,  # MInference: pre-filling acceleration of pretrained LLMs
@@ -97,9 +97,7 @@ def test_reasons_name_the_phrases_that_decided():
     codegen = estimate_paper(SAMPLE["2305.02309"])
     assert not codegen.testable and codegen.reason == "about code generation"
     assert estimate_paper(SHARED["2406.03344"]).reason == "about speech or audio"
-    assert (
-        estimate("A Note on Cats").reason == "no sequence-mixer, LM-architecture or optimiser cue"
-    )
+    assert estimate("A Note on Cats").reason == "no cue of a task family the harness has"
 
 
 def test_an_out_of_scope_title_outweighs_architecture_cues():
@@ -114,4 +112,17 @@ def test_abstract_cues_alone_need_three_and_must_outweigh_the_abstracts_domain()
     three = two + " at sub-quadratic cost"
     assert estimate("Goose", three).family == "mqar"
     assert estimate("Goose", three + ", also tried on images").family == "mqar"
-    assert estimate("Goose", three + " for images and speech").family is None
+    assert estimate("Goose", three + " for video and speech").family is None
+
+
+def test_image_diffusion_and_optimiser_papers_have_their_families():
+    assert estimate("ConvNeXt V2: Vision Transformers Meet Convolutions").family == "image"
+    vit = "We train a vision transformer on image classification; patch embeddings matter."
+    assert estimate("Better Patches", vit).family == "image"
+    assert estimate("Scalable Diffusion Models with Transformers").family == "diffusion"
+    assert estimate("Symbolic Discovery of Optimization Algorithms: the Lion optimizer").family == (
+        "optimizer"
+    )
+    # what images are used for can still be out of reach
+    assert estimate("Open-Vocabulary Object Detection with Vision Transformers").family is None
+    assert estimate("Text-to-Image Diffusion Models for Image Editing").family is None

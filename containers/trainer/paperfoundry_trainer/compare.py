@@ -5,8 +5,11 @@ process (jailed for untrusted code) that only builds, trains and answers predict
 controller owns the validation and test data, scores the outputs, probes causality, times
 the runs and writes `metrics.json`. Protocol (docs/VERDICTS.md):
 
-  1. validate the file in a worker; read its declarations (claims, ablations, baseline conv)
-  2. size the baseline (and the no-mixing control) to the candidate's parameter count
+  1. validate the file in a worker; read its declarations (claims, ablations, baseline
+     options); a file with `build_optimizer` instead of `build_model` is an optimizer: the
+     task's baseline model is trained with it (the candidate) and with AdamW (the baseline)
+  2. size the baseline (and the family's other references: the no-mixing control, a second
+     image backbone a claim is about) to the candidate's parameter count
   3. LR sweep on the validation split (seed 0), extending the grid past a winning edge;
      ablations use the candidate's LR, the control the baseline's
   4. fresh seeds at each model's chosen LR, measured on the test split; causality probes
@@ -37,14 +40,14 @@ import torch
 
 from . import baseline as ref
 from . import claims as claims_mod
-from . import stats
+from . import families, stats
 from .client import Worker, WorkerError, as_failure
-from .data import ensure_builtin
+from .data import ensure_builtin, image_files
 from .exitcodes import ExitCode
 from .protocol import tensor_bytes
 from .sagemaker import Paths, StopFlag, load_checkpoint, save_checkpoint
 from .spec import Budget
-from .tasks import VAL_SEED, make_task, unigram_entropy
+from .tasks import VAL_SEED, make_task
 from .train import Interrupted, TrainConfig, setup_device
 from .validate import failure, validate_in_subprocess
 
@@ -52,9 +55,9 @@ EXIT_OK, EXIT_ERROR = ExitCode.OK, ExitCode.FAILED
 EXIT_INVALID_IMPL, EXIT_INTERRUPTED = ExitCode.INVALID_IMPL, ExitCode.STOPPED
 TOY_PARAMS = 10_000_000  # without paper_params, budgets below this are toy scale
 SWEEP_SEED = 0  # final seeds are 1..seeds: never the sweep's
-MQAR_COMPETENCE = 0.9  # the baseline must solve the easy recall setting
-MQAR_CONTROL_MAX = 0.5  # a model that cannot mix positions must fail recall
-LM_ENTROPY_MARGIN = 0.25  # bits/byte the LM baseline must beat the unigram entropy by
+MQAR_COMPETENCE = families.MQAR_COMPETENCE  # the gates live with their family
+MQAR_CONTROL_MAX = families.MQAR_CONTROL_MAX
+LM_ENTROPY_MARGIN = families.LM_ENTROPY_MARGIN
 BENCH_ITERS = 5
 TIE_TOLERANCE = 1e-3  # validation values this close count as a tie when choosing the LR
 CALL_TIMEOUT_S = 1800.0
@@ -157,7 +160,13 @@ def _skeleton(job: Job, device) -> dict:
         "declaration_problems": [],
         "verdict": None,
         "curves": {},
-        "tokens_per_run": job.budget.steps * job.budget.batch_size * job.budget.spec.seq_len,
+        "tokens_per_run": job.budget.steps * job.budget.batch_size * job.budget.spec.seq_len
+        if job.task in families.SEQUENCE_TASKS
+        else None,
+        "images_per_run": job.budget.steps * job.budget.batch_size
+        if job.task in families.IMAGE_TASKS
+        else None,
+        "contract": None,
         "steps": job.budget.steps,
         "wall_seconds": None,
         "plots": [],
@@ -189,8 +198,12 @@ class Arm:
     """One model in the comparison: the candidate, an ablation, the baseline, the control."""
 
     name: str
-    source: dict  # {"source": "impl", "path", "kwargs"} or {"source": "reference", "config"}
+    # {"source": "impl", "path", "kwargs"[, "contract": "optimizer", "config"]} or
+    # {"source": "reference", "config"}
+    source: dict
     trusted: bool  # shipped reference code, or a reference model of the harness
+    lr_scale: float = 1.0  # the sweep grid is the budget's times this (optimizers declare it)
+    sweeps: bool = False  # a second reference (e.g. baseline:resnet) gets its own LR sweep
 
     @property
     def is_impl(self) -> bool:
@@ -201,6 +214,8 @@ class Comparison:
     def __init__(self, job: Job, device, metrics: dict, stop: StopFlag, t0: float):
         self.job, self.device, self.metrics, self.stop, self.t0 = job, device, metrics, stop, t0
         self.b, self.spec = job.budget, job.budget.spec
+        self.family = families.family(job.task)
+        self.closed_form: dict = {}  # the family's closed-form references (diffusion)
         self.lock = threading.Lock()
         self.ckdir = job.paths.checkpoint_dir
         cpu = device.type == "cpu"
@@ -232,7 +247,16 @@ class Comparison:
             msg = "validation gave no valid result (does the file patch json or print?)"
             raise CandidateFailed(as_failure(check.get("failure"), "validate", msg))
         decl = claims_mod.read_declarations(job.impl)
+        if check.get("contract", "model") != decl.contract:
+            # the file's top level (read without running it) decides the contract
+            msg = (
+                f"the file defines {decl.contract_def} at its top level, but validation "
+                f"checked a {check.get('contract', 'model')} (define exactly one of "
+                "build_model(spec) and build_optimizer(params, spec), as a plain def)"
+            )
+            raise CandidateFailed(as_failure(None, "import", msg))
         self.metrics["declaration_problems"] = decl.problems
+        self.metrics["contract"] = decl.contract
         self.task = make_task(job.task, spec, b.task_args, "cpu", job.data_dir)
         self.metrics["metric"] = {
             "name": self.task.metric,
@@ -241,8 +265,7 @@ class Comparison:
         }
         self.metrics["setting"] = {
             **b.task_args,
-            "seq_len": spec.seq_len,
-            "vocab_size": spec.vocab_size,
+            **self.family.setting(spec, self.task),
             "steps": b.steps,
             "batch_size": b.batch_size,
             "seeds": b.seeds,
@@ -251,11 +274,23 @@ class Comparison:
         arms = self._arms(check["params"], decl)
         self.val = self._eval_set("val", b.val_batches)
         self.test = self._eval_set("test", b.eval_batches)
+        if hasattr(self.task, "linear_denoiser_mse"):  # closed-form references, on test
+            self.closed_form = {
+                "pixelwise": float(self.task.pixelwise_denoiser_mse(self.test).mean()),
+                "linear": float(self.task.linear_denoiser_mse(self.test).mean()),
+            }
+            self.metrics["references"] = {
+                "pixelwise": {"value": self.closed_form["pixelwise"], "detail": "the best "
+                              "denoiser that treats pixels independently (closed form)"},
+                "linear": {"value": self.closed_form["linear"], "detail": "the best linear "
+                           "denoiser: x_0 Gaussian with the training pixels' mean and "
+                           "covariance (closed form)"},
+            }  # fmt: skip
 
         # 3. LR sweep on validation for the candidate and the baseline; an ablation keeps
         # the candidate's LR (one component removed, everything else equal) and the
         # control takes the baseline's
-        swept = [a for a in arms if a.name in ("candidate", "baseline")]
+        swept = [a for a in arms if a.name in ("candidate", "baseline") or a.sweeps]
         best = self._sweep(swept)
         for a in arms:
             best.setdefault(a.name, best["baseline" if a.name == "control" else "candidate"])
@@ -293,39 +328,70 @@ class Comparison:
         return self.task.eval_set(split, n_batches, self.b.batch_size)
 
     def _arms(self, cand_params: int, decl) -> list[Arm]:
-        job, spec = self.job, self.spec
+        job, spec, fam = self.job, self.spec, self.family
         trusted = job.isolation == "none"
+        optimizer = decl.contract == "optimizer"
+        extra = () if optimizer else decl.against
+        # an optimizer trains the task's baseline model: sized to the budget, not to a model
+        refs = fam.references(spec, spec.param_budget if optimizer else cand_params,
+                              decl.baseline, extra)  # fmt: skip
+        base_cfg = refs["baseline"]
         impl = {"source": "impl", "path": str(job.impl.resolve()), "kwargs": {}}
-        arms = [Arm("candidate", impl, trusted)]
+        if optimizer:
+            cand_params = fam.count_params(base_cfg)
+            impl = {**impl, "contract": "optimizer", "config": base_cfg.to_dict()}
+        scale = decl.optimizer.get("lr_scale", 1.0) if optimizer else 1.0
+        arms = [Arm("candidate", impl, trusted, lr_scale=scale)]
         for name, kwargs in decl.ablations.items():
             arms.append(Arm(f"ablation:{name}", {**impl, "kwargs": kwargs}, trusted))
-        conv = decl.baseline.get("short_conv", 0)
         self.cand_params = cand_params
-        base_cfg = ref.size_to(job.task, spec, cand_params, conv)
-        ctrl_cfg = ref.control_for(spec, cand_params)
-        arms.append(Arm("baseline", {"source": "reference", "config": base_cfg.to_dict()}, True))
-        arms.append(Arm("control", {"source": "reference", "config": ctrl_cfg.to_dict()}, True))
-        base_n = ref.count_params(base_cfg)
-        self.metrics["baseline"] = {"name": ref.describe(base_cfg), "config": base_cfg.to_dict()}
-        self.metrics["control"] = {"name": ref.describe(ctrl_cfg), "config": ctrl_cfg.to_dict()}
+        self.ref_configs = {}
+        for name, cfg in refs.items():  # baseline, baseline:<other>, control
+            arms.append(Arm(name, {"source": "reference", "config": cfg.to_dict()}, True,
+                            sweeps=name.startswith("baseline:")))  # fmt: skip
+            self.ref_configs[name] = cfg
+        base_n = fam.count_params(base_cfg)
+        self.metrics["baseline"] = {"name": fam.describe(base_cfg), "config": base_cfg.to_dict()}
+        if optimizer:
+            self.metrics["baseline"]["name"] = "AdamW-trained " + fam.describe(base_cfg)
+            self.metrics["candidate_model"] = {
+                "name": fam.describe(base_cfg) + f" trained with {job.impl.stem}'s optimiser",
+                "config": base_cfg.to_dict(),
+            }
+        if "control" in refs:
+            ctrl = refs["control"]
+            self.metrics["control"] = {"name": fam.describe(ctrl), "config": ctrl.to_dict()}
         self.metrics["params"] = {
             "candidate": {"total": cand_params},
-            "baseline": {"total": base_n, "non_embedding": ref.non_embedding_params(base_cfg)},
-            "control": {"total": ref.count_params(ctrl_cfg)},
+            "baseline": {"total": base_n, "non_embedding": fam.non_embedding_params(base_cfg)},
             "budget": spec.param_budget,
             "match": (base_n - cand_params) / cand_params,
         }
-        self.ref_configs = {"baseline": base_cfg, "control": ctrl_cfg}
-        log(
-            f"pf: baseline: {ref.describe(base_cfg)}, {base_n:,} params vs the candidate's "
-            f"{cand_params:,} ({self.metrics['params']['match']:+.1%})"
-        )
+        for name, cfg in refs.items():
+            if name != "baseline":
+                self.metrics["params"][name] = {"total": fam.count_params(cfg)}
+                if name != "control":
+                    self.metrics.setdefault("references", {})[name] = {
+                        "name": fam.describe(cfg), "config": cfg.to_dict()}  # fmt: skip
+        if optimizer:
+            log(
+                f"pf: optimizer: {job.impl.stem} vs AdamW, both training {fam.describe(base_cfg)} "
+                f"({base_n:,} params; candidate LR grid x{scale:g})"
+            )
+        else:
+            log(
+                f"pf: baseline: {fam.describe(base_cfg)}, {base_n:,} params vs the candidate's "
+                f"{cand_params:,} ({self.metrics['params']['match']:+.1%})"
+            )
+        for name in refs:
+            if name.startswith("baseline:"):
+                log(f"pf: {name}: {fam.describe(refs[name])} (a claim is about it)")
         if decl.ablations:
             log(f"pf: ablations: {', '.join(decl.ablations)}")
         return arms
 
     def _sweep(self, arms: list[Arm]) -> dict[str, float]:
-        grids = {a.name: sorted(self.b.lrs) for a in arms}
+        grids = {a.name: sorted(lr * a.lr_scale for lr in self.b.lrs) for a in arms}
         results: dict[str, dict[float, dict]] = {a.name: {} for a in arms}
         pending = [(a, lr, SWEEP_SEED) for a in arms for lr in grids[a.name]]
         for _ in range(self.b.max_extensions + 1):
@@ -449,6 +515,8 @@ class Comparison:
         ro = [arm.source["path"]] if arm.is_impl else []
         if self.job.task == "lm":
             ro.append(str(Path(self.job.data_dir).resolve()))
+        elif self.job.data_dir is not None:  # an image directory: the worker sees train only
+            ro += [str(p.resolve()) for p in image_files(self.job.data_dir, ("train",))]
         return Worker(
             isolation="none" if arm.trusted else "jail",
             ro_paths=ro,
@@ -471,7 +539,7 @@ class Comparison:
             compile=job.compile,
             model=arm.source,
             train=asdict(cfg),
-            state_lengths=[spec.seq_len, long_len],
+            state_lengths=[spec.seq_len, long_len] if self.family.causal else [],
         )
         built = _parse(_build_fields, header, "build")
         if arm.name == "candidate" and built["params"] != self.cand_params:
@@ -532,15 +600,23 @@ class Comparison:
             "curve": curve, "params": built["params"],
             "embedding_params": built["embedding_params"],
             "state_size": built["state_size"],
-            "train_tokens_per_s": ((step - step0) * b.batch_size * spec.seq_len / train_seconds)
+            # tokens/s for the sequence families, images/s for the image ones
+            "train_tokens_per_s": ((step - step0) * b.batch_size
+                                   * self.family.items_per_example(spec) / train_seconds)
             if train_seconds > 0 else None,
         }  # fmt: skip
         if split == "test" and not diverged:
-            if arm.is_impl:
+            if arm.is_impl and self.family.causal:
                 result["causality"] = self._probe(worker, batches)
+            if arm.is_impl and self.family.batch_independent:
+                result["independence"] = self._probe_independence(worker, batches)
             if seed == 1:
                 result["infer_tokens_per_s"] = self._bench(worker)
-                result["peak_memory"] = worker.call("memory", 60)[0]
+                memory = worker.call("memory", 60)[0]
+                result["peak_memory"] = {k: memory.get(k) for k in ("peak_mb", "kind")}
+                floats = memory.get("optimizer_state")  # from the worker: checked as data
+                ok = isinstance(floats, int) and not isinstance(floats, bool) and floats >= 0
+                result["optimizer_state"] = floats if ok else None
         if partial is not None:
             partial.unlink(missing_ok=True)
         return result
@@ -554,21 +630,51 @@ class Comparison:
         tmp.write_bytes(tensor_bytes(blob))  # opaque to us: only a worker ever loads it
         tmp.replace(partial)
 
-    def _predict(self, worker: Worker, x, positions) -> torch.Tensor:
-        _, out = worker.call("predict", CALL_TIMEOUT_S, tensors={"x": x, "positions": positions})
+    def _predict(self, worker: Worker, x, positions=None) -> torch.Tensor:
+        """The model's outputs for inputs `x` (a tensor, or a tuple in the task's
+        `input_names` order), at `positions` (sequence tasks), checked for shape."""
+        inputs = x if isinstance(x, tuple) else (x,)
+        tensors = dict(zip(self.task.input_names, inputs, strict=True))
+        if positions is not None:
+            tensors["positions"] = positions
+        _, out = worker.call("predict", CALL_TIMEOUT_S, tensors=tensors)
         logits = out.get("logits")
-        want = (x.shape[0], len(positions), self.spec.vocab_size)
+        want = tuple(self.task.output_shape(inputs, positions))
         if logits is None or tuple(logits.shape) != want:
             got = None if logits is None else tuple(logits.shape)
             raise WorkerError(
                 {"stage": "forward", "type": "ShapeError", "traceback": "",
-                 "message": f"predict returned logits of shape {got}; expected {want}"}
+                 "message": f"predict returned outputs of shape {got}; expected {want}"}
             )  # fmt: skip
         return logits
 
     def _score(self, worker: Worker, batches) -> torch.Tensor:
         pos = self.task.loss_positions
         return torch.cat([self.task.score(self._predict(worker, x, pos), y) for x, y in batches])
+
+    def _probe_independence(self, worker: Worker, batches) -> dict:
+        """In evaluation, an example's output must not depend on the other examples in its
+        batch (else a model could pool several noisy copies of one test image): outputs
+        for the first examples must not move when the rest of the batch is replaced."""
+        inputs = batches[0][0]
+        B = inputs[0].shape[0]
+        tol = 1e-3 if self.device.type == "cpu" else 2e-2
+        worst, failed = 0.0, []
+        for keep in sorted({1, max(1, B // 2)}):
+            other = self.task.random_inputs(B, "cpu")
+            mixed = tuple(torch.cat([a[:keep], o[keep:].to(a.dtype)]) for a, o in
+                          zip(inputs, other, strict=True))  # fmt: skip
+            if B == 1:
+                mixed = inputs
+            a = self._predict(worker, inputs)[:keep]
+            c = self._predict(worker, mixed)[:keep]
+            diff = float((a - c).abs().max())
+            scale = 1 + float(a.abs().max())
+            worst = max(worst, diff / scale)
+            if not diff <= tol * scale:
+                failed.append({"batch": B, "kept": keep, "max_change": diff})
+        return {"passed": not failed, "failed": failed, "max_relative_change": worst,
+                "tolerance": tol}  # fmt: skip
 
     def _probe(self, worker: Worker, batches) -> dict:
         """Causality at several batch sizes and lengths, the evaluation shape included: the
@@ -595,16 +701,17 @@ class Comparison:
                 "max_relative_change": worst, "tolerance": tol}  # fmt: skip
 
     def _bench(self, worker: Worker) -> dict:
-        """Inference tokens/s at two lengths, timed here (the worker cannot report its own)."""
-        T = self.spec.seq_len
+        """Inference throughput, timed here (the worker cannot report its own): tokens/s at
+        two lengths (sequence families), images/s at the image size (image families)."""
         out = {}
-        for length in sorted({T, max(2, T // 4)}):
+        for length in self.family.bench_lengths(self.spec):
             B = self.b.batch_size
+            items = B * (length if self.family.causal else 1)
             worker.call("bench", CALL_TIMEOUT_S, batch=B, length=length, iters=1)  # warm-up
             t = time.perf_counter()
             worker.call("bench", CALL_TIMEOUT_S, batch=B, length=length, iters=BENCH_ITERS)
             elapsed = time.perf_counter() - t
-            out[str(length)] = B * length * BENCH_ITERS / elapsed
+            out[str(length)] = items * BENCH_ITERS / elapsed
         return out
 
     def _save(self) -> None:
@@ -636,30 +743,43 @@ class Comparison:
         invalid_reason = invalid["detail"] if invalid else None
         margin = stats.MARGINS[task.metric]
         comparisons = []
-        for name in [a.name for a in arms if a.is_impl]:
-            if name not in by_arm:
+        # every model from the file against the baseline; then the candidate against each
+        # second reference a claim is about (e.g. baseline:resnet)
+        pairs = [(a.name, "baseline") for a in arms if a.is_impl]
+        pairs += [("candidate", a.name) for a in arms if a.name.startswith("baseline:")]
+        for name, against in pairs:
+            if name not in by_arm or against not in by_arm:
                 continue
             comp = stats.compare(
                 [r["value"] for r in by_arm[name]],
-                [r["value"] for r in by_arm["baseline"]],
+                [r["value"] for r in by_arm[against]],
                 task.higher_is_better,
                 margin,
             )
             # no gate when every test run diverged (nothing to probe; validation was causal)
-            causal = next((g for g in gates if g["name"] == f"causal:{name}"), None)
-            if causal and not causal["passed"]:  # reading ahead is invalid at any budget
-                comp["outcome"], comp["reason"] = "invalid", causal["detail"]
+            own = [g for g in gates if g["name"] in (f"causal:{name}", f"independent:{name}")]
+            cheat = next((g for g in own if not g["passed"]), None)
+            scoped = next((g for g in gates if not g["passed"] and g["scope"] == against
+                           and against != "baseline"), None)  # fmt: skip
+            if cheat:  # reading ahead (or across the batch) is invalid at any budget
+                comp["outcome"], comp["reason"] = "invalid", cheat["detail"]
             elif b.smoke:
                 comp["outcome"] = "smoke"
-            elif invalid_reason:
-                comp["outcome"], comp["reason"] = "invalid", invalid_reason
-            comp.update(model=name, against="baseline", metric=task.metric)
+            elif invalid_reason or scoped:
+                comp["outcome"] = "invalid"
+                comp["reason"] = invalid_reason or scoped["detail"]
+            comp.update(model=name, against=against, metric=task.metric)
             comp["summary"] = self._sentence(name, comp)
             comparisons.append(comp)
         m["comparisons"] = comparisons
         main = comparisons[0]
         m["outcome"] = main["outcome"]
         cand_invalid = main["outcome"] == "invalid"
+        others = {
+            c["against"].removeprefix("baseline:"): c
+            for c in comparisons
+            if c["model"] == "candidate" and c["against"] != "baseline"
+        }
         m["claims"] = claims_mod.evaluate(
             decl.claims,
             task=self.job.task,
@@ -668,6 +788,8 @@ class Comparison:
             efficiency=m["efficiency"],
             invalid_reason=main.get("reason") if cand_invalid else None,
             smoke=b.smoke,
+            others=others,
+            primary=self.family.primary(decl.baseline) if not self.family.causal else None,
         )
         toy = self._toy()
         cm, bm = m["models"]["candidate"], m["models"]["baseline"]
@@ -693,63 +815,53 @@ class Comparison:
     def _efficiency(self, name: str, runs: list[dict]) -> dict:
         first = next((r for r in runs if r["seed"] == 1), runs[0])
         rates = sorted(r["train_tokens_per_s"] for r in runs if r.get("train_tokens_per_s"))
-        T = self.spec.seq_len
-        if name in self.ref_configs:
-            cfg = self.ref_configs[name]
-            with torch.device("meta"):
-                model = ref.ReferenceLM(cfg)
-            state = {str(L): model.state_size(L) for L in (T, 4096)}
-            source = "computed by the harness"
-            non_emb = ref.non_embedding_params(cfg)
-            attn = 0 if cfg.kind == "control" else 2 * cfg.n_layer * T * cfg.d_model
-            flops = 2 * non_emb + attn
-            flops_source = "2 x non-embedding params + attention over the sequence"
-        else:
-            state = first.get("state_size")
-            source = "declared by the model" if state else None
-            non_emb = first["params"] - first["embedding_params"]
-            flops = 2 * non_emb
-            flops_source = "2 x non-embedding params (mixing cost not counted)"
+        rate = rates[len(rates) // 2] if rates else None
         mem = first.get("peak_memory") or {}
-        return {
-            "train_tokens_per_s": rates[len(rates) // 2] if rates else None,
-            "infer_tokens_per_s": first.get("infer_tokens_per_s") or {},
+        common = {
             "peak_memory_mb": mem.get("peak_mb"),
             "peak_memory_kind": mem.get("kind"),
-            "flops_per_token": flops,
-            "flops_source": flops_source,
-            "state_size": state,
-            "state_size_source": source,
+            "optimizer_state_floats": first.get("optimizer_state"),
+            "optimizer_state_source": "counted in the worker (tensors in the optimiser's "
+            "state after training)"
+            if first.get("optimizer_state") is not None
+            else None,
+        }
+        cfg = self.ref_configs.get(name)
+        if cfg is None and self.metrics.get("contract") == "optimizer":
+            cfg = self.ref_configs["baseline"]  # an optimizer trains the baseline's model
+        if not self.family.causal:  # image families: images/s and FLOPs per image
+            figures = self.family.reference_efficiency(cfg, self.spec) if cfg else {
+                "flops_per_image": None, "flops_source": None}  # fmt: skip
+            infer = first.get("infer_tokens_per_s") or {}
+            return {
+                "train_images_per_s": rate,
+                "infer_images_per_s": next(iter(infer.values()), None),
+                **common,
+                **figures,
+            }
+        if cfg is not None:
+            figures = self.family.reference_efficiency(cfg, self.spec)
+        else:
+            state = first.get("state_size")
+            non_emb = first["params"] - first["embedding_params"]
+            figures = {
+                "state_size": state,
+                "state_size_source": "declared by the model" if state else None,
+                "flops_per_token": 2 * non_emb,
+                "flops_source": "2 x non-embedding params (mixing cost not counted)",
+            }
+        return {
+            "train_tokens_per_s": rate,
+            "infer_tokens_per_s": first.get("infer_tokens_per_s") or {},
+            **common,
+            **figures,
         }
 
     def _gates(self, m: dict, by_arm: dict) -> list[dict]:
-        task, gates = self.task, []
-        base = m["models"]["baseline"]["mean"]
-        ctrl = m["models"]["control"]["mean"]
-        if self.job.task == "mqar":
-            gates.append(_gate(
-                "baseline_competence", base >= MQAR_COMPETENCE, base, MQAR_COMPETENCE,
-                f"the attention baseline reached {base:.2f} query accuracy "
-                f"({'>=' if base >= MQAR_COMPETENCE else '<'} {MQAR_COMPETENCE}); "
-                + ("it solves the task" if base >= MQAR_COMPETENCE else
-                   "it did not learn the task at this budget, so no comparison was made"),
-            ))  # fmt: skip
-            gates.append(_gate(
-                "negative_control", ctrl < MQAR_CONTROL_MAX, ctrl, MQAR_CONTROL_MAX,
-                f"a model that cannot mix positions scored {ctrl:.2f} "
-                + ("(fails recall, as it must)" if ctrl < MQAR_CONTROL_MAX else
-                   "(should fail recall: the task leaks its answers)"),
-            ))  # fmt: skip
+        if isinstance(self.family, families.DiffusionFamily):
+            gates = self.family.gates(self.task, m["models"], self.closed_form)
         else:
-            h = unigram_entropy(task.data["test"])
-            bar = h - LM_ENTROPY_MARGIN
-            ok = base <= bar and base < ctrl
-            gates.append(_gate(
-                "baseline_competence", ok, base, bar,
-                f"the baseline reached {base:.3f} bits/byte; the corpus's unigram entropy is "
-                f"{h:.3f} and the no-mixing (bigram) control {ctrl:.3f}: "
-                + ("it uses context" if ok else "it did not learn the task at this budget"),
-            ))  # fmt: skip
+            gates = self.family.gates(self.task, m["models"])
         match = m["params"]["match"]
         gates.append(_gate(
             "params_matched", abs(match) <= ref.MATCH_TOLERANCE, match, ref.MATCH_TOLERANCE,
@@ -770,20 +882,41 @@ class Comparison:
             worst = max(p["max_relative_change"] for p in probes)
             tol = probes[0]["tolerance"]
             gates.append(_gate(f"causal:{name}", not bad, worst, tol, detail, scope=name))
+        for name, runs in by_arm.items():
+            probes = [r["independence"] for r in runs if "independence" in r]
+            if not probes:
+                continue
+            bad = [f for p in probes for f in p["failed"]]
+            detail = (
+                "each example's output is independent of the rest of its batch"
+                if not bad
+                else f"{name} mixes examples: the outputs of the first {bad[0]['kept']} of "
+                f"{bad[0]['batch']} test examples changed by {bad[0]['max_change']:.3g} when "
+                "only the other examples in the batch changed"
+            )
+            worst = max(p["max_relative_change"] for p in probes)
+            tol = probes[0]["tolerance"]
+            gates.append(_gate(f"independent:{name}", not bad, worst, tol, detail, scope=name))
         return gates
 
     def _sentence(self, name: str, comp: dict) -> str:
         m = self.metrics
         who = self.job.impl.stem if name == "candidate" else f"{self.job.impl.stem} ({name})"
-        c, base = m["models"][name], m["models"]["baseline"]
+        against = comp.get("against", "baseline")
+        c, base = m["models"][name], m["models"][against]
         lo, hi = comp["ci95"]
         phrase = {
             "better": "beats", "worse": "is worse than", "equivalent": "is equivalent to",
             "inconclusive": "is not distinguishable from", "smoke": "ran (smoke test) against",
             "invalid": "could not be compared with",
         }[comp["outcome"]]  # fmt: skip
+        target = (
+            "the AdamW baseline" if m.get("contract") == "optimizer"
+            else "the baseline" if against == "baseline"
+            else f"the {against.removeprefix('baseline:')} baseline"
+        )  # fmt: skip
         text = (
-            f"{who} {phrase} the baseline on {self.job.task}: {self.task.metric} "
+            f"{who} {phrase} {target} on {self.job.task}: {self.task.metric} "
             f"{c['mean']:.4f}±{c['std']:.4f} vs {base['mean']:.4f}±{base['std']:.4f} over "
             f"{len(c['values'])} seeds (effect {comp['effect']:+.4f}, 95% CI {lo:+.4f}..{hi:+.4f}, "
             f"margin {comp['margin']})."
@@ -844,7 +977,10 @@ def result_table(metrics: dict) -> str:
     for g in metrics["gates"]:
         rows.append(f"gate {g['name']}: {'PASS' if g['passed'] else 'FAIL'} - {g['detail']}")
     for c in metrics["comparisons"]:
-        rows.append(f"{c['model']} vs baseline: {c['outcome'].upper()} - {c['summary']}")
+        rows.append(
+            f"{c['model']} vs {c.get('against', 'baseline')}: {c['outcome'].upper()} - "
+            f"{c['summary']}"
+        )
     for cl in metrics["claims"]:
         rows.append(f"claim {cl['id']}: {cl['outcome'].upper()} - {cl['reason']}")
     return "\n".join(rows)

@@ -5,6 +5,13 @@ candidate see the same tokens in the same order and a resumed run continues the 
 The worker (which runs the candidate's code) only ever calls `batch`; the trusted
 controller builds the validation and test sets, sends their inputs to the worker, and
 scores the returned logits itself (`score`).
+
+The sequence families live here (mqar, lm); the image families in `tasks_image.py` (image
+classification) and `tasks_diffusion.py` (denoising). Every task has the same surface:
+`metric`, `higher_is_better`, `worst_value`, `diverge_loss`, `input_names` (the model's
+forward arguments), `unit` (what throughput counts), `batch`, `eval_set`, `output_shape`,
+`score` and `random_inputs`; the image families also `loss` (the sequence ones train with
+`train.Trainer`'s next-token cross-entropy).
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class MQAR:
     metric = "query_accuracy"
     higher_is_better = True
     worst_value = 0.0  # reported for a diverged run
+    input_names = ("x",)
+    unit = "tokens"
 
     def __init__(self, vocab_size: int, seq_len: int, num_kv_pairs: int, device="cpu"):
         self.n_keys = vocab_size // 2
@@ -92,6 +101,19 @@ class MQAR:
         i = int(torch.randint(0, len(self.loss_positions), (1,), generator=g))
         return int(self.loss_positions[i]) + 1
 
+    @property
+    def diverge_loss(self) -> float:
+        return 3 * math.log(self.vocab_size)  # 3x the loss of a uniform guess
+
+    def output_shape(self, inputs, positions=None) -> tuple:
+        x = inputs[0] if isinstance(inputs, tuple) else inputs
+        n = x.shape[1] if positions is None else len(positions)
+        return (x.shape[0], n, self.vocab_size)
+
+    def random_inputs(self, batch_size: int, device, length: int | None = None) -> tuple:
+        T = length or self.seq_len
+        return (torch.randint(0, self.vocab_size, (batch_size, T), device=device),)
+
 
 class ByteLM:
     """Byte-level language modelling; metric: bits per byte on the held-out test split."""
@@ -100,6 +122,8 @@ class ByteLM:
     metric = "bpb"
     higher_is_better = False
     worst_value = 8.0  # a uniform guess over 256 bytes
+    input_names = ("x",)
+    unit = "tokens"
 
     def __init__(self, data_dir, seq_len: int, device="cpu", *, splits=("train", "val", "test")):
         self.vocab_size, self.seq_len = 256, seq_len
@@ -149,6 +173,19 @@ class ByteLM:
     def probe_position(self, g: torch.Generator) -> int:
         return int(torch.randint(1, self.seq_len, (1,), generator=g))
 
+    @property
+    def diverge_loss(self) -> float:
+        return 3 * math.log(self.vocab_size)  # 3x the loss of a uniform guess
+
+    def output_shape(self, inputs, positions=None) -> tuple:
+        x = inputs[0] if isinstance(inputs, tuple) else inputs
+        n = x.shape[1] if positions is None else len(positions)
+        return (x.shape[0], n, self.vocab_size)
+
+    def random_inputs(self, batch_size: int, device, length: int | None = None) -> tuple:
+        T = length or self.seq_len
+        return (torch.randint(0, self.vocab_size, (batch_size, T), device=device),)
+
 
 def load_bytes(data_dir, split: str) -> torch.Tensor:
     """`<split>.bin` (raw uint8) or `<split>.txt` (utf-8 text, used as bytes)."""
@@ -174,4 +211,15 @@ def make_task(name: str, spec, task_args: dict, device="cpu", data_dir=None, spl
         if data_dir is None:
             raise ValueError("lm task needs a data directory (--data or the `data` channel)")
         return ByteLM(data_dir, spec.seq_len, device, splits=splits or ("train", "val", "test"))
+    if name == "image":
+        from .tasks_image import ImageClassification
+
+        return ImageClassification(spec, task_args, data_dir, device, splits or SPLITS)
+    if name == "diffusion":
+        from .tasks_diffusion import Diffusion
+
+        return Diffusion(spec, task_args, data_dir, device, splits or SPLITS)
     raise ValueError(f"unknown task {name!r}")
+
+
+SPLITS = ("train", "val", "test")

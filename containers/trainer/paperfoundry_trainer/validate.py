@@ -1,6 +1,10 @@
 """Validate a candidate implementation file, in a fresh subprocess, before training it.
 
-Stages, in order: import -> build -> budget -> forward -> shape -> finite -> backward -> finite.
+Stages, in order: import -> build -> budget -> forward -> shape -> finite -> backward -> finite,
+then the family's leak probe (sequence: causality; image families: batch independence).
+An optimizer file (`build_optimizer`) is checked on the task's baseline model instead:
+import -> build -> train (a real optimiser, honours param_group["lr"], finite steps, state
+that checkpoints).
 The first failure becomes a structured error
   {"stage", "type", "message", "traceback"}
 where the traceback keeps only the last frames, with paths relative to the implementation
@@ -47,8 +51,14 @@ def load_impl(path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    if not callable(getattr(module, "build_model", None)):
-        raise CheckFailed("import", "ContractError", "file does not define build_model(spec)")
+    has_model = callable(getattr(module, "build_model", None))
+    has_opt = callable(getattr(module, "build_optimizer", None))
+    if not has_model and not has_opt:
+        raise CheckFailed("import", "ContractError", "file does not define build_model(spec) "
+                          "(a model) or build_optimizer(params, spec) (an optimizer)")  # fmt: skip
+    if has_model and has_opt:
+        raise CheckFailed("import", "ContractError", "file defines both build_model and "
+                          "build_optimizer: a file is one model or one optimizer")  # fmt: skip
     return module
 
 
@@ -90,14 +100,27 @@ def failure(stage: str, exc: BaseException, impl_path) -> dict:
 
 
 def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
-    """Run every check in-process. Returns {"ok": True, "params": n} or {"ok": False, ...}."""
+    """Run every check in-process. Returns {"ok": True, "params": n, "contract": "model" |
+    "optimizer"} or {"ok": False, "failure": {...}}."""
     import torch
     import torch.nn.functional as F
 
+    from .spec import IMAGE_TASKS
+
     stage = "import"
+    current = [stage]
+
+    def enter(name: str, shown: str | None = None) -> None:
+        current[0] = name
+        emit(shown or name)
+
     try:
         emit(stage)
         module = load_impl(impl_path)
+        if callable(getattr(module, "build_optimizer", None)):
+            return _check_optimizer(module, spec, device, enter)
+        if spec.task in IMAGE_TASKS:
+            return _check_image_model(module, spec, device, enter)
 
         stage = "build"
         emit(stage)
@@ -189,11 +212,176 @@ def check_impl(impl_path, spec, device="cpu", emit=lambda stage: None) -> dict:
                 f"logits at positions < {t} changed by {diff:.3g} when only "
                 f"tokens at positions >= {t} changed: the model must be causal",
             )
-        return {"ok": True, "params": n}
+        return {"ok": True, "params": n, "contract": "model"}
     except BaseException as exc:  # noqa: BLE001 - everything becomes a structured failure
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if stage == "import" and current[0] != "import":
+            stage = current[0]  # a helper got further
         return {"ok": False, "failure": failure(stage, exc, impl_path)}
+
+
+def _check_budget(model, spec) -> int:
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    lo = spec.param_budget * (1 - BUDGET_TOLERANCE)
+    hi = spec.param_budget * (1 + BUDGET_TOLERANCE)
+    if not lo <= n <= hi:
+        raise CheckFailed(
+            "budget",
+            "BudgetError",
+            f"model has {n:,} trainable parameters ({n / spec.param_budget:.2f}x "
+            f"the budget); allowed {int(lo):,}..{int(hi):,} "
+            f"(param_budget={spec.param_budget:,} +-15%)",
+        )
+    return n
+
+
+def random_batch(spec, batch: int, device="cpu", seed: int = 0):
+    """(inputs, loss function) of the family's shape, from a fixed seed."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    if spec.task in ("image", "diffusion"):
+        C, H = spec.channels, spec.image_size
+        x = torch.randn(batch, C, H, H, generator=g).to(device)
+        if spec.task == "image":
+            y = torch.randint(0, spec.num_classes, (batch,), generator=g).to(device)
+            return (x,), lambda out: F.cross_entropy(out.float(), y)
+        t = torch.randint(0, spec.timesteps, (batch,), generator=g).to(device)
+        y = torch.randint(0, spec.num_classes, (batch,), generator=g).to(device)
+        eps = torch.randn(batch, C, H, H, generator=g).to(device)
+        return (x, t, y), lambda out: F.mse_loss(out.float(), eps)
+    T, V = spec.seq_len, spec.vocab_size
+    x = torch.randint(0, V, (batch, T), generator=g).to(device)
+    y = torch.randint(0, V, (batch, T), generator=g).to(device)
+    return (x,), lambda out: F.cross_entropy(out.float().reshape(-1, V), y.reshape(-1))
+
+
+def _check_image_model(module, spec, device, enter) -> dict:
+    """An image-family model: (B, C, H, W) [+ t, y] in; class logits (image) or a tensor the
+    shape of x (diffusion) out; finite; each example's output independent of its batch."""
+    import torch
+
+    enter("build")
+    torch.manual_seed(0)
+    model = module.build_model(spec)
+    if not isinstance(model, torch.nn.Module):
+        msg = f"build_model returned {type(model).__name__}, not torch.nn.Module"
+        raise CheckFailed("build", "ContractError", msg)
+    model = model.to(device)
+    enter("budget")
+    n = _check_budget(model, spec)
+    enter("forward")
+    B = 3
+    inputs, loss_fn = random_batch(spec, B, device)
+    model.train()
+    out = model(*inputs)
+    enter("shape")
+    x = inputs[0]
+    if spec.task == "image":
+        want, what = (B, spec.num_classes), "(B, num_classes)"
+        call = "forward(x) with x of shape"
+    else:
+        want, what = tuple(x.shape), "the shape of x: (B, channels, image_size, image_size)"
+        call = "forward(x, t, y) with x of shape"
+    if not isinstance(out, torch.Tensor):
+        msg = f"forward returned {type(out).__name__}; expected a Tensor of {what}"
+        raise CheckFailed("shape", "ShapeError", msg)
+    if tuple(out.shape) != want:
+        raise CheckFailed("shape", "ShapeError",
+                          f"{call} {tuple(x.shape)} returned {tuple(out.shape)}; expected "
+                          f"{want}, {what}")  # fmt: skip
+    enter("finite")
+    if not torch.isfinite(out).all():
+        raise CheckFailed("finite", "NonFiniteError", "forward produced NaN or Inf outputs")
+    loss = loss_fn(out)
+    if not torch.isfinite(loss):
+        raise CheckFailed("finite", "NonFiniteError", f"loss is {loss.item()}")
+    enter("backward")
+    loss.backward()
+    enter("finite")
+    bad = [name for name, p in model.named_parameters()
+           if p.grad is not None and not torch.isfinite(p.grad).all()]  # fmt: skip
+    if bad:
+        raise CheckFailed("finite", "NonFiniteError", f"NaN/Inf gradients in {bad[:5]}")
+    # evaluation must score each example alone: a model that pools a batch could average
+    # several noisy copies of one test image
+    enter("forward", "independent")
+    model.eval()
+    other, _ = random_batch(spec, B, device, seed=1)
+    mixed = tuple(torch.cat([a[:1], o[1:]]) for a, o in zip(inputs, other, strict=True))
+    with torch.no_grad():
+        a, b = model(*inputs)[:1].float(), model(*mixed)[:1].float()
+    diff = (a - b).abs().max().item()
+    if diff > 1e-3 * (1 + a.abs().max().item()):
+        raise CheckFailed(
+            "forward", "BatchDependenceError",
+            f"in eval mode, the output for example 0 changed by {diff:.3g} when only the other "
+            "examples in the batch changed: each example must be processed on its own",
+        )  # fmt: skip
+    return {"ok": True, "params": n, "contract": "model"}
+
+
+def _check_optimizer(module, spec, device, enter) -> dict:
+    """An optimizer file: build_optimizer(param_groups, spec) on the task's baseline model
+    must return a torch.optim.Optimizer that takes its step size from each group's "lr"
+    (the harness sets it every step), steps to finite weights, and checkpoints."""
+    import io
+
+    import torch
+
+    from .families import build_reference, family, param_groups
+
+    enter("build")
+    torch.manual_seed(0)
+    cfg = family(spec.task).references(spec, spec.param_budget, {}, ())["baseline"]
+    model = build_reference(cfg.to_dict()).to(device)
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    opt = module.build_optimizer(param_groups(model, 0.1, 1e-3), spec)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise CheckFailed("build", "ContractError",
+                          f"build_optimizer returned {type(opt).__name__}, not a "
+                          "torch.optim.Optimizer")  # fmt: skip
+    enter("train")
+    inputs, loss_fn = random_batch(spec, 2, device)
+    model.train()
+
+    def step(lr: float) -> None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = loss_fn(model(*inputs))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    before = [p.detach().clone() for p in model.parameters()]
+    step(0.0)
+    moved = [i for i, (p, q) in enumerate(zip(model.parameters(), before, strict=True))
+             if not torch.equal(p.detach(), q)]  # fmt: skip
+    if moved:
+        raise CheckFailed("train", "ContractError",
+                          "with every param_group's lr set to 0 a step still changed "
+                          f"{len(moved)} parameter tensors: the optimizer must scale its whole "
+                          "update (weight decay included) by group['lr'], which the harness "
+                          "sets every step (warmup and cosine decay)")  # fmt: skip
+    for _ in range(3):
+        step(1e-3)
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise CheckFailed("finite", "NonFiniteError", "parameters are NaN/Inf after 3 steps")
+    if all(torch.equal(p.detach(), q) for p, q in zip(model.parameters(), before, strict=True)):
+        raise CheckFailed("train", "ContractError", "3 steps at lr 1e-3 changed no parameter")
+    buf = io.BytesIO()
+    try:
+        torch.save(opt.state_dict(), buf)
+        state = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
+        opt.load_state_dict(state)
+    except Exception as exc:
+        msg = ("the optimizer's state_dict() must survive torch.save and "
+               f"torch.load(weights_only=True) for checkpoints: {exc}")  # fmt: skip
+        raise CheckFailed("train", "ContractError", msg[:2000]) from exc
+    step(1e-3)  # and it still steps after a reload
+    return {"ok": True, "params": n, "contract": "optimizer"}
 
 
 ISOLATIONS = ("jail", "none")

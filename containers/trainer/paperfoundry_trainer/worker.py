@@ -21,10 +21,10 @@ import sys
 import torch
 
 from . import protocol
-from .baseline import build as build_reference
+from .families import build_reference, optimizer_state_floats, param_groups, trainer_class
 from .spec import ModelSpec
 from .tasks import make_task
-from .train import TrainConfig, Trainer, autocast_for, setup_device
+from .train import TrainConfig, autocast_for, setup_device
 from .validate import failure, load_impl
 
 
@@ -32,7 +32,7 @@ class Session:
     """One model, its trainer and its task (training split only)."""
 
     def __init__(self):
-        self.trainer: Trainer | None = None
+        self.trainer = None
         self.model = None
         self.impl_path = None
         self.device = torch.device("cpu")
@@ -48,17 +48,30 @@ class Session:
         )
         torch.manual_seed(int(h["seed"]))  # same init stream for every run with this seed
         src = h["model"]
-        if src["source"] == "impl":
+        optimizer = src["source"] == "impl" and src.get("contract") == "optimizer"
+        if src["source"] == "impl" and not optimizer:
             self.impl_path = src["path"]
             module = load_impl(src["path"])
             model = module.build_model(spec, **src.get("kwargs", {}))
-        else:
+        else:  # a reference model; for an optimizer built before its file is imported, so
+            # its initial weights are the AdamW baseline's, whatever the import does
             model = build_reference(src["config"])
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"build_model returned {type(model).__name__}, not torch.nn.Module")
         self.model = model
         cfg = TrainConfig(**h["train"])
-        self.trainer = Trainer(model, task, cfg, int(h["seed"]), self.device, h.get("compile"))
+        trainer = trainer_class(spec.task)
+        self.trainer = trainer(model, task, cfg, int(h["seed"]), self.device, h.get("compile"))
+        if optimizer:
+            self.impl_path = src["path"]
+            module = load_impl(src["path"])
+            groups = param_groups(model, cfg.weight_decay, cfg.lr)
+            opt = module.build_optimizer(groups, spec, **src.get("kwargs", {}))
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(
+                    f"build_optimizer returned {type(opt).__name__}, not torch.optim.Optimizer"
+                )
+            self.trainer.opt = opt
         params = [p for p in model.parameters() if p.requires_grad]
         embedding = sum(
             p.numel()
@@ -81,7 +94,7 @@ class Session:
         """Train to step `until`; the mean loss of each log interval, and divergence."""
         tr = self.trainer
         until = min(int(h["until"]), tr.cfg.steps)
-        diverge_at = 3 * math.log(tr.task.vocab_size)  # 3x the loss of a uniform guess
+        diverge_at = tr.task.diverge_loss  # e.g. 3x the loss of a uniform guess
         points, diverged = [], False
         while tr.step < until:
             tr.train_step()
@@ -100,24 +113,28 @@ class Session:
     @torch.no_grad()
     def predict(self, h: dict, t: dict):
         self.model.eval()
-        x = t["x"].to(self.device)
+        task = self.trainer.task
+        args = [t[name].to(self.device) for name in task.input_names]
         with autocast_for(self.device)():
-            logits = self.trainer.forward(x)
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
-            raise TypeError("forward must return logits of shape (B, T, vocab_size)")
+            logits = self.trainer.forward(*args)
+        if task.name in ("mqar", "lm"):
+            if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+                raise TypeError("forward must return logits of shape (B, T, vocab_size)")
+        elif not isinstance(logits, torch.Tensor):
+            raise TypeError(f"forward must return a Tensor, not {type(logits).__name__}")
         if "positions" in t:
             logits = logits[:, t["positions"].to(self.device)]
         return {}, {"logits": logits.float()}
 
     @torch.no_grad()
     def bench(self, h: dict, _t: dict):
-        """Forward passes on random tokens; the controller times this request."""
+        """Forward passes on random inputs; the controller times this request."""
         self.model.eval()
         B, T, iters = int(h["batch"]), int(h["length"]), int(h["iters"])
-        x = torch.randint(0, self.trainer.task.vocab_size, (B, T), device=self.device)
+        args = self.trainer.task.random_inputs(B, self.device, T)
         with autocast_for(self.device)():
             for _ in range(iters):
-                self.trainer.forward(x)
+                self.trainer.forward(*args)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         return {}, {}
@@ -134,10 +151,12 @@ class Session:
         return {"step": self.trainer.step, "curve": self.trainer.curve}, {}
 
     def memory(self, h: dict, _t: dict):
+        opt_state = optimizer_state_floats(self.trainer.opt) if self.trainer else None
         if self.device.type == "cuda":
-            return {"peak_mb": torch.cuda.max_memory_allocated() / 2**20, "kind": "cuda"}, {}
+            peak = torch.cuda.max_memory_allocated() / 2**20
+            return {"peak_mb": peak, "kind": "cuda", "optimizer_state": opt_state}, {}
         rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
-        return {"peak_mb": rss_kb / 1024, "kind": "process rss"}, {}
+        return {"peak_mb": rss_kb / 1024, "kind": "process rss", "optimizer_state": opt_state}, {}
 
 
 STAGES = {"build": "build", "train": "train", "predict": "forward", "bench": "forward"}
