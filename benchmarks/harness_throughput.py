@@ -6,9 +6,11 @@ For the baseline GPT (`baseline.py`, kind "gpt") at 3 sizes, two contests per si
                   made and copied to the device as the lm/mqar tasks do, LR schedule, grad
                   clipping, loss kept on-device, one sync per block as at the harness's log
                   interval)
-         plain:   the same model, the same AdamW (make_optimizer), one pre-built batch,
-                  forward / backward / step / zero_grad, loss.item() once per block; no
-                  grad clip unless --plain-clip (the harness clips: part of its recipe)
+         plain:   the same model and AdamW (make_optimizer) in nanoGPT's training loop
+                  (--plain nanogpt, the default: a fresh batch, the LR and a grad clip
+                  each step, loss.item() once per block), or --plain bare: one pre-built
+                  batch, forward / backward / step / zero_grad only (the harness's whole
+                  overhead, including the parts of its recipe a minimal loop also has)
   infer  harness: the worker's `bench` op (worker.Session.bench: model.eval(), no_grad,
                   the trainer's forward, autocast), which is what the harness times
          plain:   model.eval(); torch.no_grad() forward loop on one pre-built batch
@@ -36,7 +38,7 @@ threads * 2.5 GHz * fp32 FLOP/cycle (64 with AVX-512, 32 with AVX2 FMA) -- treat
 indicative only.
 
   python benchmarks/harness_throughput.py [--device cpu|cuda] [--reps 5] [--threads N]
-      [--compile] [--steps N | --block-seconds 0.3] [--sub-blocks 5] [--plain-clip]
+      [--compile] [--steps N | --block-seconds 0.3] [--sub-blocks 5] [--plain nanogpt|bare]
       [--json out.json]
 
 See docs/BENCHMARKS.md.
@@ -61,6 +63,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "containers" / "trainer"))
 
 from paperfoundry_trainer.baseline import RefConfig, build  # noqa: E402
+from paperfoundry_trainer.tasks import to_device  # noqa: E402
 from paperfoundry_trainer.train import (  # noqa: E402
     TrainConfig,
     Trainer,
@@ -129,9 +132,8 @@ TINY_SIZES = [  # --tiny: seconds on a CPU; exercises every code path (tests, dr
 
 class RandomTokens:
     """A task with the harness interface, its batch made as the lm and mqar tasks make theirs
-    (tasks.py): drawn on the CPU from a generator seeded with (seed, step), then copied to
-    the device with `.to(device)` -- a copy from pageable memory, which on CUDA makes the
-    host wait for the kernels already queued: a cost the real harness pays every step."""
+    (tasks.py): drawn on the CPU from a generator seeded with (seed, step), then moved with
+    `tasks.to_device` (on CUDA from pinned memory without blocking)."""
 
     name, vocab_size, input_names = "random", VOCAB, ("x",)
 
@@ -141,7 +143,7 @@ class RandomTokens:
     def batch(self, batch_size, seed, step):
         g = torch.Generator().manual_seed((seed * 1_000_000_007 + step) % (2**63 - 1))
         x = torch.randint(0, VOCAB, (batch_size, self.seq_len + 1), generator=g)
-        return x[:, :-1].to(self.device), x[:, 1:].to(self.device)
+        return to_device(x[:, :-1], self.device), to_device(x[:, 1:], self.device)
 
     def random_inputs(self, batch_size, device, length=None):  # the worker's `bench` inputs
         return (torch.randint(0, VOCAB, (batch_size, length or self.seq_len), device=device),)
@@ -226,31 +228,66 @@ class HarnessTrain:
 
 
 class PlainTrain:
-    def __init__(self, model, size, device, compile, clip=False):
-        self.clip = clip  # --plain-clip: the harness's grad clip too (its pure overhead)
+    """The minimal loop. "nanogpt": nanoGPT's train.py loop -- a batch of random windows
+    of a token array per step (its get_batch: offsets from torch.randint, torch.stack of
+    slices, pinned and non-blocking on CUDA), the learning rate set per step (warm-up +
+    cosine, its get_lr), clip_grad_norm_ at 1.0, AdamW, loss.item() once per block.
+    "bare": one pre-built batch, no schedule, no clip: the least a loop can do."""
+
+    def __init__(self, model, size, device, compile, mode="nanogpt"):
+        self.mode = mode
         self.model = model.to(device)
         self.fwd = _compiled(self.model, compile)
         cfg = TrainConfig(steps=1, batch_size=size.batch, lr=1e-3)
         self.opt = make_optimizer(self.model, cfg, device)
         self.x, self.y = RandomTokens(size.seq_len, device).batch(size.batch, 0, 0)
+        self.tokens = torch.randint(0, VOCAB, (2**20,))  # nanoGPT's train.bin, in memory
+        self.size, self.steps, self.it = size, 1, 0
         self.autocast = autocast_for(device)
         self.device = device
 
     def plan(self, total_steps: int) -> None:
-        pass
+        self.steps = max(1, total_steps)
+
+    def get_batch(self):
+        T, B = self.size.seq_len, self.size.batch
+        ix = torch.randint(len(self.tokens) - T, (B,))
+        x = torch.stack([self.tokens[i : i + T] for i in ix])
+        y = torch.stack([self.tokens[i + 1 : i + 1 + T] for i in ix])
+        if self.device.type == "cuda":
+            return x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(
+                self.device, non_blocking=True
+            )
+        return x.to(self.device), y.to(self.device)
+
+    def get_lr(self) -> float:
+        warmup, max_lr, min_lr = max(1, self.steps // 10), 1e-3, 1e-4
+        if self.it < warmup:
+            return max_lr * (self.it + 1) / (warmup + 1)
+        ratio = min(1.0, (self.it - warmup) / max(1, self.steps - warmup))
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
 
     def run(self, n: int) -> None:
         self.model.train()
+        nanogpt = self.mode == "nanogpt"
         loss = None
         for _ in range(n):
+            if nanogpt:
+                lr = self.get_lr()
+                for group in self.opt.param_groups:
+                    group["lr"] = lr
+                x, y = self.get_batch()
+            else:
+                x, y = self.x, self.y
             with self.autocast():
-                logits = self.fwd(self.x)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), self.y.flatten())
+                logits = self.fwd(x)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
             loss.backward()
-            if self.clip:
+            if nanogpt:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
+            self.it += 1
         if loss is not None:
             loss.item()
         sync(self.device)
@@ -386,7 +423,7 @@ def measure_size(
     compile=False,
     peak=None,
     contests=("train", "infer"),
-    plain_clip=False,
+    plain="nanogpt",
     sub_blocks=5,
 ) -> dict:
     """Both contests for one model size; the figures as a JSON-ready dict."""
@@ -402,14 +439,14 @@ def measure_size(
         torch.cuda.reset_peak_memory_stats()
     load0, cpu0, t0 = os.getloadavg()[0], _cpu_seconds(), time.perf_counter()
     ht = HarnessTrain(model_h, size, device, compile)
-    pt = PlainTrain(model_p, size, device, compile, clip=plain_clip)
+    pt = PlainTrain(model_p, size, device, compile, mode=plain)
     result = {
         "name": size.name,
         **{k: v for k, v in asdict(size).items() if k != "name"},
         "params": n_params,
         "flops_per_token": flops,
         "compile": compile_name(compile),
-        "plain_clip": plain_clip,
+        "plain": plain,
     }
     common = dict(
         reps=reps,
@@ -502,9 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per path first")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument(
-        "--plain-clip",
-        action="store_true",
-        help="the plain loop clips gradients too (isolates the harness's own overhead)",
+        "--plain",
+        choices=("nanogpt", "bare"),
+        default="nanogpt",
+        help="the minimal loop: nanoGPT's (default) or a bare one (see the docstring)",
     )
     ap.add_argument("--peak-tflops", type=float)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -540,7 +578,7 @@ def main(argv=None) -> int:
             block_seconds=args.block_seconds,
             compile=args.compile,
             peak=peak,
-            plain_clip=args.plain_clip,
+            plain=args.plain,
             sub_blocks=args.sub_blocks,
         )
         results.append(r)
@@ -556,7 +594,7 @@ def main(argv=None) -> int:
             "block_seconds": args.block_seconds,
             "sub_blocks": args.sub_blocks,
             "compile": compile_name(args.compile),
-            "plain_clip": args.plain_clip,
+            "plain": args.plain,
             "order": "pairs of interleaved blocks, order alternating AB BA AB ...",
         },
         "sizes": results,

@@ -98,3 +98,18 @@ def test_tiny_comparison_on_cuda(tmp_path):
     assert rc == 0, metrics.get("failure")
     assert metrics["status"] == "ok" and metrics["device"] == "cuda"
     assert metrics["efficiency"]["candidate"]["peak_memory_kind"] == "cuda"
+
+
+@pytest.mark.parametrize("task", ["mqar", "image", "diffusion"])
+def test_cuda_batches_are_the_cpu_batches(task):
+    """Batches reach the GPU by a non-blocking copy from pinned memory: the same values."""
+    from paperfoundry_trainer.spec import get_budget
+
+    budget = get_budget(task, "tiny")
+    cpu = make_task(task, budget.spec, budget.task_args, "cpu")
+    gpu = make_task(task, budget.spec, budget.task_args, setup_device("cuda"))
+    for step in range(3):
+        a, b = cpu.batch(8, 0, step), gpu.batch(8, 0, step)
+        flat_a, flat_b = torch.utils._pytree.tree_leaves(a), torch.utils._pytree.tree_leaves(b)
+        assert all(t.device.type == "cuda" for t in flat_b)
+        assert all(torch.equal(x, y.cpu()) for x, y in zip(flat_a, flat_b, strict=True))

@@ -33,7 +33,7 @@ SETTINGS = {
 }  # fmt: skip
 RUN = {
     "name": str, "n_layer": int, "d_model": int, "n_head": int, "seq_len": int, "batch": int,
-    "params": int, "flops_per_token": dict, "compile": str, "plain_clip": bool, "mode": str,
+    "params": int, "flops_per_token": dict, "compile": str, "plain": str, "mode": str,
     "train": dict, "infer": dict, "seconds": NUM, "peak_memory_mb": (NUM, NONE),
     "machine": dict,
 }  # fmt: skip

@@ -47,8 +47,7 @@ SIZING = [
     ("lm", "tiny", 0, 1.0),
     ("lm", "tiny", 0, 0.87),
     ("lm", "tiny", 0, 1.13),
-    # lm small (~6 s to size): covered by the params_matched gate of the lm small run in
-    # test_verdicts.py
+    ("lm", "small", 0, 1.0),
 ]
 
 
@@ -67,6 +66,20 @@ def test_baseline_is_sized_to_the_candidate_within_2_percent(task, budget, conv,
     if budget == "tiny":  # the count on the meta device is the real model's count
         model = ref.build(cfg.to_dict())
         assert sum(p.numel() for p in model.parameters() if p.requires_grad) == n
+
+
+@pytest.mark.parametrize("budget", ["medium", "large"])
+@pytest.mark.parametrize("task", SEQUENCE_TASKS)
+def test_big_baselines_split_their_width_evenly_across_heads(task, budget):
+    """lm medium once chose d_model 368 for 6 heads, which cannot be built."""
+    spec = get_budget(task, budget).spec
+    cfg = ref.size_to(task, spec, spec.param_budget)
+    assert cfg.d_model % cfg.n_head == 0, cfg
+    assert abs(ref.count_params(cfg) - spec.param_budget) <= ref.MATCH_TOLERANCE * spec.param_budget
+    with torch.device("meta"):  # shapes only: a forward pass without memory
+        model = ref.build(cfg.to_dict())
+        logits = model(torch.zeros(2, spec.seq_len, dtype=torch.long))
+    assert logits.shape == (2, spec.seq_len, spec.vocab_size)
 
 
 @pytest.mark.parametrize("task", SEQUENCE_TASKS)

@@ -13,6 +13,7 @@ Every reference model is sized to the candidate's actual trainable-parameter cou
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass
 
@@ -148,29 +149,32 @@ def _shape(task: str, spec, short_conv: int) -> dict:
 
 def size_to(task: str, spec, target_params: int, short_conv: int = 0) -> RefConfig:
     """The baseline for `task`, with depth near the spec's hint and the width whose
-    parameter count is closest to `target_params` (the candidate's actual count)."""
+    parameter count is closest to `target_params` (the candidate's actual count). Widths
+    are multiples of the head count (the heads split d_model evenly)."""
     shape = _shape(task, spec, short_conv)
     layers = (
         [2] if task == "mqar" else sorted({max(1, spec.n_layer + k) for k in (0, -1, 1, -2, 2)})
     )
+    step = shape["n_head"]
+    widths = range(step * -(-8 // step), 8193, step)  # from the first multiple >= 8
     best, best_key = None, None
     for n_layer in layers:
-        step = shape["n_head"]
-        for d in range(max(8, step), 8193, step):
-            cfg = RefConfig(
-                vocab_size=spec.vocab_size,
-                seq_len=spec.seq_len,
-                n_layer=n_layer,
-                d_model=d,
+
+        def config(d: int, n_layer: int = n_layer) -> RefConfig:
+            return RefConfig(
+                vocab_size=spec.vocab_size, seq_len=spec.seq_len, n_layer=n_layer, d_model=d,
                 **shape,
-            )
-            n = count_params(cfg)
-            err = abs(n - target_params) / target_params
+            )  # fmt: skip
+
+        # the count grows with the width: bisect for the first width above the target,
+        # then the closest is it or the one before
+        above = bisect.bisect_right(widths, target_params, key=lambda d: count_params(config(d)))
+        for i in {max(0, above - 1), min(above, len(widths) - 1)}:
+            cfg = config(widths[i])
+            err = abs(count_params(cfg) - target_params) / target_params
             key = (round(err, 3) > MATCH_TOLERANCE, abs(n_layer - spec.n_layer), err)
             if best_key is None or key < best_key:
                 best, best_key = cfg, key
-            if n > target_params:
-                break
     return best
 
 

@@ -32,6 +32,15 @@ def _generator(seed: int, step: int) -> torch.Generator:
     return g
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch drawn on the CPU, on `device`. To CUDA from pinned memory, without blocking:
+    a copy from pageable memory first waits for the GPU to finish the previous step, so
+    the CPU could not prepare the next one meanwhile (the pinned buffers are cached)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class MQAR:
     """Multi-query associative recall (Zoology, arXiv 2312.04927), in next-token form.
 
@@ -75,7 +84,7 @@ class MQAR:
             x = torch.cat([torch.zeros(B, self.pad, dtype=x.dtype), x], 1)
         y = torch.full_like(x, IGNORE)
         y[:, self.loss_positions] = x[:, self.loss_positions + 1]
-        return x.to(self.device), y.to(self.device)
+        return to_device(x, self.device), to_device(y, self.device)
 
     def eval_set(self, split_seed: int, n_batches: int, batch_size: int):
         return [self.batch(batch_size, split_seed, i) for i in range(n_batches)]
@@ -143,7 +152,7 @@ class ByteLM:
     def _windows(self, data: torch.Tensor, starts: torch.Tensor):
         idx = starts[:, None] + torch.arange(self.seq_len + 1)
         chunk = data[idx].long()
-        return chunk[:, :-1].to(self.device), chunk[:, 1:].to(self.device)
+        return to_device(chunk[:, :-1], self.device), to_device(chunk[:, 1:], self.device)
 
     def batch(self, batch_size: int, seed: int, step: int):
         g = _generator(seed, step)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import SPLITS
-from .tasks import _generator
+from .tasks import _generator, to_device
 from .tasks_image import check_shape, load_images
 
 EVAL_T = tuple(range(50, 1000, 100))  # 50, 150, ..., 950 (of T = 1000)
@@ -78,9 +78,9 @@ class Diffusion:
         x0 = self.scale(train.images[idx])
         t = torch.randint(0, self.T, (batch_size,), generator=g)
         eps = torch.randn(x0.shape, generator=g)
-        dev = self.device
-        inputs = (self.noisy(x0, t, eps).to(dev), t.to(dev), train.labels[idx].to(dev))
-        return inputs, eps.to(dev)
+        x, y = self.noisy(x0, t, eps), train.labels[idx]
+        inputs = tuple(to_device(v, self.device) for v in (x, t, y))
+        return inputs, to_device(eps, self.device)
 
     def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(out.float(), target)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import SPLITS, ImageData, load_digits, load_image_dir
-from .tasks import _generator
+from .tasks import _generator, to_device
 
 
 def load_images(task_args: dict, data_dir, splits=SPLITS) -> ImageData:
@@ -111,7 +111,7 @@ class ImageClassification:
         idx = torch.randint(0, len(train), (batch_size,), generator=g)
         x = augment(train.images[idx].float(), g, self.pad, self.flip)
         x = (x / self.data.max_value - self.mean) / self.std
-        return (x.to(self.device),), train.labels[idx].to(self.device)
+        return (to_device(x, self.device),), to_device(train.labels[idx], self.device)
 
     def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(out.float(), target)
