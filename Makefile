@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 # on machines without a local CPU wheel (the GitHub workflow sets it).
 TORCH_PIP_ARGS ?=
 
-.PHONY: run test lint bench synth clean bubblewrap
+.PHONY: run test lint bench gpu-check synth clean bubblewrap
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/harness_throughput.py --device cpu
 	$(BIN)/python benchmarks/llm_cost.py
+
+# On a GPU machine: CUDA tests, throughput/MFU, one GPU verdict (docs/BENCHMARKS.md)
+gpu-check:
+	bash benchmarks/gpu_check.sh
 
 # Offline, no Docker: Lambda code is bundled with pip, the trainer image builds at deploy.
 synth: $(STAMP)
