@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from constructs import Node
 
@@ -17,6 +17,18 @@ STAGES = ("dev", "prod")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _ENV_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TRAINING_RUNTIME_MINUTES = 24 * 60  # the pipeline runs daily: no job may outlive a day
+# The harness's budgets and task families (containers/trainer spec.py; a test keeps them
+# equal) and the SageMaker instance of each budget, as the SageMaker adapter's
+# INSTANCE_TYPES (lambdas/paperfoundry/adapters/aws/sagemaker.py; a test keeps them equal).
+TRAINING_BUDGETS = ("tiny", "small", "medium", "large")
+TRAINING_TASKS = ("mqar", "lm", "image", "diffusion")
+DEFAULT_TRAINING_INSTANCE_TYPES = {
+    "tiny": "ml.c5.2xlarge",
+    "small": "ml.c5.2xlarge",
+    "medium": "ml.g5.2xlarge",
+    "large": "ml.g6e.xlarge",
+}
+_INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,10 @@ class AppConfig:
     # When the digest watchdog looks for the day's digest (alarm DigestMissing if none).
     digest_deadline_schedule: str = "cron(0 12 ? * MON-FRI *)"
     schedule_timezone: str = "UTC"
-    training_instance_type: str = "ml.g5.xlarge"
+    # SageMaker instance per budget, or per "<task>/<budget>" where one family needs another
+    training_instance_types: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_TRAINING_INSTANCE_TYPES)
+    )
     # Ceiling for one training job's MaxRuntimeInSeconds, enforced by IAM on
     # CreateTrainingJob (the Lambdas clamp the TOML's training.timeout_minutes to it).
     training_max_runtime_minutes: int = 60
@@ -55,6 +70,11 @@ class AppConfig:
     @property
     def is_prod(self) -> bool:
         return self.stage == "prod"
+
+    @property
+    def training_instance_types_used(self) -> tuple[str, ...]:
+        """Every instance type a training job may ask for: what IAM allows, no more."""
+        return tuple(sorted(set(self.training_instance_types.values())))
 
     def config_overrides(self) -> dict[str, str]:
         """Lambda env vars that override config/paperfoundry.toml, only for the context keys
@@ -136,6 +156,37 @@ def _schedule(node: Node, key: str, default: str) -> str:
     return value
 
 
+def _instance_types(node: Node) -> dict[str, str]:
+    """trainingInstanceTypes laid over the default table. The older trainingInstanceType,
+    when given, first puts every budget on that one type (its meaning before the table)."""
+    legacy = _str(node, "trainingInstanceType")
+    if legacy is not None and not _INSTANCE_TYPE_RE.match(legacy):
+        raise ValueError(f"context 'trainingInstanceType': {legacy!r} is not an ml.* type")
+    given = node.try_get_context("trainingInstanceTypes") or {}
+    if isinstance(given, str):  # `-c trainingInstanceTypes='{"medium": "ml.g5.xlarge"}'`
+        try:
+            given = json.loads(given) if given.strip() else {}
+        except ValueError as exc:
+            raise ValueError(f"context 'trainingInstanceTypes' is not JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise ValueError("context 'trainingInstanceTypes' must be a JSON object")
+    keys = set(TRAINING_BUDGETS) | {f"{t}/{b}" for t in TRAINING_TASKS for b in TRAINING_BUDGETS}
+    for key, value in given.items():
+        if key not in keys:
+            raise ValueError(
+                f"context 'trainingInstanceTypes': {key!r} is not a budget "
+                f"({', '.join(TRAINING_BUDGETS)}) or <task>/<budget> with a task of "
+                f"{', '.join(TRAINING_TASKS)}"
+            )
+        if not isinstance(value, str) or not _INSTANCE_TYPE_RE.match(value):
+            raise ValueError(
+                f"context 'trainingInstanceTypes': {key!r}: {value!r} is not an ml.* type"
+            )
+    if legacy is not None:
+        return {**dict.fromkeys(TRAINING_BUDGETS, legacy), **given}
+    return {**DEFAULT_TRAINING_INSTANCE_TYPES, **given}
+
+
 def load_config(node: Node) -> AppConfig:
     defaults = AppConfig()
     stage = _str(node, "stage") or defaults.stage
@@ -176,8 +227,7 @@ def load_config(node: Node) -> AppConfig:
             node, "digestDeadline", defaults.digest_deadline_schedule
         ),
         schedule_timezone=_str(node, "scheduleTimezone") or defaults.schedule_timezone,
-        training_instance_type=_str(node, "trainingInstanceType")
-        or defaults.training_instance_type,
+        training_instance_types=_instance_types(node),
         training_max_runtime_minutes=max_runtime,
         max_picks=max_picks,
         gpu_minutes_budget=budget,

@@ -3,6 +3,7 @@ the Powertools layer and each function's least-privilege grants."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,7 +166,8 @@ class Functions(Construct):
         training_env = {
             "TRAINER_IMAGE_URI": training.image.image_uri,
             "SAGEMAKER_ROLE_ARN": training.role.role_arn,
-            "TRAINING_INSTANCE_TYPE": config.training_instance_type,
+            # the instance per budget / task family (the adapter's instance_types_from_json)
+            "TRAINING_INSTANCE_TYPES": json.dumps(config.training_instance_types, sort_keys=True),
             "TRAINING_MAX_RUNTIME_SECONDS": str(config.training_max_runtime_minutes * 60),
         }
         training_job_arn = stack.format_arn(

@@ -440,7 +440,7 @@ class Orchestration(Construct):
         functions: dict[str, lambda_.IFunction],
         digest_topic: sns.ITopic,
         training_role: iam.IRole,
-        instance_type: str,
+        instance_types: tuple[str, ...],
         max_runtime_seconds: int,
         is_prod: bool,
         max_picks: int = 3,
@@ -482,6 +482,7 @@ class Orchestration(Construct):
         )
         # Generated code runs in these jobs: the limits hold even if a step is tricked into
         # another request. A request without a key is denied (Null covers ForAllValues).
+        # Instance types: exactly those of the budget table (trainingInstanceTypes).
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:CreateTrainingJob"],
@@ -489,7 +490,7 @@ class Orchestration(Construct):
                 conditions={
                     "Bool": {"sagemaker:NetworkIsolation": "true"},
                     "Null": {"sagemaker:InstanceTypes": "false"},
-                    "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [instance_type]},
+                    "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": list(instance_types)},
                     "NumericLessThanEquals": {
                         "sagemaker:MaxRuntimeInSeconds": str(max_runtime_seconds)
                     },

@@ -78,7 +78,7 @@ class PaperFoundryStack(Stack):
             functions=self.functions.steps,
             digest_topic=self.messaging.topic,
             training_role=self.training.role,
-            instance_type=config.training_instance_type,
+            instance_types=config.training_instance_types_used,
             max_runtime_seconds=config.training_max_runtime_minutes * 60,
             is_prod=config.is_prod,
             max_picks=config.max_picks or 3,  # picks trained at once (the config's default)

@@ -18,6 +18,7 @@ PREFIX_TRAINING = "training/"
 PREFIX_CHECKPOINTS = "checkpoints/"
 PREFIX_REPORTS = "reports/"
 PREFIX_EMBEDDINGS = "embeddings/"  # paper embeddings, cached per model (ranking)
+PREFIX_DATASETS = "datasets/"  # training data the harness does not bundle (CIFAR-10)
 BUCKET_PREFIXES = (
     PREFIX_CONFIG,
     PREFIX_DAYS,
@@ -26,6 +27,7 @@ BUCKET_PREFIXES = (
     PREFIX_CHECKPOINTS,
     PREFIX_REPORTS,
     PREFIX_EMBEDDINGS,
+    PREFIX_DATASETS,
 )
 
 

@@ -2,7 +2,8 @@
 
 The role is the only identity generated code ever runs under (inside a network-isolated
 training container), so it gets exactly: read the implementation + day inputs, write its
-output and checkpoints, pull its image, write its logs/metrics. Nothing else.
+output and checkpoints, read the datasets it trains on (`data` channel), pull its image,
+write its logs/metrics. Nothing else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from constructs import Construct
 from stacks import nag
 from stacks.storage import (
     PREFIX_CHECKPOINTS,
+    PREFIX_DATASETS,
     PREFIX_DAYS,
     PREFIX_IMPLEMENTATIONS,
     PREFIX_TRAINING,
@@ -72,7 +74,7 @@ class Training(Construct):
         # Inputs. Checkpoints are read too: a resumed spot job downloads them again.
         storage.grant_prefixes(
             self.role,
-            read=(PREFIX_IMPLEMENTATIONS, PREFIX_DAYS, PREFIX_CHECKPOINTS),
+            read=(PREFIX_IMPLEMENTATIONS, PREFIX_DAYS, PREFIX_CHECKPOINTS, PREFIX_DATASETS),
             write=(PREFIX_TRAINING, PREFIX_CHECKPOINTS),
         )
         # Image pull from the asset repository (+ ecr:GetAuthorizationToken, account-wide).
@@ -107,8 +109,8 @@ class Training(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "Wildcards are limited to object keys under the bucket prefixes "
-                    "implementations/, days/, training/, checkpoints/; log streams of pf-* jobs "
-                    "in /aws/sagemaker/TrainingJobs; ecr:GetAuthorizationToken and "
+                    "implementations/, days/, training/, checkpoints/, datasets/; log streams "
+                    "of pf-* jobs in /aws/sagemaker/TrainingJobs; ecr:GetAuthorizationToken and "
                     "cloudwatch:PutMetricData (condition-scoped to the SageMaker namespace) "
                     "support no resource-level permissions.",
                     "appliesTo": [
@@ -118,6 +120,7 @@ class Training(Construct):
                                 PREFIX_DAYS,
                                 PREFIX_TRAINING,
                                 PREFIX_CHECKPOINTS,
+                                PREFIX_DATASETS,
                             )
                         ),
                         nag.arn(

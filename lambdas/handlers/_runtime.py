@@ -2,7 +2,8 @@
 built once per cold start (module-level cache) and reused by warm invocations.
 
 Env var contract (set by the CDK stack): TABLE_NAME, BUCKET_NAME, QUEUE_URL, TOPIC_ARN,
-TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPE, TRAINING_MAX_RUNTIME_SECONDS,
+TRAINER_IMAGE_URI, SAGEMAKER_ROLE_ARN, TRAINING_INSTANCE_TYPES (JSON: budget or task/budget
+-> instance type, stacks/config.py), TRAINING_MAX_RUNTIME_SECONDS,
 STATE_MACHINE_ARN, SITE_URL, BACKFILL_DAYS, LLM_SECRET_ARN, SLACK_WEBHOOK_SECRET_ARN,
 POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, STEPS (handlers/steps.py), and
 only when the user sets them in the CDK context, MAX_PICKS, GPU_MINUTES_BUDGET and
@@ -74,7 +75,7 @@ class Settings:
     topic_arn: str | None
     trainer_image_uri: str | None
     sagemaker_role_arn: str | None
-    training_instance_type: str
+    training_instance_types: str | None  # JSON, parsed with the backend (lazily)
     training_max_runtime_seconds: int | None
     max_picks: int | None
     gpu_minutes_budget: float | None
@@ -101,7 +102,7 @@ class Settings:
             topic_arn=env("TOPIC_ARN") or None,
             trainer_image_uri=env("TRAINER_IMAGE_URI") or None,
             sagemaker_role_arn=env("SAGEMAKER_ROLE_ARN") or None,
-            training_instance_type=env("TRAINING_INSTANCE_TYPE") or "ml.g5.xlarge",
+            training_instance_types=env("TRAINING_INSTANCE_TYPES") or None,
             training_max_runtime_seconds=optional_number("TRAINING_MAX_RUNTIME_SECONDS", int),
             max_picks=optional_number("MAX_PICKS", int),
             gpu_minutes_budget=optional_number("GPU_MINUTES_BUDGET", float),
@@ -158,7 +159,7 @@ class Runtime:
 
     @cached_property
     def backend(self) -> Any:
-        from paperfoundry.adapters.aws.sagemaker import SageMakerBackend
+        from paperfoundry.adapters.aws.sagemaker import SageMakerBackend, instance_types_from_json
 
         config = self.config
         runtime = int(config.training.timeout_minutes * 60)
@@ -174,7 +175,7 @@ class Runtime:
             blobs=self.blobs,
             image_uri=self.settings.trainer_image_uri or "",
             role_arn=self.settings.sagemaker_role_arn or "",
-            instance_type=self.settings.training_instance_type,
+            instance_types=instance_types_from_json(self.settings.training_instance_types),
             max_runtime_seconds=runtime,
             client=self.client("sagemaker"),
         )

@@ -197,7 +197,7 @@ def env_for_handlers(aws: Aws) -> dict[str, str]:
         "TOPIC_ARN": aws.topic_arn,
         "TRAINER_IMAGE_URI": IMAGE,
         "SAGEMAKER_ROLE_ARN": ROLE,
-        "TRAINING_INSTANCE_TYPE": "ml.g5.xlarge",
+        "TRAINING_INSTANCE_TYPES": '{"medium": "ml.g5.xlarge"}',
         "MAX_PICKS": "1",
         "GPU_MINUTES_BUDGET": "60",
         "ARXIV_CATEGORIES": "cs.LG,cs.CL",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from datetime import UTC, date, datetime
 
@@ -17,8 +18,11 @@ from paperfoundry.adapters.aws import sagemaker as sagemaker_adapter
 from paperfoundry.adapters.aws import secrets
 from paperfoundry.adapters.aws.s3 import BlobTooLarge, S3BlobStore
 from paperfoundry.adapters.aws.sagemaker import (
+    DATASETS,
+    INSTANCE_TYPES,
     METRIC_DEFINITIONS,
     SageMakerBackend,
+    instance_types_from_json,
     model_artifact_key,
 )
 from paperfoundry.adapters.aws.sns import SnsNotifier
@@ -236,7 +240,7 @@ def test_job_uploads_the_code_and_returns_a_spot_isolated_checkpointed_request(b
     assert source["S3Uri"] == f"s3://{BUCKET}/implementations/{run.run_id}/"
     assert request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/training/"
     assert request["ResourceConfig"] == {
-        "InstanceType": "ml.g5.xlarge",
+        "InstanceType": "ml.c5.2xlarge",  # mqar at small: a CPU budget
         "InstanceCount": 1,
         "VolumeSizeInGB": 30,
     }
@@ -275,6 +279,102 @@ def test_job_refuses_a_pick_without_code(backend, aws):
     with pytest.raises(ValueError, match="no implementation"):
         backend.job(_run(), missing)
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="implementations/")
+
+
+def _family_run(task: str, budget: str) -> TrainingRun:
+    return _run().model_copy(
+        update={"task": task, "budget": budget, "run_id": run_id_for(DAY, "2106.14881", task)}
+    )
+
+
+@pytest.mark.parametrize(
+    "task,budget,instance,data",
+    [
+        ("mqar", "tiny", "ml.c5.2xlarge", None),
+        ("lm", "small", "ml.c5.2xlarge", None),
+        ("image", "small", "ml.c5.2xlarge", None),  # the bundled 8x8 digits
+        ("mqar", "medium", "ml.g5.2xlarge", None),
+        ("lm", "large", "ml.g6e.xlarge", None),  # the built-in corpus: no channel
+        ("image", "medium", "ml.g5.2xlarge", "cifar10"),
+        ("image", "large", "ml.g6e.xlarge", "cifar10"),
+        ("diffusion", "medium", "ml.g5.2xlarge", "cifar10"),
+        ("diffusion", "large", "ml.g6e.xlarge", "cifar10"),
+    ],
+)
+def test_instance_and_channels_follow_the_task_family_and_budget(
+    backend, aws, task, budget, instance, data
+):
+    run = _family_run(task, budget)
+    request = backend.job(run, _impl().model_copy(update={"task": task}))
+    assert request["ResourceConfig"]["InstanceType"] == instance
+    channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
+    assert set(channels) == ({"impl", "data"} if data else {"impl"})
+    if data:
+        source = channels["data"]["DataSource"]["S3DataSource"]
+        # mounted as /opt/ml/input/data/data = SM_CHANNEL_DATA, the harness's --data
+        assert source == {
+            "S3DataType": "S3Prefix",
+            "S3Uri": f"s3://{BUCKET}/datasets/{data}/",
+            "S3DataDistributionType": "FullyReplicated",
+        }
+        assert channels["data"]["CompressionType"] == "None"
+    # SageMaker accepts it as it is
+    aws.sagemaker.create_training_job(**request)
+
+
+def test_the_deployment_table_overrides_a_budget_or_one_family(aws):
+    table = instance_types_from_json('{"medium": "ml.g5.xlarge", "lm/large": "ml.g6e.2xlarge"}')
+    backend = SageMakerBackend(
+        blobs=S3BlobStore(BUCKET, aws.s3), image_uri=IMAGE, role_arn=ROLE,
+        instance_types=table, client=aws.sagemaker,
+    )  # fmt: skip
+    assert backend.instance_type_for(_family_run("image", "medium")) == "ml.g5.xlarge"
+    assert backend.instance_type_for(_family_run("lm", "large")) == "ml.g6e.2xlarge"
+    assert backend.instance_type_for(_family_run("mqar", "large")) == "ml.g6e.xlarge"
+    assert instance_types_from_json(None) == INSTANCE_TYPES == instance_types_from_json(" ")
+    for bad, why in (
+        ('{"huge": "ml.p5.48xlarge"}', "not a budget"),
+        ('{"lm/huge": "ml.p5.48xlarge"}', "not a budget"),
+        ('{"small": "c5.2xlarge"}', "not an ml.* instance type"),
+        ('{"small": 3}', "not an ml.* instance type"),
+        ('["ml.c5.2xlarge"]', "expected a JSON object"),
+        ("{", "not JSON"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            instance_types_from_json(bad)
+
+
+def test_datasets_and_budgets_are_the_harness_s():
+    """The Lambda bundle has no harness: its tables are copies, kept equal here."""
+    from paperfoundry_trainer.data import IMAGE_CORPORA
+    from paperfoundry_trainer.spec import BUDGET_NAMES, BUDGETS
+
+    assert tuple(INSTANCE_TYPES) == BUDGET_NAMES
+    bundled = {"digits"}  # in the harness's package (paperfoundry_trainer/datasets)
+    needed = {
+        (task, name): budget.task_args["dataset"]
+        for task, budgets in BUDGETS.items()
+        for name, budget in budgets.items()
+        if budget.task_args.get("dataset") not in (None, *bundled)
+    }
+    assert needed == DATASETS
+    assert set(DATASETS.values()) <= set(IMAGE_CORPORA)  # `prepare-data --corpus` writes it
+
+
+def test_the_train_step_uses_the_stack_instance_types(handler_env, monkeypatch):
+    from handlers import _runtime, steps
+
+    assert handler_env.backend.instance_types == {**INSTANCE_TYPES, "medium": "ml.g5.xlarge"}
+    monkeypatch.setenv("TRAINING_INSTANCE_TYPES", '{"small": "ml.g5.xlarge"}')
+    _runtime.reset_runtime()  # the settings are read once per cold start
+    backend = steps.ports(_runtime.get_runtime(), "start_training").backend
+    assert backend.instance_types == {**INSTANCE_TYPES, "small": "ml.g5.xlarge"}
+    assert backend.instance_type_for(_run()) == "ml.g5.xlarge"
+    monkeypatch.delenv("TRAINING_INSTANCE_TYPES")
+    _runtime.reset_runtime()
+    rt = _runtime.get_runtime()
+    assert steps.ports(rt, "finish_training").backend.instance_types == INSTANCE_TYPES
+    assert steps.ports(rt, "select").backend is None
 
 
 def test_collect_a_completed_job_reads_metrics_from_model_tar_gz(backend, aws):

@@ -5,7 +5,12 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from stacks.config import load_config
+from stacks.config import (
+    DEFAULT_TRAINING_INSTANCE_TYPES,
+    TRAINING_BUDGETS,
+    TRAINING_TASKS,
+    load_config,
+)
 from tests.infra.conftest import ROOT
 
 
@@ -35,7 +40,12 @@ def test_cdk_json_defaults_hold_no_personal_data():
     assert cfg.github_repository is None and cfg.trainer_base_image is None
     assert (cfg.max_picks, cfg.gpu_minutes_budget, cfg.arxiv_categories) == (None, None, None)
     assert cfg.config_overrides() == {}
-    assert cfg.training_instance_type == "ml.g5.xlarge"
+    # the older single trainingInstanceType, while cdk.json still carries it, puts every
+    # budget on that type; without it, the budget table
+    legacy = ctx.get("trainingInstanceType")
+    assert cfg.training_instance_types == (
+        dict.fromkeys(TRAINING_BUDGETS, legacy) if legacy else DEFAULT_TRAINING_INSTANCE_TYPES
+    )
     assert cfg.schedule_timezone == "UTC"
     assert cfg.digest_deadline_schedule == "cron(0 12 ? * MON-FRI *)"
     assert cfg.site is True and cfg.site_allow_cidrs == ()
@@ -77,6 +87,40 @@ def test_prod_without_an_alarm_subscriber_does_not_synthesise():
     assert _config(stage="dev").alarm_email is None  # dev synthesises (with a warning)
 
 
+def test_training_instances_by_budget_and_task_family():
+    cfg = _config()
+    assert cfg.training_instance_types == DEFAULT_TRAINING_INSTANCE_TYPES
+    assert cfg.training_instance_types_used == ("ml.c5.2xlarge", "ml.g5.2xlarge", "ml.g6e.xlarge")
+    table = {"lm/large": "ml.g6e.2xlarge", "tiny": "ml.m5.xlarge"}
+    for given in (table, json.dumps(table)):  # cdk.json / `-c key='{...}'`
+        cfg = _config(trainingInstanceTypes=given)
+        assert cfg.training_instance_types == {**DEFAULT_TRAINING_INSTANCE_TYPES, **table}
+        assert cfg.training_instance_types_used == (
+            "ml.c5.2xlarge", "ml.g5.2xlarge", "ml.g6e.2xlarge", "ml.g6e.xlarge", "ml.m5.xlarge"
+        )  # fmt: skip
+    # the older key: one type for every budget, then the table's entries
+    cfg = _config(
+        trainingInstanceType="ml.g4dn.xlarge", trainingInstanceTypes={"large": "ml.g6e.xlarge"}
+    )
+    assert cfg.training_instance_types == {
+        "tiny": "ml.g4dn.xlarge", "small": "ml.g4dn.xlarge", "medium": "ml.g4dn.xlarge",
+        "large": "ml.g6e.xlarge",
+    }  # fmt: skip
+    assert _config(trainingInstanceType="").training_instance_types == (
+        DEFAULT_TRAINING_INSTANCE_TYPES
+    )
+
+
+def test_training_tables_are_the_harness_and_the_adapter_s():
+    """The stack imports neither the harness nor the Lambda code: its copies are kept
+    equal here."""
+    from paperfoundry.adapters.aws.sagemaker import INSTANCE_TYPES
+    from paperfoundry_trainer.spec import BUDGET_NAMES, TASKS
+
+    assert TRAINING_BUDGETS == BUDGET_NAMES and TRAINING_TASKS == TASKS
+    assert DEFAULT_TRAINING_INSTANCE_TYPES == INSTANCE_TYPES
+
+
 def test_training_runtime_ceiling_defaults_to_an_hour():
     assert _config().training_max_runtime_minutes == 60
     assert _config(trainingMaxRuntimeMinutes="90").training_max_runtime_minutes == 90
@@ -98,6 +142,12 @@ def test_training_runtime_ceiling_defaults_to_an_hour():
         {"siteAllowCidrs": "everyone"},
         {"digestDeadline": "12:00"},
         {"scrapeSchedule": "daily"},
+        {"trainingInstanceTypes": {"huge": "ml.p5.48xlarge"}},
+        {"trainingInstanceTypes": {"vision/large": "ml.g6e.xlarge"}},
+        {"trainingInstanceTypes": {"large": "g6e.xlarge"}},
+        {"trainingInstanceTypes": '{"large": '},
+        {"trainingInstanceTypes": '["ml.g6e.xlarge"]'},
+        {"trainingInstanceType": "gpu"},
     ],
 )
 def test_invalid_context_is_rejected(context):

@@ -8,15 +8,19 @@ are invoked by EventBridge Scheduler, Slack by SNS (both asynchronous), rank by 
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 from fnmatch import fnmatchcase
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
+from paperfoundry.adapters.aws.sagemaker import instance_types_from_json
 
+from stacks.config import load_config
 from stacks.functions import SPECS, powertools_layer_parameter
-from tests.infra.conftest import synth
+from tests.infra.conftest import cdk_json_context, synth
 
 STEP = "handlers.steps.handler"
 HANDLERS = {
@@ -41,7 +45,7 @@ BASE_ENV = COMMON_ENV | {"TABLE_NAME", "BUCKET_NAME"}
 TRAINING_ENV = {
     "TRAINER_IMAGE_URI",
     "SAGEMAKER_ROLE_ARN",
-    "TRAINING_INSTANCE_TYPE",
+    "TRAINING_INSTANCE_TYPES",
     "TRAINING_MAX_RUNTIME_SECONDS",
 }
 # Only when the context sets maxPicks / gpuMinutesBudget / arxivCategories / backfillDays
@@ -82,7 +86,9 @@ OVERRIDES = {
     "enableTracing": True,
     "logLevel": "DEBUG",
     "backfillDays": 5,
+    # the older single type, then one budget of the table
     "trainingInstanceType": "ml.g4dn.xlarge",
+    "trainingInstanceTypes": {"large": "ml.g6e.xlarge"},
     "trainingMaxRuntimeMinutes": 45,
     "githubRepository": None,  # no OIDC stack: nothing here reads it
 }
@@ -238,7 +244,10 @@ def test_function_environment(dev_resources):
         assert env["LOG_LEVEL"] == "INFO"
         assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
         if TRAINING_ENV <= set(env):
-            assert env["TRAINING_INSTANCE_TYPE"] == "ml.g5.xlarge"
+            # the table the IAM condition allows, as the adapter reads it
+            config = load_config(cdk.App(context=cdk_json_context()).node)
+            types = instance_types_from_json(env["TRAINING_INSTANCE_TYPES"])
+            assert types == config.training_instance_types
             assert env["TRAINING_MAX_RUNTIME_SECONDS"] == "3600"
             role = env["SAGEMAKER_ROLE_ARN"]["Fn::GetAtt"]
             assert role[0].startswith("TrainingSageMakerExecutionRole") and role[1] == "Arn"
@@ -283,7 +292,10 @@ def test_context_overrides_reach_every_function(overridden):
         assert env["POWERTOOLS_TRACE_DISABLED"] == "false"
         assert props["TracingConfig"] == {"Mode": "Active"}
         if name in ("Train", "Watchdog"):
-            assert env["TRAINING_INSTANCE_TYPE"] == "ml.g4dn.xlarge"
+            assert json.loads(env["TRAINING_INSTANCE_TYPES"]) == {
+                "tiny": "ml.g4dn.xlarge", "small": "ml.g4dn.xlarge",
+                "medium": "ml.g4dn.xlarge", "large": "ml.g6e.xlarge",
+            }  # fmt: skip
             assert env["TRAINING_MAX_RUNTIME_SECONDS"] == "2700"
 
 

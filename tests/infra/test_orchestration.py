@@ -12,8 +12,10 @@ from datetime import date
 from fnmatch import fnmatchcase
 from types import SimpleNamespace
 
+import aws_cdk as cdk
 import pytest
 
+from stacks.config import load_config
 from stacks.orchestration import JOB_FIELDS, definition, lambda_steps
 from stacks.training import TRAINING_JOB_PREFIX
 from tests.infra.conftest import cdk_json_context, synth
@@ -28,8 +30,11 @@ TRAINING_JOBS = "arn:aws:sagemaker:eu-west-1:111111111111:training-job/pf-*"
 SAGEMAKER_EVENTS_RULE = (
     "arn:aws:events:eu-west-1:111111111111:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 )
+# the budget table with one family's budget and one budget changed (no older single type)
+INSTANCE_TYPES = {"lm/large": "ml.g6e.2xlarge", "tiny": "ml.m5.xlarge"}
 OVERRIDES = {
-    "trainingInstanceType": "ml.g4dn.xlarge",
+    "trainingInstanceType": None,
+    "trainingInstanceTypes": INSTANCE_TYPES,
     "trainingMaxRuntimeMinutes": 45,
     "githubRepository": None,
     "slackWebhookSecretName": None,
@@ -431,11 +436,11 @@ def test_publish_goes_to_the_digest_topic_and_failure_is_caught(dev_resources, a
 # -- the role ---------------------------------------------------------------------------
 
 
-def _training_conditions(instance_type: str, max_runtime_seconds: int) -> dict:
+def _training_conditions(instance_types: typing.Iterable[str], max_runtime_seconds: int) -> dict:
     return {
         "Bool": {"sagemaker:NetworkIsolation": "true"},
         "Null": {"sagemaker:InstanceTypes": "false"},
-        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [instance_type]},
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": sorted(instance_types)},
         "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": str(max_runtime_seconds)},
     }
 
@@ -454,8 +459,10 @@ def test_role_starts_only_isolated_bounded_training_jobs(dev_resources):
     (create,) = [s for s in statements if _allows(s, "sagemaker:CreateTrainingJob")]
     assert create["Action"] == "sagemaker:CreateTrainingJob"  # nothing else rides along
     assert create["Resource"] == TRAINING_JOBS
+    config = load_config(cdk.App(context=context).node)
     assert create["Condition"] == _training_conditions(
-        context["trainingInstanceType"], 60 * context.get("trainingMaxRuntimeMinutes", 60)
+        set(config.training_instance_types.values()),
+        60 * context.get("trainingMaxRuntimeMinutes", 60),
     )
     others = {
         a for s in statements if s is not create for a in _list(s["Action"]) if "sagemaker" in a
@@ -474,7 +481,9 @@ def test_role_starts_only_isolated_bounded_training_jobs(dev_resources):
 def test_training_job_limits_follow_the_context(overridden):
     statements = _role_statements(overridden, _role(overridden))
     (create,) = [s for s in statements if _allows(s, "sagemaker:CreateTrainingJob")]
-    assert create["Condition"] == _training_conditions("ml.g4dn.xlarge", 45 * 60)
+    # exactly the table's instance types: the defaults, the two overrides
+    allowed = {"ml.c5.2xlarge", "ml.g5.2xlarge", "ml.g6e.xlarge", *INSTANCE_TYPES.values()}
+    assert create["Condition"] == _training_conditions(allowed, 45 * 60)
     timeout = _state(_definition(overridden), "TrainingJob")["TimeoutSeconds"]
     assert timeout > 2 * 45 * 60  # MaxRuntime, and as long again waiting for spot capacity
 

@@ -190,6 +190,7 @@ def test_bucket_prefixes_contract():
         "checkpoints/",
         "reports/",
         "embeddings/",
+        "datasets/",
     )
     from paperfoundry.ranking.embeddings import cache_key
 

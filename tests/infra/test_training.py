@@ -61,10 +61,23 @@ def test_role_s3_access_is_prefix_scoped(dev_resources):
     writes = [s for s in statements if _actions(s) == ["s3:PutObject"]]
     lists = [s for s in statements if _actions(s) == ["s3:ListBucket"]]
     assert len(reads) == len(writes) == len(lists) == 1
-    assert _suffixes(reads[0]) == ["/checkpoints/*", "/days/*", "/implementations/*"]
+    assert _suffixes(reads[0]) == [
+        "/checkpoints/*",
+        "/datasets/*",  # the data channel (CIFAR-10 for image/diffusion at medium/large)
+        "/days/*",
+        "/implementations/*",
+    ]
     assert _suffixes(writes[0]) == ["/checkpoints/*", "/training/*"]
     assert lists[0]["Condition"] == {
-        "StringLike": {"s3:prefix": ["checkpoints/*", "days/*", "implementations/*", "training/*"]}
+        "StringLike": {
+            "s3:prefix": [
+                "checkpoints/*",
+                "datasets/*",
+                "days/*",
+                "implementations/*",
+                "training/*",
+            ]
+        }
     }
     all_actions = {a for s in statements for a in _actions(s)}
     assert {a for a in all_actions if a.startswith("s3:")} == {

@@ -279,8 +279,14 @@ def _train_help(name: str) -> str:
     return TRAIN_HELP[name]
 
 
+class TrainBackend(StrEnum):
+    local = "local"
+    sagemaker = "sagemaker"
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     impl: Annotated[Path, typer.Option("--impl", metavar="FILE", help=_train_help("impl"))],
     task: Annotated[Task, typer.Option("--task", help=_train_help("task"))],
     budget: Annotated[Budget, typer.Option("--budget", help=_train_help("budget"))] = SMALL,
@@ -336,12 +342,24 @@ def train(
     param_budget: Annotated[
         int | None, typer.Option("--param-budget", min=1, help=_train_help("param_budget"))
     ] = None,
+    backend: Annotated[
+        TrainBackend,
+        typer.Option(
+            "--backend",
+            help="local: here, the harness in this process; sagemaker: a SageMaker training "
+            "job as the day's pipeline starts it, waited for and collected (PAPERFOUNDRY_* "
+            "settings: docs/CLI.md)",
+        ),
+    ] = TrainBackend.local,
 ) -> int:
     """Train one implementation against the baseline the field uses.
 
     LR sweep, fresh seeds, controls and a verdict per claim; metrics.json goes to --out.
-    The same as `python -m paperfoundry_trainer train`.
+    The same as `python -m paperfoundry_trainer train`; with --backend sagemaker, the same
+    as the day's training job on SageMaker.
     """
+    if backend is TrainBackend.sagemaker:
+        return _train_on_sagemaker(ctx, impl, task, budget, out, paper_params)
     if not impl.is_file():
         _err(f"--impl {impl}: no such file", f"{PROG} train")
         return ExitCode.FAILED
@@ -364,6 +382,38 @@ def train(
     from paperfoundry_trainer.cli import main as harness_main
 
     return harness_main(argv)
+
+
+def _train_on_sagemaker(
+    ctx: typer.Context,
+    impl: Path,
+    task: Task,
+    budget: Budget,
+    out: Path,
+    paper_params: int | None,
+) -> int:
+    """`train --backend sagemaker`: only the options the job's contract carries."""
+    from .remote import OPTIONS, RemoteError, train_on_sagemaker
+
+    given = {p.name: p.opts[0] for p in ctx.command.params if p.name not in OPTIONS}
+    local = [
+        option
+        for name, option in given.items()
+        if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    ]
+    if local:
+        raise UsageError(
+            f"{', '.join(local)}: local only; --backend sagemaker trains as the day's "
+            "pipeline does (task, budget, --paper-params)"
+        )
+    if not impl.is_file():
+        _err(f"--impl {impl}: no such file", f"{PROG} train")
+        return ExitCode.FAILED
+    try:
+        return train_on_sagemaker(impl, task.value, budget.value, out, paper_params=paper_params)
+    except RemoteError as exc:
+        _err(str(exc), f"{PROG} train")
+        return ExitCode.FAILED
 
 
 @app.command()

@@ -8,8 +8,13 @@ description (or the task's error) into the run, reading the harness's metrics.js
 `training/<job>/output/model.tar.gz`.
 
 Contract with the harness (containers/trainer): channel `impl` holds exactly one .py file,
-hyperparameters are strings, metric lines are printed to stdout (MetricDefinitions below),
-results go to SM_MODEL_DIR (-> model.tar.gz), a failure text to /opt/ml/output/failure.
+channel `data` (image and diffusion at medium/large) the CIFAR-10 splits the harness's
+`prepare-data --corpus cifar10` writes, hyperparameters are strings, metric lines are
+printed to stdout (MetricDefinitions below), results go to SM_MODEL_DIR (-> model.tar.gz),
+a failure text to /opt/ml/output/failure.
+
+The instance follows the run's budget, or its task family and budget
+(`INSTANCE_TYPES`, overridable per deployment: `instance_types_from_json`).
 
 Everything a job leaves behind is written where generated code runs, so `collect` trusts
 none of it: model.tar.gz is refused when its stored size, inflated size, member count or
@@ -23,8 +28,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 import zlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -36,6 +43,24 @@ from .s3 import BlobTooLarge
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 IMPL_CHANNEL = "impl"
+DATA_CHANNEL = "data"  # the harness reads it as SM_CHANNEL_DATA (its --data)
+# One instance per harness budget (containers/trainer spec.py; sized in its README): CPU for
+# the smoke and CPU-sized budgets, one GPU above. A deployment may override a budget, or one
+# family's budget as "<task>/<budget>" (stacks/config.py keeps its default equal to this).
+INSTANCE_TYPES: dict[str, str] = {
+    "tiny": "ml.c5.2xlarge",
+    "small": "ml.c5.2xlarge",
+    "medium": "ml.g5.2xlarge",  # A10G 24 GB
+    "large": "ml.g6e.xlarge",  # L40S 48 GB
+}
+# The runs whose data is not built into the harness (spec.py task_args["dataset"]; a test
+# keeps the two equal): the job is network-isolated, so the data comes in as a channel from
+# datasets/<name>/, uploaded once (docs/DEPLOY.md).
+DATASETS: dict[tuple[str, str], str] = {
+    (task, budget): "cifar10" for task in ("image", "diffusion") for budget in ("medium", "large")
+}
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_INSTANCE_KEY = re.compile(r"^(?:[a-z0-9_]+/)?([a-z]+)$")
 _NUM = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 # What the harness prints (containers/trainer compare.py `emit`), e.g.
 #   pf_metric model=candidate seed=0 lr=0.001 step=25 train_loss=1.2345
@@ -63,6 +88,35 @@ _STATUS = {"Completed": "completed", "Failed": "failed", "Stopped": "stopped"}
 
 def training_prefix() -> str:
     return "training/"
+
+
+def dataset_prefix(name: str) -> str:
+    return f"datasets/{name}/"
+
+
+def instance_types_from_json(text: str | None) -> dict[str, str]:
+    """INSTANCE_TYPES with a deployment's overrides laid over it: a JSON object of
+    "<budget>" or "<task>/<budget>" -> "ml.<family>.<size>". Raises ValueError (one line)."""
+    if not text or not text.strip():
+        return dict(INSTANCE_TYPES)
+    try:
+        given = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"instance types: not JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise ValueError(
+            'instance types: expected a JSON object such as {"medium": "ml.g5.xlarge"}'
+        )
+    for key, value in given.items():
+        match = _INSTANCE_KEY.match(str(key))
+        if match is None or match.group(1) not in INSTANCE_TYPES:
+            raise ValueError(
+                f"instance types: {key!r} is not a budget ({', '.join(INSTANCE_TYPES)}) "
+                "or <task>/<budget>"
+            )
+        if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
+            raise ValueError(f"instance types: {key!r}: {value!r} is not an ml.* instance type")
+    return {**INSTANCE_TYPES, **given}
 
 
 def model_artifact_key(job_name: str) -> str:
@@ -133,6 +187,7 @@ class SageMakerBackend:
         image_uri: str,
         role_arn: str,
         instance_type: str = "ml.g5.xlarge",
+        instance_types: Mapping[str, str] | None = None,
         max_runtime_seconds: int = 3600,
         max_wait_seconds: int | None = None,
         volume_gb: int = 30,
@@ -148,6 +203,8 @@ class SageMakerBackend:
         self.blobs = blobs
         self.image_uri = image_uri
         self.role_arn = role_arn
+        # by "<task>/<budget>", then "<budget>"; instance_type for a run named by neither
+        self.instance_types = dict(INSTANCE_TYPES if instance_types is None else instance_types)
         self.instance_type = instance_type
         self.max_runtime_seconds = int(max_runtime_seconds)
         # Managed spot: MaxWaitTimeInSeconds (runtime + time waiting for capacity) must be
@@ -165,6 +222,39 @@ class SageMakerBackend:
 
     def _s3(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    def instance_type_for(self, run: TrainingRun) -> str:
+        for key in (f"{run.task}/{run.budget}", run.budget):
+            if key in self.instance_types:
+                return self.instance_types[key]
+        return self.instance_type
+
+    def data_prefix(self, run: TrainingRun) -> str | None:
+        """The S3 prefix of the run's `data` channel, or None (the harness's own data)."""
+        dataset = DATASETS.get((run.task, run.budget))
+        return dataset_prefix(dataset) if dataset else None
+
+    def channels(self, run: TrainingRun, impl_prefix: str) -> list[dict[str, Any]]:
+        """InputDataConfig: the implementation, and the dataset where the run needs one."""
+        prefixes = [(IMPL_CHANNEL, impl_prefix, "text/x-python")]
+        data = self.data_prefix(run)
+        if data is not None:
+            prefixes.append((DATA_CHANNEL, data, "application/octet-stream"))
+        return [
+            {
+                "ChannelName": name,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": self._s3(prefix),
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": content_type,
+                "CompressionType": "None",
+            }
+            for name, prefix, content_type in prefixes
+        ]
 
     def hyperparameters(self, run: TrainingRun, implementation: Implementation) -> dict[str, str]:
         """The harness's hyperparameters (containers/trainer cli.py), all strings: it
@@ -190,7 +280,7 @@ class SageMakerBackend:
         }
         output: dict[str, Any] = {"S3OutputPath": self._s3(training_prefix())}
         resources: dict[str, Any] = {
-            "InstanceType": self.instance_type,
+            "InstanceType": self.instance_type_for(run),
             "InstanceCount": 1,
             "VolumeSizeInGB": self.volume_gb,
         }
@@ -209,20 +299,7 @@ class SageMakerBackend:
             },
             "RoleArn": self.role_arn,
             "HyperParameters": self.hyperparameters(run, implementation),
-            "InputDataConfig": [
-                {
-                    "ChannelName": IMPL_CHANNEL,
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": self._s3(impl_prefix),
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                    "ContentType": "text/x-python",
-                    "CompressionType": "None",
-                }
-            ],
+            "InputDataConfig": self.channels(run, impl_prefix),
             "OutputDataConfig": output,
             "ResourceConfig": resources,
             "StoppingCondition": stopping,
@@ -250,6 +327,12 @@ class SageMakerBackend:
 
     def describe(self, job_name: str) -> dict[str, Any]:
         return self.client.describe_training_job(TrainingJobName=job_name)
+
+    def metrics(self, job_name: str) -> dict[str, Any]:
+        """The job's metrics.json, out of its model.tar.gz (`read_metrics` refuses any
+        archive not shaped like the harness's output)."""
+        archive = self.blobs.get(model_artifact_key(job_name), max_bytes=MAX_ARCHIVE_BYTES)
+        return read_metrics(archive)
 
     def _outcome(
         self, job_name: str, result: dict[str, Any] | None, error: dict[str, Any] | None
@@ -298,7 +381,7 @@ class SageMakerBackend:
         updated = run.model_copy(deep=True)
         refused = None
         try:
-            metrics = read_metrics(self.blobs.get(key, max_bytes=MAX_ARCHIVE_BYTES))
+            metrics = self.metrics(job_name)
         except (ArtifactRefused, BlobTooLarge) as exc:
             metrics = None
             refused = f"results refused: {self._s3(key)}: {exc}"
