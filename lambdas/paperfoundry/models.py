@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -130,14 +130,35 @@ class Failure(Model):
 
 ClaimComparison = Literal["better", "equivalent"]
 ClaimOutcome = Literal["supported", "contradicted", "inconclusive", "untestable", "invalid"]
-# metrics a claim may be about: task metrics, then the harness's efficiency figures
-CLAIM_METRICS = (
-    "query_accuracy",
-    "bpb",
-    "train_tokens_per_s",
-    "infer_tokens_per_s",
-    "state_size",
-)
+HarnessTask = Literal["mqar", "lm", "image", "diffusion"]  # the harness's task families
+HARNESS_TASKS: tuple[str, ...] = get_args(HarnessTask)
+SEQUENCE_TASKS = ("mqar", "lm")
+IMAGE_TASKS = ("image", "diffusion")
+# what an implementation file defines: build_model (a model for the task) or build_optimizer
+# (an optimizer, trained on the task's baseline model against AdamW)
+Contract = Literal["model", "optimizer"]
+
+
+class ClaimMetric(NamedTuple):
+    tasks: tuple[str, ...]  # the task families whose runs measure it
+    higher_is_better: bool  # what a claim's "better" means: higher, or lower, than the baseline
+    means: str
+
+
+# The metrics a claim may be about, named as the harness reports them (its claims.py):
+# task metrics first, then efficiency figures.
+CLAIM_METRICS: dict[str, ClaimMetric] = {
+    "query_accuracy": ClaimMetric(("mqar",), True, "recall accuracy at query positions"),
+    "bpb": ClaimMetric(("lm",), False, "bits per byte on held-out text"),
+    "accuracy": ClaimMetric(("image",), True, "test top-1 accuracy"),
+    "denoise_mse": ClaimMetric(("diffusion",), False, "noise-prediction MSE at fixed noise levels"),
+    "train_tokens_per_s": ClaimMetric(SEQUENCE_TASKS, True, "training throughput"),
+    "infer_tokens_per_s": ClaimMetric(SEQUENCE_TASKS, True, "inference throughput"),
+    "state_size": ClaimMetric(SEQUENCE_TASKS, False, "floats of state per sequence, as declared"),
+    "train_images_per_s": ClaimMetric(IMAGE_TASKS, True, "training throughput"),
+    "infer_images_per_s": ClaimMetric(IMAGE_TASKS, True, "inference throughput"),
+    "optimizer_state": ClaimMetric(HARNESS_TASKS, False, "floats the optimizer keeps"),
+}
 
 
 class Claim(Model):
@@ -148,12 +169,15 @@ class Claim(Model):
 
     id: str
     statement: str = ""
-    task: str = ""  # mqar | lm
+    task: str = ""  # one of HARNESS_TASKS; empty for an efficiency figure of any run
     metric: str = ""  # one of CLAIM_METRICS
     comparison: ClaimComparison = "better"  # better than / equivalent to the baseline
     condition: str = ""  # e.g. "num_kv_pairs >= 8"
     min_kv_pairs: int | None = None
     at_seq_len: int | None = None  # efficiency claims: the length they are about
+    # a second reference the claim is about (image: vit | resnet; diffusion: adaln-zero |
+    # in-context); the harness then trains it too. None: the task's baseline
+    against: str | None = None
     testable: bool = True
     why_untestable: str = ""
 
@@ -184,10 +208,11 @@ class ClaimResult(Claim):
 class ImplementationPlan(Model):
     """What the implementer decided before writing code (shown in the report)."""
 
-    task: Literal["mqar", "lm"] = "mqar"
+    task: HarnessTask = "mqar"  # an optimizer: the task its baseline model is trained on
+    contract: Contract = "model"
     name: str = ""
     summary: str = ""
-    changes: list[str] = Field(default_factory=list)  # relative to the GPT baseline
+    changes: list[str] = Field(default_factory=list)  # vs the task's baseline (or AdamW)
     simplifications: list[str] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)  # the paper's central claims
 

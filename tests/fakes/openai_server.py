@@ -6,7 +6,9 @@ request is classified by step (review, compare, plan, code) from its system prom
 comes from that step's script queue, else from the step's default (a valid, deterministic
 answer). Usage is reported like the real API: prompt tokens ~ characters / 4 of the
 messages, completion tokens ~ characters / 4 of the reply plus `reasoning_tokens[step]`.
-Every request body is kept in `requests` for assertions.
+Every request body is kept in `requests` for assertions. `papers` scripts the fake per paper:
+for an arXiv id it holds, the plan and code steps answer that paper's `PaperScript` (when
+nothing is queued), so one fake can play the LLM for papers of different families.
 
 `POST /v1/embeddings` (and Azure's `/openai/deployments/<name>/embeddings`) answers in the
 real format with deterministic vectors that reflect meaning crudely: a hashed bag of the
@@ -194,6 +196,17 @@ def code_reply(code: str) -> Reply:
     return Reply(f"Here is the file.\n\n```python\n{code}```\n")
 
 
+@dataclass
+class PaperScript:
+    """What the fake answers for one paper's plan and code requests."""
+
+    plan: dict[str, Any]
+    code: str
+
+    def reply(self, step: str) -> Reply:
+        return Reply(json.dumps(self.plan)) if step == "plan" else code_reply(self.code)
+
+
 DEFAULTS: dict[str, Callable[[dict[str, Any]], Reply]] = {
     "review": default_review,
     "compare": default_compare,
@@ -211,6 +224,7 @@ class FakeOpenAI:
         self.embedding_requests: list[dict[str, Any]] = []
         self.reverse_embeddings = False
         self.paper_markdown: dict[str, str] = {}  # arXiv id -> served at /papers/<id>.md
+        self.papers: dict[str, PaperScript] = {}  # arXiv id -> its plan and code replies
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -245,6 +259,10 @@ class FakeOpenAI:
             queue = self.script[step]
             if queue:
                 return queue.popleft()
+        if step in ("plan", "code"):
+            script = self.papers.get(paper_of(body).get("arxiv_id", ""))
+            if script is not None:
+                return script.reply(step)
         return self.defaults[step](body)
 
     def _next_embedding(self, body: dict[str, Any]) -> Reply:

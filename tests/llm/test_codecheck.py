@@ -9,6 +9,7 @@ torch's module-typed attributes stands in.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 import textwrap
@@ -171,6 +172,12 @@ ATTACKS = [
     ("import_ir_module", "x = torch.import_ir_module", "import_ir_module"),
     ("get_device_module", 'torch.get_device_module("cuda").memory.memory_stats()', "returns a"),
     ("autograd beyond Function", "x = torch.autograd.grad", "torch.autograd.grad"),
+    # torch.optim: the Optimizer base class and the usual optimizers only (the harness owns
+    # the schedule)
+    ("lr_scheduler", "s = torch.optim.lr_scheduler.LambdaLR", "torch.optim.lr_scheduler"),
+    ("import lr_scheduler", "import torch.optim.lr_scheduler", "torch.optim.lr_scheduler"),
+    ("from optim import swa_utils", "from torch.optim import swa_utils", "torch.optim.swa_utils"),
+    ("optim as a value", "o = torch.optim", "`torch.optim` is a module"),
     ("numpy tofile", 'def f(x):\n    x.numpy().tofile("x")', "tofile"),
     ("typing.get_type_hints", "def f(x: 'int'):\n    pass\n\n\ntyping.get_type_hints(f)", "hints"),
     ("typing.ForwardRef", 'typing.ForwardRef("x")', "typing.ForwardRef"),
@@ -272,19 +279,25 @@ CONTRACT_DOCS = [
 ]
 
 
-def _contract_example(doc: Path) -> str:
+def _contract_examples(doc: Path) -> dict[str, str]:
+    """The contract's complete examples: sequence model, image, diffusion, optimizer."""
     text = doc.read_text()
-    match = re.search(r"Minimal working example.*?```python\n(.*?)```", text, re.DOTALL)
-    assert match, f"the minimal example in {doc} moved"
-    return match.group(1)
+    found = re.findall(r"Minimal (\w+) example.*?```python\n(.*?)```", text, re.DOTALL)
+    examples = dict(found)
+    assert set(examples) == {"working", "image", "diffusion", "optimizer"}, f"{doc} moved"
+    return examples
 
 
-def test_the_reference_library_and_the_contract_example_pass(mode):
-    for name in ("based_2402_18668.py", "tokenformer_2410_23168.py"):
-        source = resources.files("paperfoundry.library").joinpath(name).read_text()
-        assert static_check(source, name) is None, name
+def test_the_reference_library_and_the_contract_examples_pass(mode):
+    library = resources.files("paperfoundry.library")
+    for name in [e["file"] for e in json.loads(library.joinpath("catalog.json").read_text())]:
+        source = library.joinpath(name).read_text()
+        kind = "optimizer" if "def build_optimizer" in source else "model"
+        assert static_check(source, name, contract=kind) is None, name
     for doc in CONTRACT_DOCS:
-        assert static_check(_contract_example(doc)) is None, doc
+        for name, example in _contract_examples(doc).items():
+            kind = "optimizer" if name == "optimizer" else "model"
+            assert static_check(example, contract=kind) is None, (doc, name)
     assert static_check(VALID_CODE) is None
 
 
@@ -415,9 +428,92 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("source", [CONTRACT_EXTRAS, ORDINARY], ids=["contract", "ordinary"])
+OPTIMIZER = """\
+import torch
+from torch import optim
+from torch.optim import Optimizer
+
+OPTIMIZER = {"lr_scale": 0.3}
+
+
+class SignMomentum(Optimizer):
+    \"\"\"Sign of the momentum on matrices; the usual AdamW for gains and biases.\"\"\"
+
+    def __init__(self, params, lr=1e-3, beta=0.9):
+        params = list(params)
+        super().__init__(params[:1], {"lr": lr, "beta": beta})
+        self.adamw = optim.AdamW(params[1:], lr=lr)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "m" not in state:
+                    state["m"] = torch.zeros_like(p)
+                state["m"].mul_(group["beta"]).add_(p.grad, alpha=1 - group["beta"])
+                p.add_(state["m"].sign(), alpha=-group["lr"])
+        for inner in self.adamw.param_groups:
+            inner["lr"] = self.param_groups[0]["lr"]
+        self.adamw.step()
+        return loss
+
+    def zero_grad(self, set_to_none=True):
+        super().zero_grad(set_to_none=set_to_none)
+        self.adamw.zero_grad(set_to_none=set_to_none)
+
+
+def build_optimizer(params, spec, beta=0.9):
+    return SignMomentum(params, beta=beta)
+"""
+
+
+@pytest.mark.parametrize(
+    "source", [CONTRACT_EXTRAS, ORDINARY, OPTIMIZER], ids=["contract", "ordinary", "optimizer"]
+)
 def test_ordinary_pytorch_passes(mode, source):
     assert static_check(source) is None, static_check(source).message
+
+
+def test_the_file_defines_the_contract_the_plan_chose():
+    model, optimizer = ORDINARY, OPTIMIZER
+    assert static_check(model, contract="model") is None
+    assert static_check(optimizer, contract="optimizer") is None
+    wrong = static_check(model, contract="optimizer")
+    assert wrong.type == "ContractError"
+    assert (
+        "the plan's contract is 'optimizer': define a top-level def build_optimizer(params, "
+        "spec), not build_model(spec)" in wrong.message
+    )
+    assert static_check(optimizer, contract="model").type == "ContractError"
+    both = static_check(optimizer + "\n\ndef build_model(spec):\n    return None\n")
+    assert both.type == "ContractError" and "defines both" in both.message
+    neither = static_check("import torch\n")
+    assert "no top-level def build_model(spec) (a model) or def build_optimizer" in neither.message
+
+
+def test_the_optimizer_file_also_runs(tmp_path):
+    """The allowed torch.optim surface is real: the optimizer steps a model."""
+    path = tmp_path / "optimizer_impl.py"
+    path.write_text(OPTIMIZER)
+    loader = importlib.util.spec_from_file_location("optimizer_impl", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = torch.nn.Linear(3, 2)
+    groups = [{"params": [model.weight]}, {"params": [model.bias]}]
+    opt = module.build_optimizer(groups, None)
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.randn(4, 3)).square().sum().backward()
+    opt.step()
+    opt.zero_grad()
+    assert all(not torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+    assert isinstance(opt, torch.optim.Optimizer)
 
 
 def test_ordinary_pytorch_also_runs(tmp_path, monkeypatch):

@@ -13,7 +13,12 @@ from paperfoundry import pipeline
 from paperfoundry.adapters.local.blobs import FileBlobStore
 from paperfoundry.adapters.local.sandbox import SandboxValidator, no_network_prefix
 from paperfoundry.codegen.codecheck import static_check
-from paperfoundry.codegen.implementer import LLMImplementer, contract, extract_code
+from paperfoundry.codegen.implementer import (
+    LLMImplementer,
+    contract,
+    contract_parts,
+    extract_code,
+)
 from paperfoundry.config import Config
 from paperfoundry.models import Pick
 
@@ -69,7 +74,7 @@ def test_code_that_fails_validation_is_repaired(fake, implementer):
     assert result.plan.name == "ShortConvMixer" and result.plan.task == "mqar"
     assert result.source_code == VALID_CODE and result.validated
     assert result.cost_usd > 0 and result.tokens > 0
-    assert result.model == "gpt-5" and result.prompt_version == "implement-v2"
+    assert result.model == "gpt-5" and result.prompt_version == "implement-v3"
     assert len(spy.sources) == 2
     assert "no network" in result.attempts[1].checked_by or not no_network_prefix()
 
@@ -145,9 +150,10 @@ def test_without_a_sandbox_code_is_marked_for_validation_in_the_training_job(fak
 
 
 def test_static_check_accepts_the_reference_library():
-    for name in ("based_2402_18668.py", "tokenformer_2410_23168.py"):
-        source = resources.files("paperfoundry.library").joinpath(name).read_text()
-        assert static_check(source, name) is None, name
+    library = resources.files("paperfoundry.library")
+    for entry in json.loads(library.joinpath("catalog.json").read_text()):
+        source = library.joinpath(entry["file"]).read_text()
+        assert static_check(source, entry["file"]) is None, entry["file"]
     assert static_check(VALID_CODE) is None
 
 
@@ -182,7 +188,18 @@ def test_extract_code_takes_the_fenced_block():
 
 def test_contract_matches_the_trainer_readme():
     readme = (Path(__file__).parents[2] / "containers" / "trainer" / "README.md").read_text()
-    assert contract().strip() in readme  # the spec the model sees is the harness's own
+    for tags, part in contract_parts():  # the spec the model sees is the harness's own
+        assert part in readme, sorted(tags)
+    # every family gets the common part and its own, in the README's order
+    assert contract("mqar") == contract("lm") and contract("mqar") in readme
+    for task, kind in [("image", "model"), ("diffusion", "model"), ("lm", "optimizer")]:
+        text = contract(task, kind)
+        assert text.startswith("## The implementation contract")
+        assert "### Image, diffusion and optimizer papers" in text
+        heading = "Minimal optimizer example" if kind == "optimizer" else f"Minimal {task} example"
+        assert text.count("Minimal ") == 1 and heading in text, (task, kind)
+    # and nothing the model cannot see (the library's files)
+    assert not any("Reference implementations" in part for _, part in contract_parts())
 
 
 # -- the sandbox itself (static checks bypassed on purpose) ---------------------------------
@@ -285,6 +302,40 @@ def test_malformed_plan_claims_are_dropped_or_marked_untestable(fake, implemente
     assert not imagenet.testable
     assert "task imagenet" in imagenet.why_untestable and "top1" in imagenet.why_untestable
     assert not dup.testable and "neither" in dup.why_untestable  # the first "dup" wins
+
+
+def test_plan_claims_of_the_image_diffusion_and_optimizer_families(fake, implementer):
+    """A task metric names its task; an efficiency figure may leave it out; a task must
+    measure the metric; a second reference must be one the task's runs train."""
+    impl, _ = implementer
+    plan = dict(PLAN)
+    plan["claims"] = [
+        {"id": "top1", "statement": "+2 points top-1", "metric": "accuracy",
+         "comparison": "better"},
+        {"id": "fid", "statement": "lower FID", "task": "diffusion", "metric": "denoise_mse",
+         "comparison": "better", "against": "in-context"},
+        {"id": "memory", "statement": "half of AdamW's state", "metric": "optimizer_state",
+         "comparison": "better"},
+        {"id": "bytes", "statement": "better bpb", "task": "lm", "metric": "accuracy",
+         "comparison": "better"},
+        {"id": "cnn", "statement": "as good as a ResNet", "task": "diffusion",
+         "metric": "denoise_mse", "comparison": "equivalent", "against": "resnet"},
+        {"id": "state", "statement": "smaller state at 4k", "task": "mqar",
+         "metric": "state_size", "comparison": "better", "at_seq_len": 4096,
+         "against": "baseline"},
+    ]  # fmt: skip
+    fake.add("plan", Reply(json.dumps(plan)))
+    claims = {c.id: c for c in impl.implement(PAPERS[0]).plan.claims}
+    top1, fid, memory = claims["top1"], claims["fid"], claims["memory"]
+    assert top1.task == "image" and top1.testable
+    assert fid.against == "in-context" and fid.testable
+    assert memory.task == "" and memory.testable
+    assert not claims["bytes"].testable and "lm runs do not measure accuracy" in (
+        claims["bytes"].why_untestable
+    )
+    cnn = claims["cnn"]
+    assert not cnn.testable and "no resnet reference" in cnn.why_untestable
+    assert claims["state"].at_seq_len == 4096 and claims["state"].against is None
 
 
 def test_without_a_jail_llm_code_is_not_written_or_run(fake, make_llm, monkeypatch):

@@ -7,10 +7,10 @@ attributes at run time, and a module bound to a new name hides every later acces
 name-based check. So this lint says what generated code *may* do and rejects the rest:
 
 * Imports: only the modules in `_MODULES` (torch, torch.nn, torch.nn.functional,
-  torch.nn.init, torch.linalg, torch.fft, torch.special, a few names of torch.autograd and
-  torch.cuda, and the pure standard-library modules math, itertools, dataclasses,
-  functools, collections, typing, enum, abc, numbers, __future__; several only for the
-  names listed). No relative or star imports.
+  torch.nn.init, torch.linalg, torch.fft, torch.special, a few names of torch.autograd,
+  torch.cuda and torch.optim, and the pure standard-library modules math, itertools,
+  dataclasses, functools, collections, typing, enum, abc, numbers, __future__; several
+  only for the names listed). No relative or star imports.
 * Attribute chains rooted at an imported name (`torch.x.y`, `nn.X`, `F.y`, `math.z`) are
   resolved on the real modules (a dict lookup, never a module's `__getattr__`): every
   module on the way must be an allowed one, a module's attribute must be in its
@@ -30,6 +30,9 @@ name-based check. So this lint says what generated code *may* do and rejects the
   class keywords (metaclass=...), and dunder methods outside `_ALLOWED_DUNDER_METHODS`
   are rejected. `.format`/`.format_map` only on a literal string whose fields are plain
   (no `.` or `[` walks).
+
+* The contract: the top level defines exactly one of `build_model` (a model) and
+  `build_optimizer` (an optimizer), the one the plan chose when the caller says which.
 
 This is the first fence, not the only one: the code then runs only in a sandbox (locally:
 no environment, no network, resource limits; on AWS: the network-isolated training job).
@@ -98,6 +101,9 @@ _MODULES: dict[str, _ModuleRule] = {
     "torch.special": _ModuleRule(submodules=_names("torch")),
     "torch.autograd": _ModuleRule(names=_names("Function")),
     "torch.cuda": _ModuleRule(names=_names("is_available device_count is_bf16_supported")),
+    # the optimizer contract: a subclass of Optimizer, which may delegate to the usual ones
+    # (not lr_scheduler: the harness owns the schedule)
+    "torch.optim": _ModuleRule(names=_names("Optimizer SGD Adam AdamW")),
     "math": _ModuleRule(),
     "itertools": _ModuleRule(),
     "dataclasses": _ModuleRule(names=_names("dataclass field")),
@@ -666,8 +672,33 @@ def allowed_summary() -> str:
     )
 
 
-def static_check(source: str, file_name: str = "impl.py") -> Failure | None:
-    """None when the code may run; otherwise a Failure with stage "static"."""
+# What a file defines for each contract (the harness's validate.load_impl and claims.py)
+ENTRY_POINTS = {"model": "build_model(spec)", "optimizer": "build_optimizer(params, spec)"}
+
+
+def _contract_problem(tree: ast.Module, contract: str | None) -> str | None:
+    """Why the top level does not define the contract's entry point (exactly one of them,
+    and the one the plan chose when `contract` is given), or None."""
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    defined = [kind for kind, entry in ENTRY_POINTS.items() if entry.split("(")[0] in names]
+    if not defined:
+        model, optimizer = ENTRY_POINTS.values()
+        return f"no top-level def {model} (a model) or def {optimizer} (an optimizer)"
+    if len(defined) > 1:
+        return "defines both build_model and build_optimizer: a file is one model or one optimizer"
+    if contract is not None and defined != [contract]:
+        return (
+            f"the plan's contract is {contract!r}: define a top-level "
+            f"def {ENTRY_POINTS[contract]}, not {ENTRY_POINTS[defined[0]]}"
+        )
+    return None
+
+
+def static_check(
+    source: str, file_name: str = "impl.py", contract: str | None = None
+) -> Failure | None:
+    """None when the code may run; otherwise a Failure with stage "static". `contract`
+    ("model" | "optimizer"), when given, is the entry point the file must define."""
     try:
         tree = ast.parse(source, filename=file_name)
     except SyntaxError as exc:
@@ -681,8 +712,8 @@ def static_check(source: str, file_name: str = "impl.py") -> Failure | None:
     linter.collect()
     linter.check()
     problems = sorted(dict.fromkeys(linter.problems), key=lambda p: p[0])  # by line, stable
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "build_model" for n in tree.body):
-        problems.append((0, "ContractError", "no top-level def build_model(spec)"))
+    if why := _contract_problem(tree, contract):
+        problems.append((0, "ContractError", why))
     if not problems:
         return None
     kinds = sorted({kind for _, kind, _ in problems})

@@ -29,6 +29,7 @@ from ..llm.client import LLMClient, LLMError
 from ..llm.untrusted import DATA_RULES, clean, data_block, failure_block
 from ..models import (
     CLAIM_METRICS,
+    HARNESS_TASKS,
     Claim,
     Failure,
     Implementation,
@@ -37,14 +38,18 @@ from ..models import (
     Paper,
 )
 from ..sources.paper_text import PaperTextFlagged, fetch_paper_text
-from .codecheck import allowed_summary, static_check
+from .codecheck import ENTRY_POINTS, allowed_summary, static_check
 
-PROMPT_VERSION = "implement-v2"  # v2: the plan extracts claims; the file declares them
-HARNESS_TASKS = ("mqar", "lm")
-# Failure stages the harness's validation reports; a training job that failed in one of
-# these never trained, so the code (not the infrastructure) is what needs repair.
+# v2: the plan extracts claims; the file declares them. v3: image and diffusion families,
+# the optimizer contract (the plan's `contract`), the contract's parts per family.
+PROMPT_VERSION = "implement-v3"
+# Failure stages the harness reports for faults of the code, not of the infrastructure:
+# its validation (an optimizer's steps are stage "train") and the candidate raising during
+# training; a job that failed in one of these goes back to repair.
 VALIDATION_STAGES = ("static", "import", "build", "budget", "forward", "shape", "finite",
-                     "backward")  # fmt: skip
+                     "backward", "train")  # fmt: skip
+# The second references a claim may be "against" (the harness's claims.BASELINE_OPTIONS).
+SECOND_REFERENCES = {"image": ("vit", "resnet"), "diffusion": ("adaln-zero", "in-context")}
 
 
 class Validator(Protocol):
@@ -97,19 +102,28 @@ def _claim(item: object) -> Claim | None:
         return None
     claim_id = re.sub(r"[^a-z0-9]+", "_", (text("id", 40) or statement[:40]).lower()).strip("_")
     task, metric = text("task", 12).lower(), text("metric", 40).lower()
+    measured = CLAIM_METRICS.get(metric)
+    if not task and measured is not None and len(measured.tasks) == 1:
+        task = measured.tasks[0]  # a task metric names its task
+    against = text("against", 20).lower() or None
+    against = None if against in ("baseline", "none", "null") else against
     comparison = _COMPARISONS.get(text("comparison", 30).lower().strip(" ."))
     testable = item.get("testable") not in (False, "false", "no", 0)
     why = text("why_untestable", 300)
     problems = []
-    if task not in HARNESS_TASKS:
-        problems.append(f"task {task or '(none)'} is not one the harness runs")
-    if metric not in CLAIM_METRICS:
+    if task not in (*HARNESS_TASKS, ""):
+        problems.append(f"task {task} is not one the harness runs")
+    if measured is None:
         problems.append(f"the harness does not measure {metric or 'this metric'}")
+    elif task and task not in measured.tasks:
+        problems.append(f"{task} runs do not measure {metric}")
+    if against is not None and against not in SECOND_REFERENCES.get(task, ()):
+        problems.append(f"the {task or 'harness'} runs have no {against} reference")
     if comparison is None:
         problems.append("the claim is neither 'better than' nor 'equivalent to' a baseline")
     if problems and testable:
         testable, why = False, "; ".join(problems)
-    min_kv = item.get("min_kv_pairs")
+    min_kv, at_len = item.get("min_kv_pairs"), item.get("at_seq_len")
     return Claim(
         id=claim_id or "claim",
         statement=statement,
@@ -118,6 +132,8 @@ def _claim(item: object) -> Claim | None:
         comparison=comparison or "better",
         condition=text("condition", 200),
         min_kv_pairs=min_kv if isinstance(min_kv, int) and min_kv > 0 else None,
+        at_seq_len=at_len if isinstance(at_len, int) and at_len > 0 else None,
+        against=against,
         testable=testable,
         why_untestable="" if testable else (why or "the plan gave no reason"),
     )
@@ -138,6 +154,7 @@ def _claims(value: object) -> list[Claim]:
 class PlanReply(BaseModel):
     model_config = ConfigDict(extra="ignore")
     task: str
+    contract: str = "model"
     name: Annotated[str, BeforeValidator(lambda v: " ".join(str(v).split())[:60])]
     summary: Annotated[str, BeforeValidator(lambda v: " ".join(str(v).split())[:800])] = ""
     changes: Annotated[list[str], _lines(240, 8)] = []
@@ -149,61 +166,116 @@ class PlanReply(BaseModel):
     def _known_task(cls, value: str) -> str:
         value = value.strip().lower()
         if value not in HARNESS_TASKS:
-            raise ValueError(f"task must be one of {', '.join(HARNESS_TASKS)}")
+            raise ValueError(
+                f"task must be one of {', '.join(HARNESS_TASKS)} (an optimizer paper: "
+                '"contract": "optimizer" and the task its model is trained on)'
+            )
+        return value
+
+    @field_validator("contract", mode="before")
+    @classmethod
+    def _known_contract(cls, value: object) -> str:
+        value = str(value or "model").strip().lower().replace("optimiser", "optimizer")
+        if value not in ENTRY_POINTS:
+            raise ValueError(f"contract must be one of {', '.join(ENTRY_POINTS)}")
         return value
 
 
+_PART = re.compile(r"^<!-- for: ([a-z ]+) -->$", re.MULTILINE)
+
+
 @cache
-def contract() -> str:
-    return resources.files("paperfoundry.codegen").joinpath("contract.md").read_text()
+def contract_parts() -> tuple[tuple[frozenset[str], str], ...]:
+    """contract.md: the harness README's contract in parts, each with the families it is
+    for ("all", a task, or "optimizer")."""
+    text = resources.files("paperfoundry.codegen").joinpath("contract.md").read_text()
+    pieces = _PART.split(text)[1:]  # what precedes the first marker is a note for people
+    tags, bodies = pieces[::2], pieces[1::2]
+    return tuple((frozenset(t.split()), b.strip()) for t, b in zip(tags, bodies, strict=True))
+
+
+def contract(task: str = "mqar", kind: str = "model") -> str:
+    """The contract as one file of `task` and `kind` ("model" | "optimizer") needs it: the
+    parts for every family and for its own; the other families' examples cost tokens and
+    invite the wrong interface."""
+    family = "optimizer" if kind == "optimizer" else task
+    return "\n\n".join(body for tags, body in contract_parts() if tags & {"all", family})
+
+
+def _metrics_help() -> str:
+    """The claim metrics for the plan prompt: where each is measured, which way is better."""
+    lines = []
+    for name, m in CLAIM_METRICS.items():
+        where = "any task" if m.tasks == HARNESS_TASKS else "/".join(m.tasks)
+        better = "higher" if m.higher_is_better else "lower"
+        lines.append(f'"{name}" ({where}: {m.means}; {better} is better)')
+    return "; ".join(lines)
 
 
 PLAN_SYSTEM = f"""You plan a small PyTorch re-implementation of a machine-learning paper for \
 a test harness ({PROMPT_VERSION}). The harness trains the implementation and a \
-parameter-matched GPT baseline from scratch on a task family, with the same data, steps, \
-optimiser and learning-rate sweep, and compares them. Task families: "mqar" (multi-query \
-associative recall, tokens in, next-token logits out; tests in-context recall) and "lm" \
-(byte-level language modelling). Budgets are tiny (tens of thousands to millions of \
-parameters), so keep the paper's core mechanism and simplify everything else.
+parameter-matched baseline from scratch on one task family, with the same data, steps, \
+optimiser and learning-rate sweep, and compares them. Task families:
+- "mqar": multi-query associative recall; token ids in, next-token logits out (causal); \
+baseline: attention. For sequence mixers, attention variants, recurrence, state-space layers.
+- "lm": byte-level language modelling, the same interface; baseline: a GPT. For language-model \
+architecture, normalisation, positional encoding, mixture of experts.
+- "image": small-image classification (8x8 digits; CIFAR-10 on a GPU); images in, class \
+logits out; baseline: a ViT or a ResNet. For vision backbones, ViT and convolutional blocks.
+- "diffusion": denoising diffusion on those images; a noisy image, its timestep and class \
+label in, the predicted noise out; baseline: a DiT with adaLN-Zero blocks. For diffusion \
+model architectures.
+The file follows one of two contracts: "model" (it builds the paper's model for the task \
+family) or "optimizer" (the paper is about an optimizer: the file defines the optimizer, and \
+the harness trains the family's baseline model with it and, separately, with AdamW; choose \
+the family closest to the paper's own experiments). Budgets are tiny (tens of thousands to \
+millions of parameters), so keep the paper's core mechanism and simplify everything else.
 
 {DATA_RULES}
 
 Also extract the paper's central claims (at most 4), each as a comparison with a \
 baseline of the same size that the harness can run: "comparison" is "better" (the paper \
 claims to beat it) or "equivalent" (to match it, e.g. "matches attention on recall while \
-using less memory"); "metric" is one of {", ".join(CLAIM_METRICS)} (query_accuracy on \
-mqar, bpb = bits per byte on lm, the rest are efficiency figures the harness measures). \
-Only claims the paper makes; quote its numbers in the statement. Mark a claim \
-"testable": false, with the reason in one sentence, when this harness cannot test it: it \
-trains tiny models in eager PyTorch at one parameter-matched size on mqar and lm only, so \
-speed-ups from custom kernels, results at billions of parameters, downstream benchmarks, \
-long-context evaluations and scaling laws are out of its reach.
+using less memory"); "metric" is one of: {_metrics_help()}. "better" is in the metric's \
+direction: for a lower-is-better metric it means lower than the baseline. "task" is the \
+family the claim is about (empty for an efficiency figure any run measures). "against" \
+names a second reference the claim compares with instead of the baseline: "vit" or \
+"resnet" (image), "adaln-zero" or "in-context" (diffusion); null otherwise. Only claims \
+the paper makes; quote its numbers in the statement. Mark a claim "testable": false, with \
+the reason in one sentence, when this harness cannot test it: it trains tiny models in \
+eager PyTorch at one parameter-matched size on these four families only, so speed-ups \
+from custom kernels, results at billions of parameters or ImageNet scale, FID, \
+downstream benchmarks, long-context evaluations and scaling laws are out of its reach.
 
 Reply with one JSON object and nothing else:
-{{"task": "mqar" or "lm", "name": "<short model name>", "summary": "<what the paper's core \
-mechanism is, in two or three sentences>", "changes": ["<what differs from a standard GPT \
-block>", ...], "simplifications": ["<what is left out or scaled down, and why>", ...], \
-"claims": [{{"id": "<short_snake_case>", "statement": "<the claim in one sentence>", \
-"task": "mqar" or "lm", "metric": "<one of the metrics above>", "comparison": "better" or \
-"equivalent", "condition": "<when it holds, e.g. num_kv_pairs >= 8; or empty>", \
-"min_kv_pairs": <int or null>, "testable": true or false, "why_untestable": "<why the \
-harness cannot test it; empty if testable>"}}, ...]}}"""
+{{"task": "mqar", "lm", "image" or "diffusion", "contract": "model" or "optimizer", \
+"name": "<short model or optimizer name>", "summary": "<what the paper's core mechanism \
+is, in two or three sentences>", "changes": ["<what differs from the family's baseline \
+(an optimizer: from AdamW)>", ...], "simplifications": ["<what is left out or scaled \
+down, and why>", ...], "claims": [{{"id": "<short_snake_case>", "statement": "<the claim \
+in one sentence>", "task": "<a family, or empty>", "metric": "<one of the metrics \
+above>", "comparison": "better" or "equivalent", "condition": "<when it holds, e.g. \
+num_kv_pairs >= 8; or empty>", "min_kv_pairs": <int or null>, "against": <a second \
+reference or null>, "testable": true or false, "why_untestable": "<why the harness cannot \
+test it; empty if testable>"}}, ...]}}"""
 
 CODE_SYSTEM = f"""You write one Python file that implements a paper's core idea for a test \
 harness ({PROMPT_VERSION}). Follow this contract exactly; it is the harness's specification.
 
 {{contract}}
 
-Besides `build_model`, declare at module level, as literal Python only (strings, \
-numbers, booleans, None, lists, dicts: the harness reads them with ast.literal_eval and \
-never runs them):
+Besides `build_model` (an optimizer: `build_optimizer`), declare at module level, as \
+literal Python only (strings, numbers, booleans, None, lists, dicts: the harness reads them \
+with ast.literal_eval and never runs them):
 - `CLAIMS = [...]`: the plan's "claims", copied exactly as given (same keys and values).
 - `ABLATIONS = {{"without <component>": {{"<keyword>": <value>}}, ...}}`: one entry per \
-component the paper adds to a standard block; `build_model(spec, **kwargs)` must accept \
-these keywords (defaults = the full model) and then build the model without that \
-component at the same parameter budget. `ABLATIONS = {{}}` when there is none.
-- `BASELINE = {{"short_conv": 3}}` (the kernel size) when the architecture has a short \
-causal convolution, so the attention baseline gets the same one; leave it out otherwise.
+component the paper adds to the standard method; `build_model(spec, **kwargs)` (or \
+`build_optimizer(params, spec, **kwargs)`) must accept these keywords (defaults = the full \
+method) and then build it without that component (a model at the same parameter budget). \
+`ABLATIONS = {{}}` when there is none.
+- `BASELINE = {{...}}` and `OPTIMIZER = {{...}}` as the contract describes them, when they \
+apply: e.g. `BASELINE = {{"short_conv": 3}}` (the kernel size) when a sequence \
+architecture has a short causal convolution, so the attention baseline gets the same one.
 
 A strict lint runs before the code does. {allowed_summary()} Never bind a module to a new \
 name or pass it around, never use names or attributes that start with `_` (define \
@@ -253,7 +325,7 @@ class LLMImplementer:
         *,
         validator: Validator | None,
         fetch_text: Callable[[Paper], tuple[str, str]] | None = None,
-        tasks: tuple[str, ...] = ("mqar",),
+        tasks: tuple[str, ...] = HARNESS_TASKS,
     ) -> None:
         self.llm = llm
         self.config = config
@@ -282,11 +354,14 @@ class LLMImplementer:
         self, plan: ImplementationPlan, block: str, last: ImplementationAttempt | None
     ) -> list[dict[str, str]]:
         plan_json = json.dumps(plan.model_dump(), indent=1)
+        spec = contract(plan.task, plan.contract)
+        entry = ENTRY_POINTS[plan.contract]
         messages = [
-            {"role": "system", "content": CODE_SYSTEM.replace("{contract}", contract())},
+            {"role": "system", "content": CODE_SYSTEM.replace("{contract}", spec)},
             {
                 "role": "user",
-                "content": f"Implement this plan (task {plan.task!r}):\n{plan_json}\n\n"
+                "content": f"Implement this plan (task {plan.task!r}, contract "
+                f"{plan.contract!r}: the file defines `{entry}`):\n{plan_json}\n\n"
                 f"The paper:\n{block}",
             },
         ]
@@ -306,13 +381,15 @@ class LLMImplementer:
 
     # -- attempts --------------------------------------------------------------------------
 
-    def _check(self, source: str, file_name: str, task: str) -> tuple[Failure | None, str]:
-        failure = static_check(source, file_name)
+    def _check(
+        self, source: str, file_name: str, plan: ImplementationPlan
+    ) -> tuple[Failure | None, str]:
+        failure = static_check(source, file_name, contract=plan.contract)
         if failure is not None:
             return failure, "static checks (code not run)"
         if self.validator is None:
             return None, "static checks; harness validation runs in the training job"
-        return self.validator.validate(source, file_name, task), self.validator.name
+        return self.validator.validate(source, file_name, plan.task), self.validator.name
 
     def _attempts(
         self,
@@ -337,7 +414,7 @@ class LLMImplementer:
                 impl.attempts.append(last)
                 continue
             source = extract_code(reply)
-            failure, checked_by = self._check(source, file_name, impl.plan.task)
+            failure, checked_by = self._check(source, file_name, impl.plan)
             last = ImplementationAttempt(
                 number=number,
                 ok=failure is None,

@@ -19,7 +19,8 @@ from ..llm.client import LLMClient, LLMError, LLMRefusal
 from ..llm.untrusted import DATA_RULES, data_block, steering_signs
 from ..models import REVIEW_CRITERIA, CriterionScore, Paper, PaperReview, ReviewSample, Stat
 
-PROMPT_VERSION = "review-v1"
+# v2: implementability knows the image, diffusion and optimizer families
+PROMPT_VERSION = "review-v2"
 
 
 def _clamp_score(value: Any) -> float:
@@ -69,12 +70,16 @@ Score each criterion from 1 to 10 with a one-line rationale:
 - significance: how much it would matter to the field if the claims hold.
 - soundness: whether the claims are plausible and supported by what is described.
 - clarity: whether the method is described precisely enough to reproduce.
-- implementability: whether the core idea can be implemented as a small causal PyTorch \
-sequence model (token in, next-token logits out) and trained from scratch within minutes on \
-one GPU, on associative recall (MQAR) or byte-level language modelling. Changes to attention, \
-recurrence, state-space layers, normalisation, positional encoding, MLPs or parameter \
-sharing score high; methods that need pretrained models, large datasets, images, RL \
-environments, retrieval systems or special hardware score low.
+- implementability: whether the core idea can be implemented as a small PyTorch model or \
+optimizer and trained from scratch within minutes on one GPU against a same-size baseline, \
+on one of the harness's task families: associative recall (MQAR) or byte-level language \
+modelling (causal sequence models), small-image classification (ViT/ResNet-sized \
+backbones) or a small diffusion denoiser (DiT-style), or a new optimizer trained on one of \
+those against AdamW. Changes to attention, recurrence, state-space layers, normalisation, \
+positional encoding, MLPs, parameter sharing, vision blocks, diffusion architectures or \
+optimizer update rules score high; methods that need pretrained models, large datasets, \
+high-resolution images or video, text-to-image systems, RL environments, retrieval \
+systems or special hardware score low.
 - relevance: fit to the group's interests listed by the user.
 
 {DATA_RULES}
