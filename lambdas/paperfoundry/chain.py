@@ -256,7 +256,9 @@ def select(p: Ports, day: date, *, force: bool = False) -> dict[str, Any]:
     chooses again, e.g. a local rerun after a config change)."""
     picks = [] if force else p.store.picks_for_day(day)
     if not picks:
-        picks, notes = pipeline.select(day, store=p.store, config=p.config)
+        # the test `implement` will apply: can anyone write code for a paper today?
+        can_write = p.implementer(_llm_or_none(p, day)) is not None
+        picks, notes = pipeline.select(day, store=p.store, config=p.config, llm=can_write)
         _add_notes(p, day, notes)
     return {"picks": [pick.arxiv_id for pick in picks]}
 

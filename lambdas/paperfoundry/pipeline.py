@@ -262,12 +262,27 @@ def done_before(day: date, arxiv_ids: Iterable[str], store: PaperStore) -> set[s
     }
 
 
-def select(day: date, *, store: PaperStore, config: Config) -> tuple[list[Pick], list[str]]:
+def select(
+    day: date, *, store: PaperStore, config: Config, llm: bool = True
+) -> tuple[list[Pick], list[str]]:
+    """The day's picks. `llm`: whether an LLM can write code today (without one, only
+    papers with code, the library's or stored, can be picked)."""
     scores = final_scores(day, store=store, config=config)
     head = [s.arxiv_id for s in scores[: config.selection.max_picks * 10]]
     papers = {p.arxiv_id: p for p in store.papers_for_day(day)}
     before = done_before(day, head, store)
-    picks, notes = select_picks(day, scores, config.selection, before, papers=papers)
+    stored = set()
+    if not llm:  # only papers that can be picked at all (a big day has thousands below)
+        stored = {
+            s.arxiv_id
+            for s in scores
+            if s.total >= config.selection.min_score
+            and (impl := store.get_implementation(s.arxiv_id))
+            and impl.status == "implemented"
+        }
+    picks, notes = select_picks(
+        day, scores, config.selection, before, papers=papers, llm=llm, stored_code=stored
+    )
     store.save_picks(day, picks)
     return picks, notes
 

@@ -314,6 +314,7 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
             store.save_day_state(DayState(day=day))
         llm = _build_llm(creds, config, store, day, console)
         p.llm = lambda _day: llm
+        p.implementer = functools.partial(_implementer, config)  # select asks it too
         chain.ingest(p, day)  # with an embedding model, the day's papers are embedded here
         papers = len(store.papers_for_day(day))
         console.print(f"[bold]{day}[/]: {papers} papers")
@@ -333,7 +334,6 @@ def run_day(opts: RunOptions, console: Console | None = None) -> RunResult:
                     f"  {line}", style="dim", highlight=False, markup=False, soft_wrap=True
                 ),
             )
-            p.implementer = functools.partial(_implementer, config)
             for rank, arxiv_id in enumerate(picks, start=1):
                 _train_pick(p, day, arxiv_id, f"pick {rank} {arxiv_id}", opts, console)
         composed = chain.report(p, day)

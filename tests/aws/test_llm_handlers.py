@@ -235,7 +235,8 @@ def test_broken_llm_secret_degrades_to_signals_only(llm_env, aws, fake):
     assert any("LLM unavailable" in n and "signals-only" in n for n in notes)
     assert fake.requests == []
     assert llm_env.store.reviews_for_day(DAY) == {}
-    assert run(llm_env, "select") == {"picks": [PID]}  # on the signals
-    implemented = run(llm_env, "implement", arxiv_id=PID)
-    assert implemented["implemented"] is False and implemented["reason"] == "no LLM configured"
+    # on the signals, and nobody can write its code today: the slot is not spent on it
+    assert run(llm_env, "select") == {"picks": []}
+    notes = llm_env.store.get_day_state(DAY).notes
+    assert any("no code without an LLM" in n and PID in n for n in notes)
     assert fake.requests == []

@@ -1,4 +1,11 @@
-from paperfoundry.config import Config, ReviewWeights, Selection
+from paperfoundry.config import (
+    Config,
+    ReviewWeights,
+    Selection,
+    default_config_text,
+    parse_config,
+)
+from paperfoundry.implement import library_ids
 from paperfoundry.models import Paper, PaperReview, Score, Stat
 from paperfoundry.ranking import build_context, score_paper
 from paperfoundry.review.combined import combine
@@ -149,3 +156,70 @@ def test_sample_day_signals_only_codegen2_is_not_picked():
     assert [p.rank for p in picks] == list(range(1, len(picks) + 1))
     if codegen2 in [p.arxiv_id for p in before]:  # today: BASED, TokenFormer, CodeGen2
         assert f"{codegen2} not picked: the harness cannot test it (about code generation)" in notes
+
+
+# -- signals-only days: no LLM to write code ---------------------------------------------------
+
+BASED, VITC = "2402.18668", "2106.14881"  # in the reference library
+
+
+def test_without_an_llm_only_papers_with_code_take_a_slot():
+    scores, papers = _day(("2411.00001", 0.9, ARCH), (BASED, 0.8, ARCH),
+                          ("2411.00003", 0.7, NORM), (VITC, 0.6, "Early Convolutions"))  # fmt: skip
+    policy = Selection(max_picks=3, min_score=0.2)
+    picks, notes = select_picks(DAY, scores, policy, set(), papers, llm=False)
+    assert [(p.arxiv_id, p.rank) for p in picks] == [(BASED, 1), (VITC, 2)]
+    assert notes == [
+        "not picked, no code without an LLM: 2411.00001, 2411.00003 (signals-only: no LLM is"
+        " configured to implement a paper, so only papers with a reference implementation can"
+        " be picked)"
+    ]
+    # with an LLM the same day picks by rank (both papers are testable)
+    picks, _ = select_picks(DAY, scores, policy, set(), papers)
+    assert [p.arxiv_id for p in picks] == ["2411.00001", BASED, "2411.00003"]
+
+
+def test_without_an_llm_stored_code_keeps_a_paper_pickable_and_untestable_ones_wait():
+    scores, papers = _day(("2411.00001", 0.9, CODE), ("2411.00002", 0.8, ARCH),
+                          ("2411.00003", 0.7, AGENT))  # fmt: skip
+    policy = Selection(max_picks=3, min_score=0)
+    picks, notes = select_picks(
+        DAY, scores, policy, set(), papers, llm=False, stored_code={"2411.00002"}
+    )
+    # an untestable paper without code cannot even fill a slot that is left
+    assert [p.arxiv_id for p in picks] == ["2411.00002"]
+    assert notes == [
+        "not picked, no code without an LLM: 2411.00001, 2411.00003 (signals-only: no LLM is"
+        " configured to implement a paper, so only papers with a reference implementation can"
+        " be picked)"
+    ]
+
+
+def test_the_no_code_note_names_ten_papers_then_counts():
+    scores = [Score(arxiv_id=f"2411.{i:05d}", day=DAY, total=0.9 - i / 100, components=[])
+              for i in range(25)]  # fmt: skip
+    picks, notes = select_picks(DAY, scores, Selection(max_picks=3, min_score=0), set(), llm=False)
+    assert picks == [] and len(notes) == 1
+    assert notes[0].startswith("not picked, no code without an LLM: 2411.00000, 2411.00001,")
+    assert "2411.00009 and 15 more (signals-only" in notes[0]
+
+
+def test_sample_day_signals_only_spends_no_pick_on_a_paper_nobody_can_implement():
+    """The bundled day without an LLM: every pick has a reference implementation (so it
+    trains), the image family's ViT_C among them; better-ranked papers are named. Ranked
+    with the bundled configuration, as `make run` ranks it."""
+    day, sample = load_sample_day()
+    config = parse_config(default_config_text())
+    context = build_context(day, sample, config)
+    scores = [score_paper(p, context) for p in sample]
+    by_id = {p.arxiv_id: p for p in sample}
+    picks, notes = select_picks(day, scores, config.selection, set(), by_id, llm=False)
+    picked = [p.arxiv_id for p in picks]
+    assert set(picked) <= library_ids() and len(picks) == config.selection.max_picks
+    assert {BASED, "2410.23168", VITC} == set(picked)  # mqar, lm and image
+    ranked = sorted(scores, key=lambda s: -s.total)
+    above = [s.arxiv_id for s in ranked[: [s.arxiv_id for s in ranked].index(picked[-1])]]
+    passed_over = [i for i in above if i not in library_ids()]
+    assert passed_over and notes[-1].startswith(
+        f"not picked, no code without an LLM: {', '.join(passed_over[:10])}"
+    )

@@ -592,6 +592,8 @@ def build_llm_report(n_papers: int = 16) -> DayReport:
 # --------------------------------------------------------------------------- schema 2 verdicts
 
 METRICS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
+# the image, diffusion and optimizer runs (tests/reporting/fixtures/README.md)
+FAMILY_METRICS_DIR = Path(__file__).resolve().parent / "fixtures"
 # hand-made metrics.json (schema 2, docs/VERDICTS.md): file -> (paper title, implementation)
 XSS_CLAIM = '<script>alert("claim")</script> BASED & "friends" match attention'
 XSS_WHY = '<img src=x onerror="alert(1)"> downstream suites are not run here'
@@ -620,9 +622,13 @@ VERDICT_PICKS = {
 
 
 def load_metrics(name: str) -> dict:
+    """A metrics.json fixture: tests/fixtures/metrics, or the task families' ones here."""
     import json
 
-    return json.loads((METRICS_DIR / name).read_text())
+    path = METRICS_DIR / name
+    if not path.is_file():
+        path = FAMILY_METRICS_DIR / name
+    return json.loads(path.read_text())
 
 
 def run_from_metrics(name: str, arxiv_id: str, **changes) -> TrainingRun:
@@ -725,3 +731,32 @@ def build_verdicts_report(n_papers: int = 12, *, legacy: bool = True) -> DayRepo
             )
         )
     return base.model_copy(update={"ranking": ranked, "picks": picks, "notes": [], "sample": False})
+
+
+# the library's references for the new task families: file -> (arXiv id, catalog entry name)
+FAMILY_PICKS = {
+    "vitc_image.json": ("2106.14881", "ViT_C (convolutional stem)"),
+    "dit_diffusion.json": ("2212.09748", "DiT (adaLN-Zero)"),
+    "lion_optimizer.json": ("2302.06675", "Lion"),
+}
+
+
+def build_families_report() -> DayReport:
+    """Picks trained on the image task (ViT_C), the diffusion task (DiT) and the optimizer
+    contract (Lion, on image), each a reference implementation with a completed run."""
+    from paperfoundry.implement import from_library
+
+    base = build_report(n_papers=8)
+    ranked = list(base.ranking)
+    picks: list[PickReport] = []
+    for rank, (name, (arxiv_id, impl_name)) in enumerate(FAMILY_PICKS.items(), 1):
+        impl = from_library(arxiv_id)
+        assert impl is not None and impl.name == impl_name
+        rp = ranked[rank - 1]
+        paper = rp.paper.model_copy(update={"arxiv_id": arxiv_id, "title": impl_name})
+        ranked[rank - 1] = RankedPaper(paper=paper, score=rp.score.model_copy(
+            update={"arxiv_id": arxiv_id}))  # fmt: skip
+        pick = Pick(arxiv_id=arxiv_id, day=DAY, rank=rank, score=rp.score.total, gpu_minutes=20)
+        run = run_from_metrics(name, arxiv_id)
+        picks.append(PickReport(pick=pick, paper=paper, implementation=impl, run=run))
+    return base.model_copy(update={"ranking": ranked, "picks": picks, "notes": []})

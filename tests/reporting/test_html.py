@@ -259,7 +259,7 @@ def test_the_pick_leads_with_its_claims():
     )
     claims = _text(sec[sec.index('table class="mini claims"') : sec.index("</table>")])
     assert "query accuracy, equivalent to the baseline (condition: num_kv_pairs &gt;= 8)" in claims
-    assert "state size, better than the baseline at length 2048" in claims
+    assert "state size, better (smaller) than the baseline at length 2048" in claims
     assert "supported" in claims and "untestable here" in claims
     assert "effect +0.0037, 95% CI [−0.0092, +0.0165]" in claims
     assert "fused CUDA kernels at 1.3B parameters" in claims  # why it is untestable

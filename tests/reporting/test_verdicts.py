@@ -72,7 +72,7 @@ def test_based_fixture_is_read_in_full():
     assert "fused CUDA kernels" in throughput.reason
     assert state.outcome == "supported" and state.at_seq_len == 2048
     assert state.evidence.ratio == pytest.approx(43.89) and state.evidence.effect is None
-    assert vw.claim_evidence(state) == "43.89x the baseline (26.9k vs 1.18M)"
+    assert vw.claim_evidence(state) == "43.89x smaller than the baseline's (26.9k vs 1.18M)"
     assert run.verdict.outcome == "equivalent" and run.verdict.ci95 == run.comparisons[0].ci95
     assert len(run.sweep) == 16 and run.tokens_per_run == 4000 * 128 * 256
 

@@ -188,7 +188,8 @@ def claim_lines(run: TrainingRun | None, limit: int = CLAIMS_MAX) -> list[tuple[
     pick. Empty for runs without schema 2 results."""
     if run is None or not run.has_results or run.outcome == "smoke":
         return []
-    lines = [(c.outcome, _oneline(vw.claim_line(c), 220)) for c in run.claims[:limit]]
+    against = vw.versus(run)
+    lines = [(c.outcome, _oneline(vw.claim_line(c, against), 220)) for c in run.claims[:limit]]
     if len(run.claims) > limit:
         lines.append(("", f"… {len(run.claims) - limit} more claims in the report"))
     lines += [("", _oneline(text, 220)) for text in vw.ablation_lines(run)[:2]]

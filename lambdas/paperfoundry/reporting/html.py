@@ -111,8 +111,16 @@ CRITERION_SHORT = {
 SETTING_LABELS = {
     "num_kv_pairs": "KV pairs", "seq_len": "sequence length", "vocab_size": "vocabulary",
     "steps": "steps", "batch_size": "batch size", "corpus": "corpus", "seeds": "seeds per model",
+    "dataset": "dataset", "image_size": "image size", "channels": "channels",
+    "num_classes": "classes", "timesteps": "diffusion steps", "schedule": "noise schedule",
+    "eval_timesteps": "scored at t",
 }  # fmt: skip
 NOT_RESOLVED = "not resolved yet"  # pipeline.build_report: the implement step never ran
+OPTIMIZER_CONTRACT = (
+    "optimizer vs AdamW: the task's baseline model trained twice from the same initial "
+    "weights, on the same data and steps, once with the paper's optimizer and once with the "
+    "harness's AdamW; each optimizer sweeps its own learning rate"
+)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -335,7 +343,7 @@ def implementation_details(impl: Implementation) -> list[str]:
         details = [
             impl.origin,
             impl.name and f"module {impl.name}",
-            impl.task and f"task {impl.task}",
+            impl.task and f"task {vw.task_label(impl.task)}",
             impl.file_name,
             impl.paper_params and f"paper: {vw.params_text(impl.paper_params)} params",
             impl.sha256 and f"sha256 {impl.sha256[:12]}",
@@ -352,7 +360,7 @@ def gate_measured(gate: Gate) -> str:
     value, threshold = gate.value, gate.threshold
     if value is None:
         return "–"
-    if gate.name.startswith("causal:") or gate.name == "candidate_causal":
+    if gate.name.startswith(("causal:", "independent:")) or gate.name == "candidate_causal":
         limit = f" (tolerance {threshold:.2g})" if threshold is not None else ""
         return f"max change {value:.2g}{limit}"
     if gate.name == "params_matched":
@@ -482,7 +490,8 @@ def _effects_chart(run: TrainingRun, comps: list, name: str | None) -> dict:
     margin = next((c.margin for c in comps if c.margin), None)
     rows = [
         IntervalRow(
-            vw.model_label(c.model, run, name),
+            vw.model_label(c.model, run, name)
+            + (f" vs {vw.against_label(c.against, run)}" if c.against != "baseline" else ""),
             colour=OUTCOME_COLOURS.get(c.outcome, BASELINE_COLOUR),
             centre=c.effect,
             wide=c.ci95,
@@ -491,10 +500,11 @@ def _effects_chart(run: TrainingRun, comps: list, name: str | None) -> dict:
         )
         for c in comps
     ]
+    higher = run.metric.higher_is_better if run.metric else True
     svg = interval_chart_svg(
         rows,
-        title=f"Effect vs the baseline on {metric} (positive = better)",
-        x_label=f"effect on {metric} (model − baseline)",
+        title=f"Effect vs {vw.versus(run)} on {metric} (positive = better)",
+        x_label=f"effect on {metric} ({'model − baseline' if higher else 'baseline − model'})",
         refs=[(0.0, "no difference")],
         band=(-margin, margin, f"equivalence margin ±{vw.num(margin)}") if margin else None,
         left_hint="← worse",
@@ -552,11 +562,25 @@ def size_text(run: TrainingRun, pick: PickReport) -> str:
     return " · ".join(parts)
 
 
+def setting_value(value: object) -> str:
+    """A setting's value: lists (the diffusion's scored timesteps) without brackets."""
+    if isinstance(value, list | tuple):
+        return "/".join(str(v) for v in value)
+    return str(value)
+
+
 def setting_items(run: TrainingRun, pick: PickReport) -> list[tuple[str, str]]:
     setting = ", ".join(
-        f"{SETTING_LABELS.get(k, k)} {v}" for k, v in run.setting.items() if v is not None
+        f"{SETTING_LABELS.get(k, k)} {setting_value(v)}"
+        for k, v in run.setting.items()
+        if v is not None
     )
-    items = [("task", f"{run.task} · budget {run.budget}" + (f" · {setting}" if setting else ""))]
+    task = f"{vw.task_label(run.task)} · budget {run.budget}"
+    items = [("task", task + (f" · {setting}" if setting else ""))]
+    if vw.metric_meaning(run):
+        items.append(("metric", vw.metric_meaning(run)))
+    if vw.optimizer_run(run):
+        items.append(("contract", OPTIMIZER_CONTRACT))
     if run.tokens_per_run:
         items.append(("tokens per run", f"{run.tokens_per_run:,}"))
     items.append(("size", size_text(run, pick)))
@@ -598,6 +622,8 @@ def efficiency_view(run: TrainingRun, name: str | None) -> dict:
     lengths = sorted(
         {t for eff in run.efficiency.values() for t in eff.infer_tokens_per_s}, key=length_key
     )
+    # per-token figures exist for the sequence tasks only (image tasks count images)
+    tokens = run.task not in vw.IMAGE_TASKS
     cpu = (run.device or "").startswith("cpu")
     flops: dict[str, list[str]] = {}
     rows = []
@@ -611,7 +637,7 @@ def efficiency_view(run: TrainingRun, name: str | None) -> dict:
         rows.append((vw.model_label(m, run, name), eff, memory))
         if eff.flops_source:
             flops.setdefault(eff.flops_source, []).append(vw.model_label(m, run, name))
-    return {"rows": rows, "lengths": lengths, "flops": flops}
+    return {"rows": rows, "lengths": lengths, "flops": flops if tokens else {}, "tokens": tokens}
 
 
 def sweep_view(run: TrainingRun, name: str | None) -> dict:

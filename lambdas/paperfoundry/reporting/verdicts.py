@@ -20,19 +20,43 @@ METRIC_LABELS = {
     "bpb": "bits per byte",
     "val_bpb": "validation bits per byte",
     "val_loss": "validation loss",
+    "denoise_mse": "denoising MSE",
     "train_tokens_per_s": "training tokens/s",
     "infer_tokens_per_s": "inference tokens/s",
+    "train_images_per_s": "training images/s",
+    "infer_images_per_s": "inference images/s",
     "state_size": "state size",
+    "optimizer_state": "optimizer state",
 }
+# what a task metric measures, and its unit (the harness README, "Tasks")
+METRIC_MEANINGS = {
+    "query_accuracy": "the share of recall queries answered with the bound value, 0 to 1",
+    "bpb": "bits per byte of held-out text",
+    "accuracy": "top-1, the share of test images classified correctly, 0 to 1",
+    "denoise_mse": "mean squared error of the predicted noise on every test image at 10 "
+    "fixed noise levels (t = 50, 150, ..., 950)",
+}
+# where "better" means a smaller figure: claims say which way better goes
+BETTER_MEANS = {
+    "bpb": "lower", "val_bpb": "lower", "val_loss": "lower", "denoise_mse": "lower",
+    "state_size": "smaller", "optimizer_state": "smaller",
+}  # fmt: skip
+TASK_LABELS = {
+    "mqar": "multi-query associative recall",
+    "lm": "byte-level language modelling",
+    "image": "image classification",
+    "diffusion": "diffusion denoising",
+}
+IMAGE_TASKS = ("image", "diffusion")  # the harness's image families: no per-token figures
+# the harness's diffusion gate: the baseline's MSE at most this share of the best pixel-wise
+# denoiser's (DIFFUSION_PIXELWISE_SHARE in paperfoundry_trainer/families.py; a test keeps
+# them equal)
+DIFFUSION_PIXELWISE_SHARE = 0.9
 GATE_LABELS = {
     "baseline_competence": "baseline competence",
     "negative_control": "negative control",
     "candidate_causal": "candidate causal",
     "params_matched": "parameters matched",
-}
-COMPARISON_WORDS = {
-    "better": "better than the baseline",
-    "equivalent": "equivalent to the baseline",
 }
 OUTCOME_WORDS = {
     "better": "better",
@@ -120,21 +144,60 @@ def metric_label(name: str | None) -> str:
     return METRIC_LABELS.get(name or "", name or "metric")
 
 
+def task_label(task: str | None) -> str:
+    """'image classification (image)': the harness's task in words, with its name."""
+    if not task:
+        return "–"
+    return f"{TASK_LABELS[task]} ({task})" if task in TASK_LABELS else task
+
+
+def metric_meaning(run: TrainingRun) -> str:
+    """'denoising MSE (lower is better): mean squared error of ...', or '' when unknown."""
+    name = run.metric.name if run.metric else ""
+    if name not in METRIC_MEANINGS:
+        return ""
+    return f"{metric_label(name)} ({direction(run)}): {METRIC_MEANINGS[name]}"
+
+
 def direction(run: TrainingRun) -> str:
     higher = run.metric.higher_is_better if run.metric else True
     return "higher is better" if higher else "lower is better"
 
 
-BASELINE_KINDS = {"attention": "attention", "gpt": "GPT"}
+BASELINE_KINDS = {"attention": "attention", "gpt": "GPT", "vit": "ViT", "resnet": "ResNet"}
+# diffusion baselines and references: DiT's conditioning (BASELINE = {"conditioning": ...})
+CONDITIONINGS = {"adaln-zero": "adaLN-Zero DiT", "in-context": "in-context DiT"}
+REFERENCE_NAMES = {"vit": "ViT", "resnet": "ResNet", **CONDITIONINGS}
+
+
+def optimizer_run(run: TrainingRun) -> bool:
+    """A run of the optimizer contract: the paper's optimizer against the harness's AdamW,
+    both training the task's baseline model. metrics.json says so in `contract`, which
+    TrainingRun does not keep; the harness names that baseline "AdamW-trained <model>"."""
+    return run.baseline is not None and run.baseline.name.startswith("AdamW-trained")
+
+
+def model_short(run: TrainingRun) -> str:
+    """The baseline's architecture: 'attention', 'GPT', 'ViT', 'adaLN-Zero DiT', or ''."""
+    if run.baseline is None:
+        return ""
+    config = run.baseline.config
+    kind = str(config.get("kind", "")).lower()
+    if kind == "dit":
+        return CONDITIONINGS.get(str(config.get("conditioning", "")), "DiT")
+    return BASELINE_KINDS.get(kind, "")
 
 
 def baseline_short(run: TrainingRun) -> str:
-    """'attention' (Zoology-style MQAR baseline), 'GPT', or '' when unknown."""
+    """'attention' (Zoology-style MQAR baseline), 'GPT', 'ViT', 'AdamW' (an optimizer's
+    baseline), or '' when unknown."""
     if run.baseline is None:
         return ""
-    kind = str(run.baseline.config.get("kind", "")).lower()
-    if kind in BASELINE_KINDS:
-        return BASELINE_KINDS[kind]
+    if optimizer_run(run):
+        return "AdamW"
+    short = model_short(run)
+    if short:
+        return short
     name = run.baseline.name.strip()
     if name.lower().startswith("gpt"):
         return "GPT"
@@ -150,9 +213,17 @@ def the_baseline(run: TrainingRun) -> str:
 
 
 def model_label(model: str, run: TrainingRun | None = None, candidate: str | None = None) -> str:
-    """Display name of a `<model>` key: candidate (NAME), baseline (attention), ablation: X."""
+    """Display name of a `<model>` key: candidate (NAME), baseline (attention), ablation: X,
+    ResNet reference; for an optimizer: candidate optimizer (NAME), AdamW (baseline)."""
     if model.startswith("ablation:"):
         return "ablation: " + model.removeprefix("ablation:").strip()
+    if model.startswith("baseline:"):
+        name = model.removeprefix("baseline:")
+        return f"{REFERENCE_NAMES.get(name, name)} reference"
+    if run is not None and optimizer_run(run) and model in ("candidate", "baseline"):
+        if model == "baseline":
+            return "AdamW (baseline)"
+        return f"candidate optimizer ({candidate})" if candidate else "candidate optimizer"
     if model == "candidate" and candidate:
         return f"candidate ({candidate})"
     if model == "baseline" and run is not None and baseline_short(run):
@@ -171,7 +242,33 @@ def model_order(models: list[str]) -> list[str]:
 def gate_label(name: str) -> str:
     if name.startswith("causal:"):
         return "causal: " + model_label(name.removeprefix("causal:"))
+    if name.startswith("independent:"):
+        return "batch independence: " + model_label(name.removeprefix("independent:"))
+    if name.startswith("baseline_competence:"):  # a second reference's own gate
+        reference = model_label("baseline:" + name.removeprefix("baseline_competence:"))
+        return f"baseline competence ({reference})"
     return GATE_LABELS.get(name, name)
+
+
+def competence_sentence(gate: Gate, run: TrainingRun, who: str) -> str:
+    """Whether `who` (the baseline or a second reference) learned the task, in the
+    direction of the task's metric."""
+    value, threshold = num(gate.value), num(gate.threshold)
+    if run.task == "diffusion":  # lower is better: the bar is a ceiling
+        bar = f"{DIFFUSION_PIXELWISE_SHARE:g}× the best pixel-wise denoiser's MSE"
+        if gate.passed:
+            return (
+                f"{who} uses spatial context: its denoising MSE {value} ≤ {threshold}, at "
+                f"most {bar} (lower is better)"
+            )
+        return (
+            f"{who} did not learn to denoise: its denoising MSE {value} > {threshold}, "
+            f"above {bar} (lower is better)"
+        )
+    unit = " test accuracy" if run.task == "image" else ""
+    if gate.passed:
+        return f"{who} learned the task ({value} ≥ {threshold}{unit})"
+    return f"{who} did not learn the task ({value} < {threshold}{unit})"
 
 
 def gate_sentence(gate: Gate, run: TrainingRun) -> str:
@@ -182,6 +279,17 @@ def gate_sentence(gate: Gate, run: TrainingRun) -> str:
         if gate.passed:
             return f"the {who} is causal (its past logits do not change with future tokens)"
         return f"the {who} sees the future (its past logits change when later tokens change)"
+    if gate.name.startswith("independent:"):
+        who = model_label(gate.name.removeprefix("independent:"))
+        if gate.passed:
+            return f"the {who} scores each example independently of the rest of its batch"
+        return (
+            f"the {who}'s output for an example changes with the rest of its batch (it "
+            "could see other test examples)"
+        )
+    if gate.name.startswith("baseline_competence:"):
+        reference = model_label("baseline:" + gate.name.removeprefix("baseline_competence:"))
+        return competence_sentence(gate, run, f"the {reference}")
     lm = (run.task or "").startswith("lm")
     if gate.name == "baseline_competence":
         base = the_baseline(run)
@@ -192,9 +300,7 @@ def gate_sentence(gate: Gate, run: TrainingRun) -> str:
                 f"{base} did not beat the simple references ({num(value)} ≥ {num(threshold)} "
                 "bits per byte)"
             )
-        if gate.passed:
-            return f"{base} learned the task ({num(value)} ≥ {num(threshold)})"
-        return f"{base} did not learn the task ({num(value)} < {num(threshold)})"
+        return competence_sentence(gate, run, base)
     if gate.name == "negative_control":
         if lm:
             return (
@@ -299,10 +405,18 @@ def headline(run: TrainingRun) -> str:
         split = f", {run.metric.split} split" if run.metric and run.metric.split else ""
         seeds = f", {comp.n[0]} vs {comp.n[1]} seeds" if len(comp.n) == 2 else ""
         text += (
-            f" Candidate vs {the_baseline(run)} on {metric_label(comp.metric or _metric(run))}"
+            f" {contestants(run)} on {metric_label(comp.metric or _metric(run))}"
             f" ({direction(run)}{split}{seeds}): {comparison_phrase(comp, run)}."
         )
     return text
+
+
+def contestants(run: TrainingRun) -> str:
+    """'Candidate vs the attention baseline', or for an optimizer 'Optimizer vs AdamW (...)'."""
+    if not optimizer_run(run):
+        return f"Candidate vs {the_baseline(run)}"
+    model = f"the harness's {model_short(run)}" if model_short(run) else "the same model"
+    return f"Optimizer vs AdamW ({model}, same initial weights, data and steps)"
 
 
 def _metric(run: TrainingRun) -> str:
@@ -323,38 +437,46 @@ def short_result(run: TrainingRun) -> str:
     comp = candidate_comparison(run)
     if comp is None:
         return claims_count_sentence(run.claims).rstrip(".")
-    return (
-        f"{metric_label(comp.metric or _metric(run))} vs {the_baseline(run)}: "
-        f"{comparison_phrase(comp, run)}"
-    )
+    metric = metric_label(comp.metric or _metric(run))
+    if optimizer_run(run):
+        return f"optimizer vs AdamW on {metric}: {comparison_phrase(comp, run)}"
+    return f"{metric} vs {the_baseline(run)}: {comparison_phrase(comp, run)}"
 
 
-def claim_evidence(claim: ClaimResult) -> str:
-    """'effect +0.0037, 95% CI [−0.0092, +0.0165]', '1.21x the baseline (412k vs 341k)'
-    or ''."""
+def claim_evidence(claim: ClaimResult, against: str = "the baseline") -> str:
+    """'effect +0.0037, 95% CI [−0.0092, +0.0165]', '1.21x the baseline (412k vs 341k)',
+    '2.00x smaller than AdamW's (30k vs 59.9k)' or ''."""
     ev = claim.evidence
     if ev is not None and ev.effect is None and ev.ratio is not None:
-        return f"{ev.ratio:.2f}x the baseline ({compact(ev.candidate)} vs {compact(ev.baseline)})"
+        figures = f"({compact(ev.candidate)} vs {compact(ev.baseline)})"
+        if BETTER_MEANS.get(claim.metric) == "smaller" and ev.ratio > 0:  # ratio: base/cand
+            factor, word = (ev.ratio, "smaller") if ev.ratio >= 1 else (1 / ev.ratio, "larger")
+            return f"{factor:.2f}x {word} than {against}'s {figures}"
+        return f"{ev.ratio:.2f}x {against} {figures}"
     if ev is None or ev.effect is None:
         return ""
     ci = f", 95% CI {interval(ev.ci95)}" if ev.ci95 else ""
     return f"effect {signed(ev.effect)}{ci}"
 
 
-def claim_test(claim: Claim) -> str:
-    """'query accuracy, equivalent to the baseline (condition: num_kv_pairs >= 8)'."""
+def claim_test(claim: Claim, against: str = "the baseline") -> str:
+    """'query accuracy, equivalent to the baseline (condition: num_kv_pairs >= 8)',
+    'denoising MSE, better (lower) than the baseline', 'accuracy, equivalent to AdamW'."""
     parts = [metric_label(claim.metric)]
-    if claim.comparison in COMPARISON_WORDS:
-        parts.append(COMPARISON_WORDS[claim.comparison])
+    if claim.comparison == "better":
+        means = BETTER_MEANS.get(claim.metric)
+        parts.append(f"better ({means}) than {against}" if means else f"better than {against}")
+    elif claim.comparison == "equivalent":
+        parts.append(f"equivalent to {against}")
     text = ", ".join(parts)
     if claim.at_seq_len:
         text += f" at length {claim.at_seq_len}"
     return text + (f" (condition: {claim.condition})" if claim.condition else "")
 
 
-def claim_line(claim: ClaimResult) -> str:
+def claim_line(claim: ClaimResult, against: str = "the baseline") -> str:
     """One line per claim for the digests: outcome, statement, evidence or reason."""
-    why = claim_evidence(claim) or claim.reason or claim.why_untestable
+    why = claim_evidence(claim, against) or claim.reason or claim.why_untestable
     tail = f" ({why})" if why else ""
     return f"{CLAIM_WORDS.get(claim.outcome, claim.outcome)}: {claim.statement or claim.id}{tail}"
 
@@ -362,10 +484,22 @@ def claim_line(claim: ClaimResult) -> str:
 def ablation_lines(run: TrainingRun) -> list[str]:
     """'ablation without short conv: worse (effect −0.2693, 95% CI [...])' per ablation."""
     return [
-        f"{model_label(c.model)} vs baseline: {comparison_phrase(c, run)}"
+        f"{model_label(c.model)} vs {against_label(c.against, run)}: {comparison_phrase(c, run)}"
         for c in run.comparisons
         if c.model.startswith("ablation:")
     ]
+
+
+def against_label(against: str, run: TrainingRun) -> str:
+    """What a comparison is against: 'baseline', 'AdamW' (an optimizer's), 'ResNet reference'."""
+    if against == "baseline":
+        return "AdamW" if optimizer_run(run) else "baseline"
+    return model_label(against, run)
+
+
+def versus(run: TrainingRun) -> str:
+    """What claims are measured against, in a sentence: 'the baseline', or 'AdamW'."""
+    return "AdamW" if optimizer_run(run) else "the baseline"
 
 
 def toy_scale(run: TrainingRun) -> bool:
