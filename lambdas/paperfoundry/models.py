@@ -357,15 +357,34 @@ class ModelComparison(Model):
 
 
 class Efficiency(Model):
+    """One model's efficiency figures: per token for the sequence tasks, per image for the
+    image tasks (IMAGE_TASKS); memory and optimizer state for every task."""
+
     train_tokens_per_s: float | None = None
     infer_tokens_per_s: dict[str, float | None] = Field(default_factory=dict)  # by length
+    train_images_per_s: float | None = None
+    infer_images_per_s: float | None = None  # at the task's image size
     peak_memory_mb: float | None = None
     peak_memory_kind: str | None = None  # cuda | process rss
     flops_per_token: float | None = None
+    flops_per_image: float | None = None  # None for a candidate model (not counted)
     flops_source: str | None = None  # how the estimate was made
     # floats per sequence, one figure or by sequence length
     state_size: float | dict[str, float | None] | None = None
     state_size_source: str | None = None  # declared by the model / computed by the harness
+    optimizer_state_floats: int | None = None  # floats the optimizer keeps between steps
+    optimizer_state_source: str | None = None  # how they were counted
+
+
+class Reference(Model):
+    """metrics.json `references`: a second reference model a claim is about (key
+    `baseline:<name>`, with its name and config) or a closed-form one (diffusion's
+    `pixelwise` and `linear` denoisers, with their value on the test split)."""
+
+    name: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    value: float | None = None
+    detail: str = ""
 
 
 class Curve(Model):
@@ -417,8 +436,14 @@ class TrainingRun(Model):
     efficiency: dict[str, Efficiency] = Field(default_factory=dict)
     claims: list[ClaimResult] = Field(default_factory=list)
     declaration_problems: list[str] = Field(default_factory=list)  # CLAIMS/ABLATIONS/BASELINE
-    tokens_per_run: int | None = None
+    tokens_per_run: int | None = None  # sequence tasks
+    images_per_run: int | None = None  # image tasks
     steps: int | None = None
+    # None: stored before TrainingRun kept it (verdicts.optimizer_run falls back to the name)
+    contract: Contract | None = None
+    # the optimizer contract: the baseline's model, trained with the candidate optimizer
+    candidate_model: BaselineInfo | None = None
+    references: dict[str, Reference] = Field(default_factory=dict)  # by key, e.g. pixelwise
 
     @property
     def finished(self) -> bool:

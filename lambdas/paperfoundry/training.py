@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .models import (
     BaselineInfo,
@@ -23,6 +24,7 @@ from .models import (
     ModelComparison,
     ModelResult,
     ParamCount,
+    Reference,
     SweepPoint,
     TrainingRun,
     Verdict,
@@ -55,7 +57,12 @@ def run_id_of_job(job_name: str) -> str:
 SCHEMA2_FIELDS = (
     "metrics_schema", "outcome", "metric", "setting", "device", "isolation", "baseline",
     "control", "params", "params_match", "params_budget", "gates", "sweep", "models",
-    "comparisons", "efficiency", "claims", "declaration_problems", "tokens_per_run", "steps",
+    "comparisons", "efficiency", "claims", "declaration_problems", "tokens_per_run",
+    "images_per_run", "steps", "contract", "candidate_model", "references",
+)  # fmt: skip
+# the plain values among them, checked against TrainingRun's field types (`_checked`)
+_SCALARS = (
+    "outcome", "device", "isolation", "tokens_per_run", "images_per_run", "steps", "contract",
 )  # fmt: skip
 
 
@@ -100,15 +107,30 @@ def apply_metrics(run: TrainingRun, metrics: dict[str, Any]) -> TrainingRun:
     return updated
 
 
+@cache
+def _adapter(name: str) -> TypeAdapter:
+    return TypeAdapter(TrainingRun.model_fields[name].annotation)
+
+
+def _checked(name: str, value: Any) -> Any:
+    """`value` as TrainingRun's field `name` takes it; ValidationError when malformed."""
+    return _adapter(name).validate_python(value)
+
+
 def _apply_schema2(run: TrainingRun, metrics: dict[str, Any]) -> None:
-    run.outcome = metrics.get("outcome")
+    for name in _SCALARS:
+        setattr(run, name, _checked(name, metrics.get(name)))
     run.metric = MetricInfo.model_validate(metrics["metric"]) if metrics.get("metric") else None
     run.setting = dict(metrics.get("setting") or {})
-    run.device = metrics.get("device")
-    run.isolation = metrics.get("isolation")
     baseline, control = metrics.get("baseline"), metrics.get("control")
     run.baseline = BaselineInfo.model_validate(baseline) if baseline else None
     run.control = BaselineInfo.model_validate(control) if isinstance(control, dict) else None
+    candidate_model = metrics.get("candidate_model")  # the optimizer contract only
+    run.candidate_model = BaselineInfo.model_validate(candidate_model) if candidate_model else None
+    run.references = {
+        name: Reference.model_validate(reference)
+        for name, reference in (metrics.get("references") or {}).items()
+    }
     params = dict(metrics.get("params") or {})
     run.params_match = params.pop("match", None)
     run.params_budget = params.pop("budget", None)
@@ -130,8 +152,6 @@ def _apply_schema2(run: TrainingRun, metrics: dict[str, Any]) -> None:
     }
     run.claims = [ClaimResult.model_validate(c) for c in metrics.get("claims") or []]
     run.declaration_problems = [str(p) for p in metrics.get("declaration_problems") or []]
-    run.tokens_per_run = metrics.get("tokens_per_run")
-    run.steps = metrics.get("steps")
 
 
 def _apply_params_schema1(run: TrainingRun, params: Any) -> None:

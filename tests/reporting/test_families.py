@@ -56,6 +56,26 @@ def test_image_run_names_its_task_metric_and_references(html):
     assert "tok/s" not in sec and "FLOPs/token" not in sec
 
 
+def test_image_runs_show_images_per_second_and_flops_per_image(html):
+    sec = _pick(html, VITC)
+    assert (
+        "model train img/s infer img/s peak memory FLOPs/image optimizer state (floats) "
+        "candidate (ViT_C (convolutional stem)) 1.73k 20.8k 326 MB process rss – 39.4k "
+        "baseline (ViT) 1.4k 6.79k 322 MB process rss 633k 39.3k" in sec
+    )
+    assert "ResNet reference 1.47k 3.86k 321 MB process rss 387k 39.6k" in sec
+    assert "FLOPs/image estimates: 2 x multiply-adds of a forward pass" in sec
+    assert "images per run 96,000" in sec and "state (floats/seq)" not in sec
+    assert "ResNet reference ResNet-8 (CIFAR-style basic blocks" in sec  # its setting
+    dit = _pick(html, DIT)
+    assert "baseline (in-context DiT) 1.96k 7.38k 322 MB process rss 703k 40k" in dit
+    assert "pixelwise reference denoising MSE 0.291: the best denoiser that treats pixels" in dit
+    lion = _pick(html, LION)  # the optimizer's state: half AdamW's
+    assert "candidate optimizer (Lion) 2.89k 12.5k 321 MB process rss 643k 30k" in lion
+    assert "AdamW (baseline) 5.9k 19k 322 MB process rss 643k 59.9k" in lion
+    assert "Optimizer state: counted in the worker" in lion
+
+
 def test_diffusion_run_reads_lower_is_better_and_its_gate_as_a_ceiling(html):
     sec = _pick(html, DIT)
     assert "task diffusion denoising (diffusion) · budget small" in sec
@@ -123,6 +143,18 @@ def test_glance_and_digest_use_the_same_words():
     )
     assert lines[3].endswith("(2.00x smaller than AdamW's (30k vs 59.9k))")
     assert lines[-1].startswith("ablation: without momentum interpolation vs AdamW: worse")
+
+
+def test_the_contract_decides_an_optimizer_run():
+    lion = run_from_metrics("lion_optimizer.json", LION)
+    assert lion.contract == "optimizer" and vw.optimizer_run(lion)
+    # a model run is one whatever its baseline is called; a run stored before TrainingRun
+    # kept `contract` (None) is recognised by the harness's "AdamW-trained" baseline name
+    assert not vw.optimizer_run(lion.model_copy(update={"contract": "model"}))
+    assert vw.optimizer_run(lion.model_copy(update={"contract": None}))
+    vitc = run_from_metrics("vitc_image.json", VITC)
+    assert not vw.optimizer_run(vitc)
+    assert not vw.optimizer_run(vitc.model_copy(update={"contract": None}))
 
 
 def test_task_and_metric_labels():

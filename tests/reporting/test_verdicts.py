@@ -235,3 +235,11 @@ def test_a_failed_causality_gate_invalidates_the_candidate_only():
         "so its comparisons are invalid"
     )
     assert vw.gate_label("causal:ablation:without gate") == "causal: ablation: without gate"
+
+
+def test_what_better_means_comes_from_the_claim_metrics():
+    assert vw.better_means("bpb") == "lower" and vw.better_means("denoise_mse") == "lower"
+    assert vw.better_means("state_size") == "smaller"
+    assert vw.better_means("optimizer_state") == "smaller"
+    for metric in ("accuracy", "query_accuracy", "train_images_per_s", "no_such_metric"):
+        assert vw.better_means(metric) is None, metric

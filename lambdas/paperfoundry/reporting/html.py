@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from ..implement import library_ids
 from ..models import (
+    IMAGE_TASKS,
     LLM_STEPS,
     REVIEW_CRITERIA,
     ClaimResult,
@@ -583,15 +584,28 @@ def setting_items(run: TrainingRun, pick: PickReport) -> list[tuple[str, str]]:
         items.append(("contract", OPTIMIZER_CONTRACT))
     if run.tokens_per_run:
         items.append(("tokens per run", f"{run.tokens_per_run:,}"))
+    if run.images_per_run:
+        items.append(("images per run", f"{run.images_per_run:,}"))
     items.append(("size", size_text(run, pick)))
     if run.baseline is not None:
-        config = ", ".join(f"{k}={v}" for k, v in run.baseline.config.items())
-        items.append(("baseline", run.baseline.name + (f" ({config})" if config else "")))
+        items.append(("baseline", described(run.baseline.name, run.baseline.config)))
+    for key, ref in run.references.items():
+        if ref.name:  # a second reference model (a claim is about it)
+            items.append((vw.model_label(key, run), described(ref.name, ref.config)))
+        elif ref.value is not None:  # a closed-form reference (diffusion's denoisers)
+            figure = f"{vw.metric_label(run.metric.name if run.metric else '')} {vw.num(ref.value)}"
+            items.append((f"{key} reference", f"{figure}: {ref.detail}" if ref.detail else figure))
     seeds = sorted({s for r in run.models.values() for s in r.seeds})
     if seeds:
         items.append(("seeds", ", ".join(map(str, seeds)) + " (fresh; the LR sweep used seed 0)"))
     where = " · ".join(x for x in (run.device, run.isolation) if x)
     return items + ([("ran on", where)] if where else [])
+
+
+def described(name: str, config: dict) -> str:
+    """'ViT (patch 2, ...) (kind=vit, image_size=8, ...)': a model and its config."""
+    text = ", ".join(f"{k}={v}" for k, v in config.items())
+    return name + (f" ({text})" if text else "")
 
 
 def length_key(length: str) -> tuple[int, float, str]:
@@ -618,12 +632,18 @@ def state_source(source: str | None) -> str:
 
 
 def efficiency_view(run: TrainingRun, name: str | None) -> dict:
+    """The efficiency table: per-token figures (throughput by length, FLOPs, state) for the
+    sequence tasks, per-image ones (throughput, FLOPs) for the image tasks; peak memory and,
+    where measured, the optimizer's state for every task."""
     models = vw.model_order(list(run.efficiency))
+    tokens = run.task not in IMAGE_TASKS
     lengths = sorted(
         {t for eff in run.efficiency.values() for t in eff.infer_tokens_per_s}, key=length_key
     )
-    # per-token figures exist for the sequence tasks only (image tasks count images)
-    tokens = run.task not in vw.IMAGE_TASKS
+    optimizer_state = sorted(
+        {e.optimizer_state_source or "" for e in run.efficiency.values()
+         if e.optimizer_state_floats is not None}
+    )  # fmt: skip
     cpu = (run.device or "").startswith("cpu")
     flops: dict[str, list[str]] = {}
     rows = []
@@ -637,7 +657,15 @@ def efficiency_view(run: TrainingRun, name: str | None) -> dict:
         rows.append((vw.model_label(m, run, name), eff, memory))
         if eff.flops_source:
             flops.setdefault(eff.flops_source, []).append(vw.model_label(m, run, name))
-    return {"rows": rows, "lengths": lengths, "flops": flops if tokens else {}, "tokens": tokens}
+    return {
+        "rows": rows,
+        "lengths": lengths if tokens else [],
+        "flops": flops,
+        "unit": "token" if tokens else "image",
+        "tokens": tokens,
+        "optimizer_state": bool(optimizer_state),  # a column, and how it was counted
+        "optimizer_state_source": "; ".join(s for s in optimizer_state if s),
+    }
 
 
 def sweep_view(run: TrainingRun, name: str | None) -> dict:

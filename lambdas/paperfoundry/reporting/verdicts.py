@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..models import Claim, ClaimResult, Gate, ModelComparison, TrainingRun
+from ..models import CLAIM_METRICS, Claim, ClaimResult, Gate, ModelComparison, TrainingRun
 
 METRIC_LABELS = {
     "query_accuracy": "query accuracy",
@@ -36,18 +36,14 @@ METRIC_MEANINGS = {
     "denoise_mse": "mean squared error of the predicted noise on every test image at 10 "
     "fixed noise levels (t = 50, 150, ..., 950)",
 }
-# where "better" means a smaller figure: claims say which way better goes
-BETTER_MEANS = {
-    "bpb": "lower", "val_bpb": "lower", "val_loss": "lower", "denoise_mse": "lower",
-    "state_size": "smaller", "optimizer_state": "smaller",
-}  # fmt: skip
+# lower-is-better claim metrics that are sizes: "better" reads "smaller", not "lower"
+SIZE_METRICS = ("state_size", "optimizer_state")
 TASK_LABELS = {
     "mqar": "multi-query associative recall",
     "lm": "byte-level language modelling",
     "image": "image classification",
     "diffusion": "diffusion denoising",
 }
-IMAGE_TASKS = ("image", "diffusion")  # the harness's image families: no per-token figures
 # the harness's diffusion gate: the baseline's MSE at most this share of the best pixel-wise
 # denoiser's (DIFFUSION_PIXELWISE_SHARE in paperfoundry_trainer/families.py; a test keeps
 # them equal)
@@ -172,8 +168,11 @@ REFERENCE_NAMES = {"vit": "ViT", "resnet": "ResNet", **CONDITIONINGS}
 
 def optimizer_run(run: TrainingRun) -> bool:
     """A run of the optimizer contract: the paper's optimizer against the harness's AdamW,
-    both training the task's baseline model. metrics.json says so in `contract`, which
-    TrainingRun does not keep; the harness names that baseline "AdamW-trained <model>"."""
+    both training the task's baseline model (metrics.json's `contract`). A run stored before
+    TrainingRun kept `contract` has None there; the harness (which has always written
+    `contract` for optimizers) named its baseline "AdamW-trained <model>"."""
+    if run.contract is not None:
+        return run.contract == "optimizer"
     return run.baseline is not None and run.baseline.name.startswith("AdamW-trained")
 
 
@@ -449,7 +448,7 @@ def claim_evidence(claim: ClaimResult, against: str = "the baseline") -> str:
     ev = claim.evidence
     if ev is not None and ev.effect is None and ev.ratio is not None:
         figures = f"({compact(ev.candidate)} vs {compact(ev.baseline)})"
-        if BETTER_MEANS.get(claim.metric) == "smaller" and ev.ratio > 0:  # ratio: base/cand
+        if better_means(claim.metric) == "smaller" and ev.ratio > 0:  # ratio: base/cand
             factor, word = (ev.ratio, "smaller") if ev.ratio >= 1 else (1 / ev.ratio, "larger")
             return f"{factor:.2f}x {word} than {against}'s {figures}"
         return f"{ev.ratio:.2f}x {against} {figures}"
@@ -459,12 +458,21 @@ def claim_evidence(claim: ClaimResult, against: str = "the baseline") -> str:
     return f"effect {signed(ev.effect)}{ci}"
 
 
+def better_means(metric: str) -> str | None:
+    """'lower' or 'smaller' where a claim's "better" means a smaller figure
+    (models.CLAIM_METRICS), None where it means higher or the metric is unknown."""
+    known = CLAIM_METRICS.get(metric)
+    if known is None or known.higher_is_better:
+        return None
+    return "smaller" if metric in SIZE_METRICS else "lower"
+
+
 def claim_test(claim: Claim, against: str = "the baseline") -> str:
     """'query accuracy, equivalent to the baseline (condition: num_kv_pairs >= 8)',
     'denoising MSE, better (lower) than the baseline', 'accuracy, equivalent to AdamW'."""
     parts = [metric_label(claim.metric)]
     if claim.comparison == "better":
-        means = BETTER_MEANS.get(claim.metric)
+        means = better_means(claim.metric)
         parts.append(f"better ({means}) than {against}" if means else f"better than {against}")
     elif claim.comparison == "equivalent":
         parts.append(f"equivalent to {against}")
