@@ -197,13 +197,17 @@ def _ratio_claim(claim, cand: float | None, base: float | None, higher_is_better
         return _result(claim, "untestable", f"{what} was not measured for both models")
     ratio = cand / base if higher_is_better else base / cand  # > 1 means candidate better
     ev = {"candidate": cand, "baseline": base, "ratio": ratio}
+    better = "higher" if higher_is_better else "lower"
+    figures = (
+        f"{what}: {cand / base:.2f}x the baseline's ({cand:.4g} vs {base:.4g}; {better} is better)"
+    )
     if claim["comparison"] == "better":
-        if ratio >= 1 + EFFICIENCY_MARGIN:
-            return _result(claim, "supported", f"{what}: {ratio:.2f}x the baseline's", ev)
-        return _result(claim, "contradicted", f"{what}: only {ratio:.2f}x the baseline's", ev)
-    if abs(math.log(ratio)) <= math.log(1 + EFFICIENCY_MARGIN) or ratio > 1:
-        return _result(claim, "supported", f"{what}: {ratio:.2f}x the baseline's", ev)
-    return _result(claim, "contradicted", f"{what}: {ratio:.2f}x the baseline's", ev)
+        outcome = "supported" if ratio >= 1 + EFFICIENCY_MARGIN else "contradicted"
+    elif abs(math.log(ratio)) <= math.log(1 + EFFICIENCY_MARGIN) or ratio > 1:
+        outcome = "supported"
+    else:
+        outcome = "contradicted"
+    return _result(claim, outcome, figures, ev)
 
 
 def evaluate(claims: list[dict], *, task: str, setting: dict, comparison: dict | None,
@@ -266,7 +270,8 @@ def _task_claim(claim, comparison):
     if outcome == "inconclusive":
         return _result(claim, "inconclusive", f"{detail}: neither shown nor ruled out", ev)
     verdict = _FROM_COMPARISON[claim["comparison"]][outcome]
-    return _result(claim, verdict, f"{outcome} than/as the baseline: {detail}", ev)
+    relation = "equivalent to" if outcome == "equivalent" else f"{outcome} than"
+    return _result(claim, verdict, f"{relation} the baseline: {detail}", ev)
 
 
 def _efficiency_claim(claim, efficiency, setting):
